@@ -1,0 +1,267 @@
+/**
+ * One multiplexed channel: the bytes between one local socket (the endpoint) and the peer.
+ * Flow control both ways; half-close and abort mapped to Shutdown and Close.
+ */
+import { ByteQueue } from "./byte-queue.ts";
+import type { Destination } from "./codec.ts";
+import { MAX_SEND_FRAME } from "./constants.ts";
+import { RecvWindow, SendCredit } from "./window.ts";
+
+/** The local side of a channel: a TCP socket, or a fake in tests. Same contract as a Bun socket. */
+export interface Endpoint {
+  /** bytes accepted (may be fewer than given, 0 when full); -1 when closed */
+  write(data: Uint8Array): number;
+  /** half-close: FIN */
+  shutdown(): void;
+  /** graceful full close */
+  close(): void;
+  /** abort: RST */
+  reset(): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** What a channel needs from its session. */
+export interface ChannelHost {
+  sendControl(frame: Uint8Array): void;
+  /** the channel has data and maybe credit: consider it for the next write */
+  schedule(ch: Channel): void;
+  /** Close was sent and received: the id may be reused */
+  release(ch: Channel): void;
+  protocolError(message: string): void;
+  closeFrame(id: number): Uint8Array;
+  shutdownFrame(id: number): Uint8Array;
+  windowFrame(id: number, seq: number): Uint8Array;
+}
+
+/** Pause reading the local socket past this many unsent bytes. */
+export const SEND_QUEUE_HIGH = 256 * 1024;
+
+export class Channel {
+  readonly credit = new SendCredit();
+  readonly recv: RecvWindow;
+  private readonly sendQ = new ByteQueue();
+  private recvQ: Uint8Array[] = [];
+  private ep: Endpoint | null = null;
+  private localPaused = false;
+  private localEof = false;
+  private shutdownSent = false;
+  private remoteEof = false;
+  private epShutdown = false;
+  private closeSent = false;
+  private closeReceived = false;
+  /** the peer's Window arrived: for the opener this means "accepted" */
+  peerWindowSeen = false;
+  queued = false; // in the session's ready ring
+  /** why the channel ended, when it ended badly */
+  failure: string | null = null;
+  onPeerAccepted: (() => void) | null = null;
+  onEnded: ((reason: string | null) => void) | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly dest: Destination,
+    recvWindow: number,
+    private readonly host: ChannelHost,
+  ) {
+    this.recv = new RecvWindow(recvWindow);
+  }
+
+  get closed(): boolean {
+    return this.closeSent;
+  }
+
+  get released(): boolean {
+    return this.closeSent && this.closeReceived;
+  }
+
+  /** Bytes held in this channel's queues (memory accounting and tests). */
+  get bufferedBytes(): number {
+    return this.sendQ.length + this.recv.buffered;
+  }
+
+  /** Attaches the local socket and advertises our receive window. */
+  attach(ep: Endpoint): void {
+    this.ep = ep;
+    this.host.sendControl(this.host.windowFrame(this.id, this.recv.open()));
+  }
+
+  // ---- events from the local endpoint ----
+
+  localData(chunk: Uint8Array): void {
+    if (this.localEof || this.closeSent) return;
+    this.sendQ.push(chunk);
+    if (this.sendQ.length >= SEND_QUEUE_HIGH && !this.localPaused) {
+      this.localPaused = true;
+      this.ep?.pause();
+    }
+    this.host.schedule(this);
+  }
+
+  localEnd(): void {
+    if (this.localEof) return;
+    this.localEof = true;
+    this.maybeShutdown();
+  }
+
+  localDrain(): void {
+    this.flushRecv();
+  }
+
+  /** The local socket is gone. Unless both directions had finished, this is an abort. */
+  localClosed(error?: string): void {
+    if (!this.ep) return;
+    this.ep = null;
+    const clean = this.shutdownSent && this.remoteEof && this.recvQ.length === 0;
+    if (!clean && !this.failure) this.failure = error ?? "local connection closed";
+    this.sendClose();
+  }
+
+  // ---- for the session's writer ----
+
+  hasSendable(): boolean {
+    return !this.closeSent && this.sendQ.length > 0 && this.credit.available > 0;
+  }
+
+  /** Takes the next Data payload (bounded by credit and frame size). */
+  takePayload(): Uint8Array {
+    const n = Math.min(this.sendQ.length, this.credit.available, MAX_SEND_FRAME);
+    const payload = this.sendQ.take(n);
+    this.credit.consume(n);
+    if (this.localPaused && this.sendQ.length < SEND_QUEUE_HIGH / 2) {
+      this.localPaused = false;
+      this.ep?.resume();
+    }
+    if (this.sendQ.length === 0) this.maybeShutdown();
+    return payload;
+  }
+
+  // ---- frames from the peer ----
+
+  peerWindow(seq: number): void {
+    this.credit.update(seq);
+    if (!this.peerWindowSeen) {
+      this.peerWindowSeen = true;
+      this.onPeerAccepted?.();
+    }
+    this.host.schedule(this);
+  }
+
+  peerData(payload: Uint8Array): void {
+    if (!this.recv.receive(payload.length)) {
+      this.host.protocolError(
+        `channel ${this.id}: peer sent ${payload.length} bytes past its credit (received ${this.recv.received}, allowed up to ${this.recv.advertised})`,
+      );
+      return;
+    }
+    if (this.remoteEof || !this.ep || this.closeReceived) {
+      // data after Shutdown, or for a channel being torn down: dropped, but credited back
+      this.recv.consume(payload.length);
+      return;
+    }
+    this.recvQ.push(payload);
+    this.flushRecv();
+  }
+
+  peerShutdown(): void {
+    if (this.remoteEof) return;
+    this.remoteEof = true;
+    this.flushRecv();
+  }
+
+  peerClose(): void {
+    if (this.closeReceived) return;
+    this.closeReceived = true;
+    if (this.ep) {
+      if (this.remoteEof) {
+        // graceful: deliver what is queued, then close
+        this.flushRecv();
+      } else {
+        if (!this.failure) this.failure = "peer closed the channel";
+        const ep = this.ep;
+        this.ep = null;
+        ep.reset();
+      }
+    }
+    this.sendClose();
+  }
+
+  /** Ends the channel at once (pipe lost, open refused): the local socket is reset. */
+  abort(reason: string): void {
+    if (!this.failure) this.failure = reason;
+    const ep = this.ep;
+    this.ep = null;
+    ep?.reset();
+    this.sendClose();
+  }
+
+  /** Pipe gone: nothing more can be sent or received. */
+  dropped(reason: string): void {
+    this.closeReceived = true;
+    this.abort(reason);
+    this.closeSent = true;
+  }
+
+  // ---- internals ----
+
+  private flushRecv(): void {
+    const ep = this.ep;
+    if (!ep) return;
+    while (this.recvQ.length > 0) {
+      const chunk = this.recvQ[0]!;
+      const n = ep.write(chunk);
+      if (n < 0) {
+        this.localClosed("local connection closed while writing");
+        return;
+      }
+      if (n > 0) {
+        const seq = this.recv.consume(n);
+        if (seq !== null && !this.closeSent) this.host.sendControl(this.host.windowFrame(this.id, seq));
+      }
+      if (n < chunk.length) {
+        this.recvQ[0] = chunk.subarray(n);
+        return; // resumes on drain
+      }
+      this.recvQ.shift();
+    }
+    if (this.remoteEof && !this.epShutdown) {
+      this.epShutdown = true;
+      ep.shutdown();
+    }
+    if (this.closeReceived && this.epShutdown) {
+      this.ep = null;
+      ep.close();
+      this.sendClose();
+      return;
+    }
+    this.maybeClose();
+  }
+
+  private maybeShutdown(): void {
+    if (this.localEof && !this.shutdownSent && !this.closeSent && this.sendQ.length === 0) {
+      this.shutdownSent = true;
+      this.host.sendControl(this.host.shutdownFrame(this.id));
+      this.maybeClose();
+    }
+  }
+
+  /** Both directions finished: close the socket and the channel. */
+  private maybeClose(): void {
+    if (this.shutdownSent && this.epShutdown && !this.closeSent) {
+      const ep = this.ep;
+      this.ep = null;
+      ep?.close();
+      this.sendClose();
+    }
+  }
+
+  private sendClose(): void {
+    if (!this.closeSent) {
+      this.closeSent = true;
+      this.sendQ.skip(this.sendQ.length);
+      this.host.sendControl(this.host.closeFrame(this.id));
+      this.onEnded?.(this.failure);
+    }
+    if (this.closeReceived) this.host.release(this);
+  }
+}

@@ -1,0 +1,401 @@
+/**
+ * A mux session over one pipe: handshake, optional authentication, channels, a fair writer
+ * (control frames first, then channels round robin) and keepalive. The pipe is injected.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { ConsolaInstance } from "consola";
+import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
+import {
+  encodeAuth,
+  encodeClose,
+  encodeDataHeader,
+  encodeOpen,
+  encodeOpenResult,
+  encodePing,
+  encodeShutdown,
+  encodeWindow,
+  FrameDecoder,
+  ProtocolError,
+  type Destination,
+  type Frame,
+} from "./codec.ts";
+import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
+import { encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
+import { safe } from "../shared/log.ts";
+
+/** The byte pipe under a session (a socket, a process's stdio, or an in-memory pair). */
+export interface Pipe {
+  /** bytes accepted; fewer when full (then a drain follows); -1 when closed */
+  write(data: Uint8Array): number;
+  close(): void;
+  readonly description: string;
+}
+
+/** What a transport calls on the session. */
+export interface PipeHandlers {
+  data(chunk: Uint8Array): void;
+  drain(): void;
+  closed(error?: string): void;
+}
+
+export type Role = "host" | "vm";
+
+export interface SessionOptions {
+  role: Role;
+  /** receive window offered to an edgeport peer (a vpnkit peer always gets 64 KiB) */
+  window?: number;
+  /** pipe secret; when set, the peer must prove it holds the same one */
+  secret?: Uint8Array;
+  /** send a ping after this much silence (edgeport peers only); 0 disables */
+  keepaliveMs?: number;
+  /** declare the pipe dead after this much silence (also bounds the handshake) */
+  deadAfterMs?: number;
+  /** the acceptor side: a channel was opened by the peer */
+  onOpen?: (ch: Channel, dest: Destination) => void;
+  onReady?: (s: Session) => void;
+  onClosed?: (s: Session, error: string | null) => void;
+  log?: ConsolaInstance;
+  version?: string;
+}
+
+/** Batch frames into writes of up to this many bytes. */
+const WRITE_BATCH = 256 * 1024;
+/** A peer that makes us queue this many control bytes while it does not read is cut off. */
+const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
+const AUTH_LABEL = "edgeport-pipe-auth-v1";
+
+export class Session implements ChannelHost {
+  readonly channels = new Map<number, Channel>();
+  state: "handshake" | "auth" | "ready" | "closed" = "handshake";
+  negotiated: Negotiated | null = null;
+  peer: HelloPayload | null = null;
+  private pipe: Pipe | null = null;
+  private readonly hello: HelloPayload;
+  private readonly hs = new HandshakeReader();
+  private readonly decoder = new FrameDecoder();
+  private ctrl: Uint8Array[] = [];
+  private ctrlBytes = 0;
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private blocked = false;
+  private pumpQueued = false;
+  private ring: Channel[] = [];
+  private nextId = 0;
+  private lastRx = Date.now();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private pingNonce = 0;
+  private readonly o: Required<Pick<SessionOptions, "keepaliveMs" | "deadAfterMs">> & SessionOptions;
+
+  constructor(opts: SessionOptions) {
+    this.o = { keepaliveMs: 5000, deadAfterMs: 15000, ...opts };
+    this.hello = {
+      edgeport: 1,
+      version: opts.version,
+      role: opts.role,
+      window: opts.window ?? EDGEPORT_WINDOW,
+      ext: [...EXTENSIONS],
+      auth: !!opts.secret,
+      nonce: randomBytes(16).toString("hex"),
+    };
+  }
+
+  get description(): string {
+    return this.pipe?.description ?? "pipe";
+  }
+
+  /** Handlers to give the transport; data may arrive before start(). */
+  readonly handlers: PipeHandlers = {
+    data: (chunk) => this.receive(chunk),
+    drain: () => {
+      this.blocked = false;
+      this.pump();
+    },
+    closed: (error) => this.fail(error ? `pipe closed: ${error}` : null),
+  };
+
+  /** Starts the session on a connected pipe: writes the handshake at once. */
+  start(pipe: Pipe): void {
+    this.pipe = pipe;
+    this.lastRx = Date.now();
+    this.queueOut(encodeHello(this.hello));
+    const tick = Math.max(10, Math.min(this.o.keepaliveMs || this.o.deadAfterMs, this.o.deadAfterMs) / 2);
+    this.timer = setInterval(() => this.onTick(), tick);
+    this.pump();
+  }
+
+  // ---- opener side ----
+
+  /** Opens a channel to dest for a local endpoint (host side). The session must be ready. */
+  open(dest: Destination, ep: Endpoint): Channel {
+    if (this.state !== "ready") throw new Error(`session is ${this.state}, not ready`);
+    let id = this.nextId;
+    while (this.channels.has(id)) id = (id + 1) >>> 0;
+    this.nextId = (id + 1) >>> 0;
+    const ch = new Channel(id, dest, this.negotiated!.recvWindow, this);
+    this.channels.set(id, ch);
+    this.sendControl(encodeOpen(id, dest, CONN_MULTIPLEXED));
+    ch.attach(ep);
+    return ch;
+  }
+
+  /** True when the peer replies to every Open with an open-result frame. */
+  get hasOpenResult(): boolean {
+    return !!this.negotiated?.ext.has(EXT_OPEN_RESULT);
+  }
+
+  // ---- acceptor side ----
+
+  /** Accepts a channel the peer opened, with the dialled local endpoint. */
+  accept(ch: Channel, ep: Endpoint): void {
+    if (this.state === "closed" || ch.released || ch.closed) {
+      ep.close();
+      return;
+    }
+    ch.attach(ep);
+    if (this.hasOpenResult) this.sendControl(encodeOpenResult(ch.id, OPEN_OK, ""));
+  }
+
+  /** Refuses a channel the peer opened: an open-result (when negotiated) and a Close. */
+  reject(ch: Channel, status: number, reason: string): void {
+    if (this.hasOpenResult && !ch.closed) this.sendControl(encodeOpenResult(ch.id, status, reason));
+    ch.abort(reason);
+  }
+
+  close(reason: string | null = null): void {
+    this.fail(reason);
+  }
+
+  // ---- ChannelHost ----
+
+  sendControl(frame: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.ctrl.push(frame);
+    this.ctrlBytes += frame.length;
+    if (this.ctrlBytes > MAX_CONTROL_BACKLOG) {
+      this.fail(`protocol error: more than ${MAX_CONTROL_BACKLOG} bytes of control frames queued while the peer does not read`);
+      return;
+    }
+    this.schedulePump();
+  }
+
+  schedule(ch: Channel): void {
+    if (!ch.queued && ch.hasSendable()) {
+      ch.queued = true;
+      this.ring.push(ch);
+      this.schedulePump();
+    }
+  }
+
+  release(ch: Channel): void {
+    if (this.channels.get(ch.id) === ch) this.channels.delete(ch.id);
+  }
+
+  protocolError(message: string): void {
+    this.fail(`protocol error: ${message}`);
+  }
+
+  closeFrame = encodeClose;
+  shutdownFrame = encodeShutdown;
+  windowFrame = encodeWindow;
+
+  // ---- receive path ----
+
+  private receive(chunk: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.lastRx = Date.now();
+    try {
+      if (this.state === "handshake") {
+        const got = this.hs.push(chunk);
+        if (!got) return;
+        this.onHandshake(got.hello);
+        if (this.state === "closed") return;
+        if (got.rest.length > 0) this.dispatch(this.decoder.push(got.rest.take(got.rest.length)));
+        return;
+      }
+      this.dispatch(this.decoder.push(chunk));
+    } catch (e) {
+      this.fail(e instanceof ProtocolError ? `protocol error: ${e.message}` : `internal error: ${(e as Error).message}`);
+    }
+  }
+
+  private onHandshake(peer: HelloPayload | null): void {
+    this.peer = peer;
+    this.negotiated = negotiate(this.hello, peer);
+    const peerAuth = !!peer?.auth && this.negotiated.ext.has(EXT_AUTH);
+    if (this.o.secret && !peerAuth) {
+      return this.fail("authentication failed: the peer has no pipe secret (start it with --token-file)");
+    }
+    if (!this.o.secret && peer?.auth) {
+      return this.fail("authentication failed: the peer requires a pipe secret (pass --token-file)");
+    }
+    if (this.o.secret && peer) {
+      this.state = "auth";
+      this.sendControl(encodeAuth(this.mac(this.hello, peer)));
+      return;
+    }
+    this.becomeReady();
+  }
+
+  private mac(from: HelloPayload, to: HelloPayload): Uint8Array {
+    return createHmac("sha256", this.o.secret!)
+      .update(`${AUTH_LABEL}\0${from.role}\0${from.nonce}\0${to.nonce}`)
+      .digest();
+  }
+
+  private becomeReady(): void {
+    this.state = "ready";
+    this.o.onReady?.(this);
+  }
+
+  private dispatch(frames: Frame[]): void {
+    for (const f of frames) {
+      if (this.state === "closed") return;
+      if (this.state === "auth") {
+        if (f.cmd !== "auth") return this.fail(`authentication failed: the peer sent ${f.cmd} before proving the pipe secret`);
+        const expected = this.mac(this.peer!, this.hello);
+        if (!timingSafeEqual(Buffer.from(f.mac), Buffer.from(expected))) {
+          return this.fail("authentication failed: the pipe secrets differ");
+        }
+        this.becomeReady();
+        continue;
+      }
+      this.onFrame(f);
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    const ch = this.channels.get(f.id);
+    switch (f.cmd) {
+      case "data":
+        if (ch) ch.peerData(f.payload);
+        return;
+      case "window":
+        if (ch) ch.peerWindow(f.seq);
+        return;
+      case "shutdown":
+        if (ch) ch.peerShutdown();
+        return;
+      case "close":
+        // a Close for an id we already freed is a late frame: tolerated
+        if (ch) ch.peerClose();
+        return;
+      case "open":
+        return this.onPeerOpen(f.id, f.dest, f.connType);
+      case "open-result":
+        if (ch && f.status !== OPEN_OK) {
+          const why = `${OPEN_STATUS_NAMES[f.status] ?? `status ${f.status}`}: ${safe(f.reason)}`;
+          ch.abort(why);
+        }
+        return;
+      case "ping":
+        this.sendControl(encodePing(f.nonce, true));
+        return;
+      case "pong":
+        return;
+      case "auth":
+        return this.fail("protocol error: unexpected auth frame");
+      case "unknown":
+        this.o.log?.debug(`ignoring frame with unknown command ${f.code}`);
+        return;
+    }
+  }
+
+  private onPeerOpen(id: number, dest: Destination, connType: number): void {
+    if (this.channels.has(id)) return this.protocolError(`open for channel ${id}, which is already open`);
+    const ch = new Channel(id, dest, this.negotiated!.recvWindow, this);
+    this.channels.set(id, ch);
+    if (connType !== CONN_MULTIPLEXED) return this.reject(ch, 5, `connection type ${connType} is not supported`);
+    if (!this.o.onOpen) return this.reject(ch, 3, `this ${this.o.role} side does not accept channels`);
+    this.o.onOpen(ch, dest);
+  }
+
+  // ---- write path ----
+
+  private queueOut(buf: Uint8Array): void {
+    this.out.push(buf);
+    this.outBytes += buf.length;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued || this.blocked || !this.pipe) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.pipe && this.state !== "closed" && !this.blocked) {
+      if (this.outBytes === 0) this.fill();
+      if (this.outBytes === 0) return;
+      const buf = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+      const n = this.pipe.write(buf);
+      if (n < 0) return this.fail("pipe closed while writing");
+      if (n < buf.length) {
+        this.out = [buf.subarray(n)];
+        this.outBytes = buf.length - n;
+        this.blocked = true;
+        return;
+      }
+      this.out = [];
+      this.outBytes = 0;
+    }
+  }
+
+  /** Moves control frames, then Data frames round robin, into the output batch. */
+  private fill(): void {
+    for (const c of this.ctrl) this.queueOut(c);
+    this.ctrl = [];
+    this.ctrlBytes = 0;
+    if (this.state !== "ready") return;
+    while (this.outBytes < WRITE_BATCH && this.ring.length > 0) {
+      const ch = this.ring.shift()!;
+      ch.queued = false;
+      if (!ch.hasSendable()) continue;
+      const payload = ch.takePayload();
+      this.queueOut(encodeDataHeader(ch.id, payload.length));
+      this.queueOut(payload);
+      // takePayload may have queued a Shutdown: it must follow this data
+      for (const c of this.ctrl) this.queueOut(c);
+      this.ctrl = [];
+      this.ctrlBytes = 0;
+      if (ch.hasSendable()) {
+        ch.queued = true;
+        this.ring.push(ch);
+      }
+    }
+  }
+
+  // ---- liveness and teardown ----
+
+  private onTick(): void {
+    const silent = Date.now() - this.lastRx;
+    if (this.state === "handshake" || this.state === "auth") {
+      if (silent > this.o.deadAfterMs) this.fail(`pipe dead: the peer did not complete the handshake within ${silent} ms`);
+      return;
+    }
+    // silence is only a failure with a peer that answers pings (a vpnkit peer never pings)
+    if (!this.negotiated?.ext.has(EXT_PING) || this.o.keepaliveMs <= 0) return;
+    if (silent > this.o.deadAfterMs) return this.fail(`pipe dead: no bytes from the peer for ${silent} ms (keepalive)`);
+    if (silent >= this.o.keepaliveMs) this.sendControl(encodePing(++this.pingNonce));
+  }
+
+  private fail(reason: string | null): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const why = reason ?? "pipe closed";
+    for (const ch of [...this.channels.values()]) ch.dropped(why);
+    this.channels.clear();
+    this.ring = [];
+    this.ctrl = [];
+    try {
+      this.pipe?.close();
+    } catch {
+      // already closed
+    }
+    this.o.onClosed?.(this, reason);
+  }
+}
