@@ -45,6 +45,8 @@ export class Channel {
   private ep: Endpoint | null = null;
   private localPaused = false;
   private localEof = false;
+  /** the local socket closed cleanly: close the channel once its queued bytes are sent */
+  private localGone = false;
   private shutdownSent = false;
   private remoteEof = false;
   private epShutdown = false;
@@ -108,13 +110,22 @@ export class Channel {
     this.flushRecv();
   }
 
-  /** The local socket is gone. Unless both directions had finished, this is an abort. */
+  /**
+   * The local socket is gone. With an error (ECONNRESET...) it is an abort: the peer gets a
+   * Close at once. Without one it is a clean close (Bun reports the remote FIN this way once we
+   * had shut down our side): what is queued still goes out, then Shutdown and Close.
+   */
   localClosed(error?: string): void {
     if (!this.ep) return;
     this.ep = null;
-    const clean = this.shutdownSent && this.remoteEof && this.recvQ.length === 0;
-    if (!clean && !this.failure) this.failure = error ?? "local connection closed";
-    this.sendClose();
+    if (error) {
+      if (!this.failure) this.failure = error;
+      this.sendClose();
+      return;
+    }
+    this.localGone = true;
+    this.localEof = true;
+    this.maybeShutdown();
   }
 
   // ---- for the session's writer ----
@@ -241,7 +252,8 @@ export class Channel {
     if (this.localEof && !this.shutdownSent && !this.closeSent && this.sendQ.length === 0) {
       this.shutdownSent = true;
       this.host.sendControl(this.host.shutdownFrame(this.id));
-      this.maybeClose();
+      if (this.localGone) this.sendClose();
+      else this.maybeClose();
     }
   }
 

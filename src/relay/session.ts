@@ -87,7 +87,7 @@ export class Session implements ChannelHost {
   private readonly o: Required<Pick<SessionOptions, "keepaliveMs" | "deadAfterMs">> & SessionOptions;
 
   constructor(opts: SessionOptions) {
-    this.o = { keepaliveMs: 5000, deadAfterMs: 15000, ...opts };
+    this.o = { ...opts, keepaliveMs: opts.keepaliveMs ?? 5000, deadAfterMs: opts.deadAfterMs ?? 15000 };
     this.hello = {
       edgeport: 1,
       version: opts.version,

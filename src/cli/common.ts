@@ -1,0 +1,92 @@
+/** Arguments and helpers shared by the commands. */
+import { readFileSync } from "node:fs";
+import type { ArgsDef } from "citty";
+import { EdgeportError } from "../shared/errors.ts";
+import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
+import { parseDuration } from "../shared/duration.ts";
+import { MAX_WINDOW, MIN_WINDOW } from "../relay/constants.ts";
+
+export const VERSION = "0.1.0";
+
+export const logArgs = {
+  "log-level": { type: "string", description: `Log level: ${LOG_LEVELS.join(", ")}`, default: "info", valueHint: "LEVEL" },
+  "log-format": { type: "string", description: "Log format: text or json (one JSON object a line)", default: "text", valueHint: "FORMAT" },
+} as const satisfies ArgsDef;
+
+export const pipeArgs = {
+  "token-file": { type: "string", description: "File holding the pipe secret; both ends must use the same one", valueHint: "PATH" },
+  window: { type: "string", description: "Per-channel receive window offered to an edgeport peer, in bytes (vpnkit peers always get 64 KiB)", default: "1048576", valueHint: "BYTES" },
+  keepalive: { type: "string", description: "Ping an edgeport peer after this much silence (0 disables)", default: "5s", valueHint: "DURATION" },
+  "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
+} as const satisfies ArgsDef;
+
+export function applyLogArgs(args: { "log-level"?: string; "log-format"?: string }): void {
+  const level = args["log-level"] ?? "info";
+  const format = args["log-format"] ?? "text";
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new EdgeportError("E_BAD_ARG", `--log-level: "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new EdgeportError("E_BAD_ARG", `--log-format: "${format}" is not one of ${LOG_FORMATS.join(", ")}`);
+  configureLog(level as LogLevelName, format as LogFormat);
+}
+
+export interface PipeSettings {
+  secret?: Uint8Array;
+  window: number;
+  keepaliveMs: number;
+  deadAfterMs: number;
+}
+
+export function pipeSettings(args: { "token-file"?: string; window?: string; keepalive?: string; "dead-after"?: string }): PipeSettings {
+  let secret: Uint8Array | undefined;
+  const file = args["token-file"];
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new EdgeportError("E_BAD_ARG", `--token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const token = text.trim();
+    if (token.length < 16) throw new EdgeportError("E_BAD_ARG", `--token-file: ${file} holds ${token.length} characters; a pipe secret needs at least 16`);
+    secret = new TextEncoder().encode(token);
+  }
+  const window = Number(args.window ?? "1048576");
+  if (!Number.isInteger(window) || window < MIN_WINDOW || window > MAX_WINDOW) {
+    throw new EdgeportError("E_BAD_ARG", `--window: "${args.window}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`);
+  }
+  const keepaliveMs = parseDuration(args.keepalive ?? "5s", "--keepalive");
+  const deadAfterMs = parseDuration(args["dead-after"] ?? "15s", "--dead-after");
+  if (keepaliveMs > 0 && deadAfterMs <= keepaliveMs) throw new EdgeportError("E_BAD_ARG", `--dead-after (${deadAfterMs} ms) must be longer than --keepalive (${keepaliveMs} ms)`);
+  return { secret, window, keepaliveMs, deadAfterMs };
+}
+
+/** Every value of a repeatable flag (`--allow a --allow b`, `--allow=a`); citty keeps only the last. */
+export function repeated(rawArgs: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    if (a === `--${name}` && i + 1 < rawArgs.length) out.push(rawArgs[++i]!);
+    else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  }
+  return out;
+}
+
+/** Rejects flags the command does not know (citty would ignore a typo silently). */
+export function checkFlags(rawArgs: string[], def: ArgsDef): void {
+  const known = new Set<string>(["help", "h"]);
+  for (const [k, v] of Object.entries(def)) {
+    known.add(k);
+    for (const alias of ([] as string[]).concat((v as { alias?: string | string[] }).alias ?? [])) known.add(alias);
+  }
+  for (const a of rawArgs) {
+    if (a === "--") break;
+    const m = /^--?([^=]+)/.exec(a);
+    if (!m || /^-\d/.test(a) || a === "-") continue;
+    const name = m[1]!.replace(/^no-/, "");
+    if (!known.has(name)) throw new EdgeportError("E_BAD_ARG", `unknown option ${a.split("=")[0]} (see --help)`);
+  }
+}
+
+/** Resolves when the signal aborts. */
+export const untilAborted = (signal: AbortSignal): Promise<void> =>
+  signal.aborted ? Promise.resolve() : new Promise((r) => signal.addEventListener("abort", () => r(), { once: true }));

@@ -1,0 +1,44 @@
+import { defineCommand } from "citty";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, repeated, untilAborted, VERSION } from "./common.ts";
+import { stop } from "./context.ts";
+import { log } from "../shared/log.ts";
+import { parseTransportUrl } from "../relay/transport-url.ts";
+import { createDialPolicy } from "../relay/dial-policy.ts";
+import { startForwarder } from "../relay/forwarder.ts";
+import { createEngine } from "../events/engine.ts";
+import { parseDuration } from "../shared/duration.ts";
+
+const args = {
+  listen: { type: "string", description: "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
+  allow: { type: "string", description: "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own", valueHint: "CIDR" },
+  engine: { type: "string", description: "Also allow the subnets of this engine's networks (unix:///var/run/docker.sock)", valueHint: "URL" },
+  "dial-timeout": { type: "string", description: "Give up dialling a destination after this long", default: "10s", valueHint: "DURATION" },
+  ...pipeArgs,
+  ...logArgs,
+} as const;
+
+export default defineCommand({
+  meta: { name: "forwarder", description: "Run inside the VM: accept the pipe from the host and dial containers for each channel" },
+  args,
+  async run({ args: a, rawArgs }) {
+    applyLogArgs(a);
+    const flog = log.withTag("forwarder");
+    const listen = parseTransportUrl(a.listen, "listen");
+    const settings = pipeSettings(a);
+    const engine = a.engine ? createEngine(a.engine) : null;
+    const policy = createDialPolicy({ allow: repeated(rawArgs, "allow"), engineSubnets: engine ? () => engine.subnets() : undefined });
+    if (engine) {
+      await policy.refresh().catch((e: Error) => flog.warn(`${e.message}; engine networks will be asked again at the next refused open`));
+    }
+    const dialTimeoutMs = parseDuration(a["dial-timeout"], "--dial-timeout");
+    let ended!: () => void;
+    const stdioEnded = new Promise<void>((r) => (ended = r));
+    const fwd = startForwarder({ listen, policy, ...settings, dialTimeoutMs, log: flog, version: VERSION, onStdioEnd: () => ended() });
+    flog.info(`listening on ${fwd.address}; may dial: ${policy.describe()}`);
+    if (policy.allowsNothing) flog.warn("nothing is allowed: every open will be refused (add --allow CIDR or --engine URL)");
+    if (!settings.secret) flog.info("no pipe secret (--token-file): any process that reaches the listen address may use this forwarder");
+    await Promise.race([untilAborted(stop.signal), stdioEnded]);
+    flog.info("stopping");
+    fwd.close();
+  },
+});

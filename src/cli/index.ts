@@ -1,0 +1,15 @@
+import { defineCommand } from "citty";
+import { VERSION } from "./common.ts";
+
+export const main = defineCommand({
+  meta: {
+    name: "edgeport",
+    version: VERSION,
+    description: "Publish container ports from a desktop VM's engine on the host, over one multiplexed pipe (vpnkit-compatible)",
+  },
+  subCommands: {
+    forwarder: () => import("./forwarder.ts").then((m) => m.default),
+    publish: () => import("./publish.ts").then((m) => m.default),
+    version: () => import("./version.ts").then((m) => m.default),
+  },
+});

@@ -1,0 +1,70 @@
+#!/usr/bin/env bun
+/** The only file that touches the process: argv, signals, exit codes. */
+import { runCommand, showUsage } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
+import { checkFlags } from "./cli/common.ts";
+import { main } from "./cli/index.ts";
+import { stop } from "./cli/context.ts";
+import { isEdgeportError } from "./shared/errors.ts";
+import { log } from "./shared/log.ts";
+
+const USAGE_ERRORS = new Set(["E_BAD_SPEC", "E_BAD_URL", "E_BAD_ARG", "E_BAD_ADDRESS", "E_BAD_CIDR"]);
+
+async function resolveSub(rawArgs: string[]): Promise<{ cmd: CommandDef; parent?: CommandDef }> {
+  const name = rawArgs.find((a) => !a.startsWith("-"));
+  const subs = main.subCommands as Record<string, () => Promise<CommandDef>>;
+  if (name && subs[name]) return { cmd: await subs[name](), parent: main };
+  return { cmd: main };
+}
+
+async function run(): Promise<number> {
+  const rawArgs = process.argv.slice(2);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      if (stop.signal.aborted) process.exit(130);
+      stop.abort();
+    });
+  }
+  if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
+    const { cmd, parent } = await resolveSub(rawArgs);
+    await showUsage(cmd, parent);
+    return 0;
+  }
+  if (rawArgs.length === 0) {
+    await showUsage(main);
+    return 2;
+  }
+  if (rawArgs[0] === "--version") {
+    console.log((main.meta as { version: string }).version);
+    return 0;
+  }
+  const name = rawArgs[0]!;
+  if (!(name in (main.subCommands as object))) {
+    console.error(`edgeport: unknown command "${name}"; commands: ${Object.keys(main.subCommands as object).join(", ")} (see edgeport --help)`);
+    return 2;
+  }
+  try {
+    const { cmd } = await resolveSub(rawArgs);
+    checkFlags(rawArgs.slice(1), (cmd.args ?? {}) as ArgsDef);
+    await runCommand(main, { rawArgs });
+    return 0;
+  } catch (e) {
+    if (isEdgeportError(e)) {
+      if (USAGE_ERRORS.has(e.code)) {
+        console.error(`edgeport ${name}: ${e.message}`);
+        return 2;
+      }
+      log.error(`${e.message} [${e.code}]`);
+      return 1;
+    }
+    const msg = (e as Error)?.message ?? String(e);
+    if (/Missing required (positional )?argument/i.test(msg)) {
+      console.error(`edgeport ${name}: ${msg} (see edgeport ${name} --help)`);
+      return 2;
+    }
+    log.error(e);
+    return 1;
+  }
+}
+
+process.exit(await run());

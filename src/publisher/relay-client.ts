@@ -1,0 +1,144 @@
+/**
+ * The host's end of the pipe: dials, keeps one ready session, and redials with capped backoff
+ * when the pipe breaks. Listeners stay open meanwhile; new connections wait a bounded time.
+ */
+import type { ConsolaInstance } from "consola";
+import { EdgeportError } from "../shared/errors.ts";
+import { Session } from "../relay/session.ts";
+import { dialPipe } from "../relay/transports.ts";
+import { formatTransportUrl, type TransportUrl } from "../relay/transport-url.ts";
+
+export interface RelayClientOptions {
+  url: TransportUrl;
+  secret?: Uint8Array;
+  window?: number;
+  keepaliveMs?: number;
+  deadAfterMs?: number;
+  /** first and largest delay between dial attempts */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  log: ConsolaInstance;
+  version?: string;
+}
+
+export interface RelayClient {
+  /** A ready session; waits up to timeoutMs for the pipe (E_PIPE_DOWN after that). */
+  session(timeoutMs: number): Promise<Session>;
+  readonly current: Session | null;
+  readonly description: string;
+  close(): void;
+}
+
+export function createRelayClient(o: RelayClientOptions): RelayClient {
+  const log = o.log;
+  const description = formatTransportUrl(o.url);
+  const minMs = o.backoffMinMs ?? 100;
+  const maxMs = o.backoffMaxMs ?? 1000;
+  let ready: Session | null = null;
+  let dialling = false;
+  let closed = false;
+  let delay = minMs;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let failures = 0;
+  let lastError = "";
+  const waiters = new Set<(s: Session) => void>();
+
+  function onReady(s: Session): void {
+    ready = s;
+    delay = minMs;
+    const n = s.negotiated!;
+    const kind = n.edgeportPeer
+      ? `edgeport peer ${s.peer?.version ?? ""}, window ${n.recvWindow} B, extensions ${[...n.ext].join(",") || "none"}`
+      : "plain vpnkit peer, window 64 KiB, no extensions";
+    log.info(`pipe up: ${description} (${kind})${failures ? ` after ${failures} failed attempt(s)` : ""}`);
+    failures = 0;
+    for (const w of waiters) w(s);
+    waiters.clear();
+  }
+
+  function onFailure(message: string): void {
+    failures++;
+    // log a state change once, not every retry
+    if (failures === 1 || message !== lastError) log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
+    else log.debug(`pipe still down (attempt ${failures}): ${message}`);
+    lastError = message;
+    schedule();
+  }
+
+  function schedule(): void {
+    if (closed || timer || dialling) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void dial();
+    }, delay);
+    delay = Math.min(maxMs, delay * 2);
+  }
+
+  async function dial(): Promise<void> {
+    if (closed || dialling || ready) return;
+    dialling = true;
+    try {
+      await dialPipe(o.url, (pipe) => {
+        const s = new Session({
+          role: "host",
+          window: o.window,
+          secret: o.secret,
+          keepaliveMs: o.keepaliveMs,
+          deadAfterMs: o.deadAfterMs,
+          version: o.version,
+          log,
+          onReady,
+          onClosed: (sess, err) => {
+            const wasReady = ready === sess;
+            if (wasReady) ready = null;
+            if (closed) return;
+            onFailure(wasReady ? `pipe lost: ${err ?? "closed by the peer"}` : (err ?? "the peer closed the pipe during the handshake"));
+          },
+        });
+        s.start(pipe);
+        return s.handlers;
+      });
+    } catch (e) {
+      dialling = false;
+      onFailure((e as Error).message);
+      return;
+    }
+    dialling = false;
+  }
+
+  void dial();
+
+  return {
+    description,
+    get current() {
+      return ready;
+    },
+    session(timeoutMs) {
+      if (ready) return Promise.resolve(ready);
+      if (closed) return Promise.reject(new EdgeportError("E_PIPE_DOWN", "the relay is stopping"));
+      // a client is waiting: skip the rest of the backoff
+      if (timer) {
+        clearTimeout(timer);
+        timer = null;
+        delay = minMs;
+        void dial();
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          waiters.delete(done);
+          reject(new EdgeportError("E_PIPE_DOWN", `the pipe to ${description} is down (${lastError || "not connected yet"}); waited ${timeoutMs} ms`));
+        }, timeoutMs);
+        const done = (s: Session) => {
+          clearTimeout(t);
+          resolve(s);
+        };
+        waiters.add(done);
+      });
+    },
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      ready?.close("relay stopping");
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * One host TCP listener on exactly its address. Each accepted connection waits (paused) for
+ * a ready pipe, then becomes a channel to the target.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import type { ConsolaInstance } from "consola";
+import { formatHostPort, parseIp } from "../shared/address.ts";
+import { EdgeportError, errnoOf } from "../shared/errors.ts";
+import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
+import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/socket-endpoint.ts";
+import type { RelayClient } from "./relay-client.ts";
+
+interface Conn extends RelayConn {
+  gone: boolean;
+}
+
+export interface TcpListener {
+  readonly mapping: PortMapping;
+  /** the bound port (the real one when the mapping asked for port 0) */
+  readonly port: number;
+  readonly connections: number;
+  /** stops accepting; open connections are ended (FIN), then reset after graceMs */
+  close(graceMs?: number): Promise<void>;
+}
+
+const BIND_HINTS: Record<string, string> = {
+  EADDRINUSE: "the address is already in use by another listener",
+  EADDRNOTAVAIL: "the address is not assigned to any interface of this host",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EPERM: "permission denied",
+};
+
+export function bindError(address: string, e: unknown): EdgeportError {
+  const code = errnoOf(e) ?? "EIO";
+  const errCode = code === "EADDRINUSE" ? "E_PORT_IN_USE" : code === "EADDRNOTAVAIL" ? "E_ADDR_NOT_AVAILABLE" : code === "EACCES" || code === "EPERM" ? "E_PERMISSION" : "E_DIAL";
+  return new EdgeportError(errCode, `cannot listen on ${address}: ${BIND_HINTS[code] ?? code} (${code})`, { cause: e });
+}
+
+export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: ConsolaInstance; pipeWaitMs: number }): TcpListener {
+  const log = o.log;
+  const target = parseIp(m.targetIp);
+  const dest = { proto: "tcp" as const, ip: target.bytes, port: m.targetPort };
+  const address = formatHostPort(m.hostIp, m.hostPort);
+  const sockets = new Set<Socket<Conn>>();
+
+  function connect(sock: Socket<Conn>): void {
+    const peer = formatHostPort(sock.remoteAddress, (sock as unknown as { remotePort?: number }).remotePort ?? 0);
+    relay.session(o.pipeWaitMs).then(
+      (s) => {
+        if (sock.data.gone) return;
+        const ch = s.open(dest, socketEndpoint(sock));
+        sock.data.ch = ch;
+        ch.onEnded = (failure) => {
+          if (failure) log.info(`${address} <- ${peer}: ${failure}`);
+        };
+        log.debug(`${address} <- ${peer}: channel ${ch.id} to ${m.targetIp}:${m.targetPort}`);
+        sock.resume();
+      },
+      (e: Error) => {
+        if (sock.data.gone) return;
+        log.warn(`${address} <- ${peer}: reset: ${e.message}`);
+        sock.terminate();
+      },
+    );
+  }
+
+  let listener: TCPSocketListener<Conn>;
+  try {
+    listener = Bun.listen<Conn>({
+      hostname: m.hostIp,
+      port: m.hostPort,
+      allowHalfOpen: true,
+      exclusive: true,
+      // "::" means all IPv6 interfaces, never IPv4 too: the bind address is the boundary
+      ...(m.hostIp.includes(":") ? { ipv6Only: true } : {}),
+      socket: {
+        ...relaySocketHandlers,
+        open(sock) {
+          sock.data = { ch: null, gone: false };
+          sockets.add(sock);
+          sock.pause();
+          connect(sock);
+        },
+        close(sock, err) {
+          sock.data.gone = true;
+          sockets.delete(sock);
+          relaySocketHandlers.close!(sock, err as Error);
+        },
+      },
+    } as Parameters<typeof Bun.listen<Conn>>[0]);
+  } catch (e) {
+    throw bindError(address, e);
+  }
+  log.info(`published ${formatMapping(m)}`);
+
+  return {
+    mapping: m,
+    port: listener.port,
+    get connections() {
+      return sockets.size;
+    },
+    async close(graceMs = 1000) {
+      listener.stop(false);
+      for (const s of sockets) {
+        if (s.data.ch) s.data.ch.localEnd();
+        else s.end();
+      }
+      const deadline = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < deadline) await Bun.sleep(10);
+      for (const s of sockets) s.terminate();
+      listener.stop(true);
+      log.info(`unpublished ${formatMapping(m)}`);
+    },
+  };
+}

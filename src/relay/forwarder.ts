@@ -1,0 +1,139 @@
+/**
+ * The VM side: accepts pipes, and for each Open dials the destination if the policy allows it.
+ * A new pipe may arrive while an old one is still open (the host redialled): each is served.
+ */
+import type { ConsolaInstance } from "consola";
+import { formatHostPort } from "../shared/address.ts";
+import { errnoOf } from "../shared/errors.ts";
+import { safe } from "../shared/log.ts";
+import type { Channel } from "./channel.ts";
+import { formatIp } from "../shared/address.ts";
+import type { Destination } from "./codec.ts";
+import { OPEN_ERROR, OPEN_FORBIDDEN, OPEN_REFUSED, OPEN_TIMEOUT, OPEN_UNREACHABLE } from "./constants.ts";
+import type { DialPolicy } from "./dial-policy.ts";
+import { relaySocketHandlers, socketEndpoint, type RelayConn } from "./socket-endpoint.ts";
+import { Session } from "./session.ts";
+import { listenPipes, type PipeListener } from "./transports.ts";
+import type { TransportUrl } from "./transport-url.ts";
+
+export interface ForwarderOptions {
+  listen: TransportUrl;
+  policy: DialPolicy;
+  secret?: Uint8Array;
+  window?: number;
+  keepaliveMs?: number;
+  deadAfterMs?: number;
+  dialTimeoutMs?: number;
+  log: ConsolaInstance;
+  version?: string;
+  /** called when the last pipe of a stdio: forwarder ends */
+  onStdioEnd?: () => void;
+}
+
+export interface Forwarder {
+  readonly address: string;
+  readonly sessions: Set<Session>;
+  close(): void;
+}
+
+export const describeDest = (d: Destination): string =>
+  d.proto === "unix" ? `unix:${safe(d.path)}` : `${d.proto}/${formatHostPort(formatIp(d.ip), d.port)}`;
+
+const STATUS_BY_ERRNO: Record<string, number> = {
+  ECONNREFUSED: OPEN_REFUSED,
+  EHOSTUNREACH: OPEN_UNREACHABLE,
+  ENETUNREACH: OPEN_UNREACHABLE,
+  EADDRNOTAVAIL: OPEN_UNREACHABLE,
+  ETIMEDOUT: OPEN_TIMEOUT,
+};
+
+export function startForwarder(o: ForwarderOptions): Forwarder {
+  const log = o.log;
+  const sessions = new Set<Session>();
+  const dialTimeoutMs = o.dialTimeoutMs ?? 10_000;
+
+  async function dial(s: Session, ch: Channel, dest: Destination): Promise<void> {
+    const what = `channel ${ch.id} to ${describeDest(dest)}`;
+    const verdict = await o.policy.check(dest);
+    if (!verdict.ok) {
+      log.warn(`refused ${what}: ${verdict.reason}`);
+      s.reject(ch, OPEN_FORBIDDEN, verdict.reason);
+      return;
+    }
+    if (dest.proto !== "tcp") return s.reject(ch, OPEN_ERROR, `${dest.proto} is not supported`);
+    const conn: RelayConn = { ch };
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    try {
+      const connecting = Bun.connect<RelayConn>({
+        hostname: formatIp(dest.ip),
+        port: dest.port,
+        allowHalfOpen: true,
+        data: conn,
+        socket: {
+          ...relaySocketHandlers,
+          open(sock) {
+            if (timer) clearTimeout(timer);
+            s.accept(ch, socketEndpoint(sock));
+            log.debug(`opened ${what}`);
+          },
+        },
+      });
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), dialTimeoutMs);
+      });
+      const sock = await Promise.race([connecting, timeout]);
+      if (ch.closed) sock.end(); // the client went away while we dialled
+    } catch (e) {
+      if (timer) clearTimeout(timer);
+      const code = errnoOf(e) ?? "EIO";
+      const reason = `connect ${formatHostPort(formatIp(dest.ip), dest.port)}: ${code}`;
+      log.info(`${what} failed: ${reason}`);
+      s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
+      connectingCleanup(conn);
+    }
+  }
+
+  const listener: PipeListener = listenPipes(o.listen, (pipe) => {
+    const s = new Session({
+      role: "vm",
+      window: o.window,
+      secret: o.secret,
+      keepaliveMs: o.keepaliveMs,
+      deadAfterMs: o.deadAfterMs,
+      version: o.version,
+      log,
+      onOpen: (ch, dest) => void dial(s, ch, dest),
+      onReady: (sess) => {
+        const n = sess.negotiated!;
+        log.info(
+          `pipe up: ${pipe.description}, ${n.edgeportPeer ? `edgeport peer, window ${n.recvWindow} B, extensions ${[...n.ext].join(",") || "none"}` : "plain vpnkit peer, window 64 KiB"}`,
+        );
+      },
+      onClosed: (sess, err) => {
+        sessions.delete(sess);
+        if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed"))) log.debug(`pipe ${pipe.description} left during the handshake`);
+        else if (err?.startsWith("authentication failed")) log.warn(`pipe refused: ${err}`);
+        else if (err && !err.startsWith("pipe closed")) log.warn(`pipe down: ${err}`);
+        else log.info(`pipe down: ${err ?? "closed"}`);
+        if (o.listen.kind === "stdio") o.onStdioEnd?.();
+      },
+    });
+    sessions.add(s);
+    s.start(pipe);
+    return s.handlers;
+  });
+
+  return {
+    address: listener.address,
+    sessions,
+    close() {
+      listener.close();
+      for (const s of sessions) s.close("forwarder stopping");
+    },
+  };
+}
+
+/** A dial that failed after the socket object existed: make sure it is not left half-made. */
+function connectingCleanup(conn: RelayConn): void {
+  conn.ch = null;
+}

@@ -1,0 +1,211 @@
+/**
+ * Pipe transports: unix and tcp sockets (listen or connect), a spawned process's stdio (exec:),
+ * our own stdio (stdio:), and Windows named pipes (npipe:, through Bun's unix-path sockets).
+ */
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
+import { EdgeportError, errnoOf } from "../shared/errors.ts";
+import { formatTransportUrl, type TransportUrl } from "./transport-url.ts";
+import type { Pipe, PipeHandlers } from "./session.ts";
+
+/** Called once per connected pipe; returns the handlers that receive its events. */
+export type OnPipe = (pipe: Pipe) => PipeHandlers;
+
+export interface PipeListener {
+  /** the address actually bound (tcp port 0 becomes the real port) */
+  readonly address: string;
+  close(): void;
+}
+
+interface SockState {
+  h: PipeHandlers | null;
+  closed: boolean;
+}
+
+function socketPipe(s: Socket<SockState>, description: string): Pipe {
+  return {
+    description,
+    write: (d) => s.write(d),
+    close: () => s.end(),
+  };
+}
+
+const pipeSocketHandlers = {
+  data(s: Socket<SockState>, chunk: Uint8Array) {
+    s.data.h?.data(chunk);
+  },
+  drain(s: Socket<SockState>) {
+    s.data.h?.drain();
+  },
+  end(s: Socket<SockState>) {
+    s.end();
+  },
+  close(s: Socket<SockState>, err?: Error) {
+    if (s.data.closed) return;
+    s.data.closed = true;
+    s.data.h?.closed(err ? (errnoOf(err) ?? err.message) : undefined);
+  },
+  error() {
+    // close follows
+  },
+};
+
+function socketTarget(u: TransportUrl): { unix: string } | { hostname: string; port: number } {
+  if (u.kind === "unix" || u.kind === "npipe") return { unix: u.path };
+  if (u.kind === "tcp") return { hostname: u.host, port: u.port };
+  throw new EdgeportError("E_BAD_URL", `${formatTransportUrl(u)} is not a socket transport`);
+}
+
+/** Connects one pipe. Resolves once connected; rejects with E_DIAL naming the cause. */
+export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<Pipe> {
+  const description = formatTransportUrl(u);
+  if (u.kind === "exec") return spawnPipe(u.command, u.args, description, onPipe);
+  if (u.kind === "stdio") throw new EdgeportError("E_BAD_URL", "stdio: is a listen-side transport (the forwarder's)");
+  const state: SockState = { h: null, closed: false };
+  try {
+    const s = await Bun.connect<SockState>({
+      ...socketTarget(u),
+      data: state,
+      socket: {
+        ...pipeSocketHandlers,
+        open(sock) {
+          sock.data.h = onPipe(socketPipe(sock, description));
+        },
+      },
+    } as Parameters<typeof Bun.connect<SockState>>[0]);
+    return socketPipe(s, description);
+  } catch (e) {
+    throw new EdgeportError("E_DIAL", `cannot connect to ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
+  }
+}
+
+/** Prepares a unix socket path: a 0700 parent directory, no stale socket file. */
+function prepareUnixPath(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existsSync(path)) {
+    if (!lstatSync(path).isSocket()) throw new EdgeportError("E_BAD_URL", `${path} exists and is not a socket; refusing to replace it`);
+    unlinkSync(path);
+  }
+}
+
+/** Listens for pipes; each accepted connection becomes a pipe. stdio: yields exactly one. */
+export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
+  const description = formatTransportUrl(u);
+  if (u.kind === "stdio") return stdioPipe(onPipe);
+  if (u.kind === "exec") throw new EdgeportError("E_BAD_URL", "exec: is a connect-side transport (the host's)");
+  if (u.kind === "unix") prepareUnixPath(u.path);
+  let listener: TCPSocketListener<SockState> | UnixSocketListener<SockState>;
+  try {
+    listener = Bun.listen<SockState>({
+      ...socketTarget(u),
+      socket: {
+        ...pipeSocketHandlers,
+        open(sock) {
+          sock.data = { h: null, closed: false };
+          const peer = u.kind === "tcp" ? `${description} from ${sock.remoteAddress}` : description;
+          sock.data.h = onPipe(socketPipe(sock, peer));
+        },
+      },
+    } as Parameters<typeof Bun.listen<SockState>>[0]);
+  } catch (e) {
+    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
+  }
+  if (u.kind === "unix") chmodSync(u.path, 0o600);
+  const address = u.kind === "tcp" ? formatTransportUrl({ ...u, port: (listener as TCPSocketListener<SockState>).port }) : description;
+  return {
+    address,
+    close: () => {
+      listener.stop(true);
+      if (u.kind === "unix" && existsSync(u.path)) unlinkSync(u.path);
+    },
+  };
+}
+
+/** Adapts a FileSink (a child's stdin, our stdout) to the Pipe contract: one flush in flight at a time. */
+function sinkWriter(sink: Bun.FileSink, onDrain: () => void): (d: Uint8Array) => number {
+  let flushing = false;
+  let closed = false;
+  return (d) => {
+    if (closed) return -1;
+    if (flushing) return 0;
+    try {
+      sink.write(d);
+      const r = sink.flush();
+      if (r instanceof Promise) {
+        flushing = true;
+        r.then(
+          () => {
+            flushing = false;
+            onDrain();
+          },
+          () => {
+            closed = true;
+          },
+        );
+      }
+      return d.length;
+    } catch {
+      closed = true;
+      return -1;
+    }
+  };
+}
+
+async function pumpStream(stream: ReadableStream<Uint8Array>, h: () => PipeHandlers | null): Promise<void> {
+  for await (const chunk of stream) h()?.data(chunk);
+}
+
+function spawnPipe(command: string, args: string[], description: string, onPipe: OnPipe): Pipe {
+  let proc: Bun.Subprocess<"pipe", "pipe", "inherit">;
+  try {
+    proc = Bun.spawn([command, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  } catch (e) {
+    throw new EdgeportError("E_DIAL", `cannot start ${description}: ${(e as Error).message}`, { cause: e });
+  }
+  let handlers: PipeHandlers | null = null;
+  let ended = false;
+  const end = (why?: string) => {
+    if (ended) return;
+    ended = true;
+    handlers?.closed(why);
+  };
+  const pipe: Pipe = {
+    description: `${description} (pid ${proc.pid})`,
+    write: sinkWriter(proc.stdin, () => handlers?.drain()),
+    close: () => {
+      try {
+        proc.stdin.end();
+      } catch {
+        // already closed
+      }
+      proc.kill();
+    },
+  };
+  handlers = onPipe(pipe);
+  pumpStream(proc.stdout, () => handlers).then(
+    () => end(`process exited${proc.exitCode !== null ? ` with code ${proc.exitCode}` : ""}`),
+    (e) => end((e as Error).message),
+  );
+  proc.exited.then((code) => end(`process exited with code ${code}`));
+  return pipe;
+}
+
+function stdioPipe(onPipe: OnPipe): PipeListener {
+  let handlers: PipeHandlers | null = null;
+  const out = Bun.stdout.writer();
+  const pipe: Pipe = {
+    description: "stdio:",
+    write: sinkWriter(out, () => handlers?.drain()),
+    close: () => {
+      out.end();
+    },
+  };
+  handlers = onPipe(pipe);
+  pumpStream(Bun.stdin.stream(), () => handlers).then(
+    () => handlers?.closed("stdin closed"),
+    (e) => handlers?.closed((e as Error).message),
+  );
+  return { address: "stdio:", close: () => pipe.close() };
+}

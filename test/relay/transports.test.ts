@@ -1,0 +1,123 @@
+/**
+ * The whole relay in one process over real sockets: a forwarder on a unix or tcp transport, the
+ * host's relay client and a TCP listener, and a loopback echo server as the destination.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { createDialPolicy } from "../../src/relay/dial-policy.ts";
+import { startForwarder, type Forwarder } from "../../src/relay/forwarder.ts";
+import { parseTransportUrl } from "../../src/relay/transport-url.ts";
+import { createRelayClient, type RelayClient } from "../../src/publisher/relay-client.ts";
+import { openTcpListener, type TcpListener } from "../../src/publisher/tcp-listener.ts";
+import { until } from "../helpers/memory-pipe.ts";
+
+const quiet = createConsola({ level: -999 });
+const dir = mkdtempSync(join(tmpdir(), "edgeport-transports-"));
+let echo: ReturnType<typeof Bun.listen>;
+
+beforeAll(() => {
+  // echo server with half-close: echoes, and FINs after the client's FIN
+  echo = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    allowHalfOpen: true,
+    socket: {
+      data(s, d) {
+        if (s.write(d) !== d.length) throw new Error("test echo server is not meant for bulk data");
+      },
+      end(s) {
+        s.shutdown();
+      },
+    },
+  });
+});
+afterAll(() => {
+  echo.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function roundTrip(port: number, payload: string): Promise<{ reply: string; fin: boolean }> {
+  let reply = "";
+  let fin = false;
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const s = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    allowHalfOpen: true,
+    socket: {
+      data(_s, d) {
+        reply += d.toString();
+      },
+      end() {
+        fin = true;
+      },
+      close(_s, err) {
+        if (err) reject(err);
+        else {
+          fin = true;
+          resolve();
+        }
+      },
+    },
+  });
+  s.write(payload);
+  s.shutdown();
+  await promise;
+  return { reply, fin };
+}
+
+describe.each([
+  ["unix", () => `unix://${join(dir, "fwd.sock")}`],
+  ["tcp", () => "tcp://127.0.0.1:0"],
+])("%s transport", (_kind, listenUrl) => {
+  let fwd: Forwarder;
+  let relay: RelayClient;
+  let listener: TcpListener;
+
+  beforeAll(async () => {
+    fwd = startForwarder({
+      listen: parseTransportUrl(listenUrl(), "listen"),
+      policy: createDialPolicy({ allow: ["127.0.0.1/32"] }),
+      log: quiet,
+    });
+    relay = createRelayClient({ url: parseTransportUrl(fwd.address, "connect"), log: quiet });
+    await relay.session(5000);
+    listener = openTcpListener(
+      { hostIp: "127.0.0.1", hostPort: 0, targetIp: "127.0.0.1", targetPort: echo.port, proto: "tcp" },
+      relay,
+      { log: quiet, pipeWaitMs: 2000 },
+    );
+  });
+  afterAll(async () => {
+    await listener.close(100);
+    relay.close();
+    fwd.close();
+  });
+
+  test("a connection is echoed, half-closed both ways", async () => {
+    const r = await roundTrip(listener.port, "hello through the pipe");
+    expect(r).toEqual({ reply: "hello through the pipe", fin: true });
+  });
+
+  test("50 parallel connections each get their own bytes back", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => roundTrip(listener.port, `connection ${i} `.repeat(50))),
+    );
+    results.forEach((r, i) => expect(createHash("sha256").update(r.reply).digest("hex")).toBe(createHash("sha256").update(`connection ${i} `.repeat(50)).digest("hex")));
+  });
+
+  test("the pipe comes back after the forwarder restarts, listener untouched", async () => {
+    const url = fwd.address;
+    fwd.close();
+    await until(() => relay.current === null, "host notices the pipe is gone");
+    fwd = startForwarder({ listen: parseTransportUrl(url, "listen"), policy: createDialPolicy({ allow: ["127.0.0.1/32"] }), log: quiet });
+    const t0 = Date.now();
+    const r = await roundTrip(listener.port, "after restart");
+    expect(r.reply).toBe("after restart");
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
