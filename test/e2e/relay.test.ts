@@ -1,0 +1,235 @@
+/**
+ * The relay end to end: the compiled binary on both sides, a real dockerd in a network namespace
+ * playing the VM, containers from the offline busybox image. The host reaches the containers
+ * only through edgeport (the test bed blackholes the private ranges in the root namespace).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
+import { prngStream } from "./fixtures/prng.ts";
+import { connectClient, freePortRange, sha256, streamSha } from "../helpers/tcp-client.ts";
+import { echoOnce, ensureBinary, EDGEPORT, hasLog, spawnHost, stopProcess, until, waitForListener, writeToken } from "../helpers/e2e.ts";
+
+const MiB = 1 << 20;
+let tb: Testbed;
+let srvIp: string;
+let webIp: string;
+let fwd: Bun.Subprocess;
+let pub: Bun.Subprocess;
+let fwdSock: string;
+let fwdLog: string;
+let pubLog: string;
+let token: string;
+let base: number; // host ports base+0 .. base+8 -> test server 7001..7009
+let web: number; // host port -> web container :80 (both loopbacks)
+const port = (srvPort: number) => base + (srvPort - 7001);
+
+function startForwarder(args: string[] = []): Bun.Subprocess {
+  return tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--token-file", token,
+      "--log-format", "json", "--log-level", "debug", ...args],
+    { logFile: fwdLog },
+  );
+}
+
+beforeAll(async () => {
+  await ensureBinary();
+  tb = await startTestbed();
+  const [srv, w] = await Promise.all([tb.runTestServer("testsrv"), tb.runContainer({ name: "web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] })]);
+  srvIp = srv.ip;
+  webIp = w.ip;
+  fwdSock = join(tb.dir, "edgeport", "fwd.sock");
+  fwdLog = join(tb.dir, "forwarder.log");
+  pubLog = join(tb.dir, "publish.log");
+  token = writeToken(join(tb.dir, "token"), "correct horse battery staple");
+  base = freePortRange(10);
+  web = base + 9;
+  fwd = startForwarder();
+  await until(() => hasLog(fwdLog, /^listening on/), "the forwarder to listen");
+  pub = spawnHost(
+    ["publish", "--relay", `unix://${fwdSock}`, "--token-file", token, `127.0.0.1:${base}-${base + 8}:${srvIp}:7001-7009`, `${web}:${webIp}:80`],
+    pubLog,
+  );
+  await waitForListener(web);
+  await waitForListener(web, "::1");
+  await waitForListener(port(7001));
+}, 120_000);
+
+afterAll(async () => {
+  await stopProcess(pub);
+  await stopProcess(fwd);
+  await tb?.stop();
+}, 60_000);
+
+describe("edgeport publish through the forwarder", () => {
+  test("curl on the host reaches the web container, on 127.0.0.1 and ::1", () => {
+    for (const url of [`http://127.0.0.1:${web}/`, `http://[::1]:${web}/`]) {
+      const r = Bun.spawnSync(["curl", "-sS", "-m", "5", url]);
+      expect(r.stderr.toString()).toBe("");
+      expect(r.stdout.toString()).toBe(INDEX_HTML);
+    }
+  });
+
+  test("100 MiB host -> container: the sha256 the container computed equals ours", async () => {
+    const total = 100 * MiB;
+    const c = await connectClient(port(7002));
+    await c.writeStream(prngStream(11), total);
+    c.socket.shutdown();
+    expect(await c.closed).toBeNull();
+    expect(c.text()).toBe(`${streamSha(prngStream(11), total)} ${total}\n`);
+  });
+
+  test("100 MiB container -> host: byte-exact, then FIN", async () => {
+    const total = 100 * MiB;
+    const c = await connectClient(port(7003), "127.0.0.1", { keepText: false });
+    await c.write(new TextEncoder().encode(`${total} 23\n`));
+    expect(await c.eof).toBeNull(); // the server's FIN; our side is still open
+    c.socket.end();
+    expect(await c.closed).toBeNull();
+    expect(c.received).toBe(total);
+    expect(c.sha256()).toBe(streamSha(prngStream(23), total));
+  });
+
+  test("half-close: the client sends and shuts down its write side; the server answers after EOF", async () => {
+    const msg = "every byte before the FIN, and the answer after it";
+    const c = await connectClient(port(7002));
+    await c.write(new TextEncoder().encode(msg));
+    c.socket.shutdown();
+    expect(await c.closed).toBeNull();
+    expect(c.text()).toBe(`${sha256(msg)} ${msg.length}\n`);
+    // and an echo that keeps flowing after our FIN
+    const e = await connectClient(port(7001));
+    const big = prngStream(5)(3 * MiB);
+    await e.write(big);
+    e.socket.shutdown();
+    expect(await e.closed).toBeNull();
+    expect(e.sha256()).toBe(sha256(big));
+  });
+
+  test("a client's RST reaches the container as a reset; a container's RST reaches the client", async () => {
+    const c = await connectClient(port(7001));
+    await c.write(new TextEncoder().encode("x"));
+    await until(() => c.received === 1, "the echo");
+    c.socket.terminate();
+    await until(async () => {
+      const ev = await connectClient(port(7009));
+      ev.socket.shutdown();
+      await ev.closed;
+      return ev.text().includes("7001 reset");
+    }, "the test server to see the reset", 5000);
+
+    const r = await connectClient(port(7004));
+    await r.write(new TextEncoder().encode("x"));
+    expect(await r.closed).toBe("ECONNRESET");
+  });
+
+  test("a refused port resets the client within 1 s, and the reason is logged", async () => {
+    const t0 = performance.now();
+    const c = await connectClient(port(7006)); // nothing listens on 7006 in the container
+    await c.write(new TextEncoder().encode("hello?")).catch(() => undefined);
+    expect(await c.closed).toBe("ECONNRESET");
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await until(() => hasLog(pubLog, /refused: connect .*:7006: ECONNREFUSED/), "the host log line");
+  });
+
+  test("200 concurrent connections, each checksummed", async () => {
+    const size = 256 * 1024;
+    const runs = Array.from({ length: 200 }, async (_, i) => {
+      if (i % 2 === 0) {
+        const c = await connectClient(port(7002));
+        await c.write(prngStream(1000 + i)(size));
+        c.socket.shutdown();
+        expect(await c.closed).toBeNull();
+        return c.text() === `${streamSha(prngStream(1000 + i), size)} ${size}\n`;
+      }
+      const c = await connectClient(port(7003), "127.0.0.1", { keepText: false });
+      await c.write(new TextEncoder().encode(`${size} ${2000 + i}\n`));
+      expect(await c.eof).toBeNull();
+      c.socket.end();
+      return c.received === size && c.sha256() === streamSha(prngStream(2000 + i), size);
+    });
+    const ok = await Promise.all(runs);
+    expect(ok.filter(Boolean).length).toBe(200);
+  });
+
+  test("a stalled reader on one channel does not stall another on the same pipe", async () => {
+    const stalled = await connectClient(port(7003), "127.0.0.1", { keepText: false });
+    await stalled.write(new TextEncoder().encode("0 99\n")); // an endless stream...
+    stalled.socket.pause(); // ...that nobody reads
+    await Bun.sleep(300); // let it fill every buffer up to the window
+    const total = 32 * MiB;
+    const t0 = performance.now();
+    const c = await connectClient(port(7003), "127.0.0.1", { keepText: false });
+    await c.write(new TextEncoder().encode(`${total} 31\n`));
+    expect(await c.eof).toBeNull();
+    c.socket.end();
+    const ms = performance.now() - t0;
+    expect(c.sha256()).toBe(streamSha(prngStream(31), total));
+    expect(ms).toBeLessThan(10_000);
+    // memory stays bounded on both sides while the stalled channel is still open
+    const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(require("node:fs").readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+    expect(rss(pub.pid)).toBeLessThan(300 * MiB);
+    expect(rss(fwd.pid)).toBeLessThan(300 * MiB);
+    stalled.socket.terminate();
+  });
+
+  test("an Open to the VM's loopback is refused and logged", async () => {
+    const p = base + 20 > 65000 ? base - 20 : base + 20;
+    const extraLog = join(tb.dir, "publish-loopback.log");
+    const extra = spawnHost(["publish", "--relay", `unix://${fwdSock}`, "--token-file", token, `127.0.0.1:${p}:127.0.0.1:7001`], extraLog);
+    try {
+      await waitForListener(p);
+      const c = await connectClient(p);
+      expect(await c.closed).toBe("ECONNRESET");
+      await until(() => hasLog(fwdLog, /refused channel \d+ to tcp\/127\.0\.0\.1:7001: 127\.0\.0\.1 is a loopback address of the VM/), "the refusal in the forwarder's log");
+      await until(() => hasLog(extraLog, /forbidden: 127\.0\.0\.1 is a loopback address/), "the reason on the host");
+    } finally {
+      await stopProcess(extra);
+    }
+  });
+
+  test("a wrong pipe secret is refused by the forwarder, and new clients are reset", async () => {
+    const p = base + 21 > 65000 ? base - 21 : base + 21;
+    const badLog = join(tb.dir, "publish-bad-secret.log");
+    const bad = spawnHost(
+      ["publish", "--relay", `unix://${fwdSock}`, "--token-file", writeToken(join(tb.dir, "wrong-token"), "not the right secret at all"), "--pipe-wait", "300ms", `127.0.0.1:${p}:${srvIp}:7001`],
+      badLog,
+    );
+    try {
+      await waitForListener(p);
+      const c = await connectClient(p);
+      expect(await c.closed).toBe("ECONNRESET");
+      await until(() => hasLog(fwdLog, /pipe refused: authentication failed: the pipe secrets differ/), "the forwarder's refusal");
+      expect(hasLog(badLog, /authentication failed/)).toBe(true);
+    } finally {
+      await stopProcess(bad);
+    }
+  });
+
+  test("the forwarder is killed and started again: new connections work within 2 s, host untouched", async () => {
+    await stopProcess(fwd, "SIGKILL");
+    expect(await echoOnce(port(7001))).toBe(false); // nothing to relay to now
+    const t0 = performance.now();
+    fwd = startForwarder();
+    await until(() => echoOnce(port(7001), "back again"), "a working connection", 5000);
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(2000);
+    expect(pub.exitCode).toBeNull();
+  });
+});
+
+describe("exec: transport (the WSL2 shape): the host spawns the forwarder and uses its stdio", () => {
+  test("curl through exec:nsenter ... edgeport forwarder --listen stdio:", async () => {
+    const p = base + 22 > 65000 ? base - 22 : base + 22;
+    const log = join(tb.dir, "publish-exec.log");
+    const relay = `exec:nsenter --net=${tb.netnsPath} -- ${EDGEPORT} forwarder --listen stdio: --allow ${webIp}/32 --log-level warn`;
+    const h = spawnHost(["publish", "--relay", relay, `127.0.0.1:${p}:${webIp}:80`], log);
+    try {
+      await waitForListener(p);
+      const r = Bun.spawnSync(["curl", "-sS", "-m", "5", `http://127.0.0.1:${p}/`]);
+      expect(r.stdout.toString()).toBe(INDEX_HTML);
+    } finally {
+      await stopProcess(h);
+    }
+  });
+});
