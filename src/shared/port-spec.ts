@@ -54,6 +54,7 @@ export function parsePortSpec(spec: string): PortMapping[] {
     proto = p.data!;
     body = spec.slice(0, slash);
   }
+  if (body.split("[").length !== body.split("]").length) fail('unbalanced brackets: every "[" needs its "]"');
   const t = tokens(body);
   if (t.some((x) => !x.startsWith("[") && x.includes("]"))) fail("unbalanced brackets");
   if (t.length > 4) fail("too many \":\" (write IPv6 addresses in brackets, e.g. [::1]:8080:[fd00::2]:80)");
