@@ -7,11 +7,13 @@ import { createDialPolicy } from "../relay/dial-policy.ts";
 import { startForwarder } from "../relay/forwarder.ts";
 import { createEngine } from "../events/engine.ts";
 import { parseDuration } from "../shared/duration.ts";
+import { EdgeportError } from "../shared/errors.ts";
 
 const args = {
   listen: { type: "string", description: "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
   allow: { type: "string", description: "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own", valueHint: "CIDR" },
   engine: { type: "string", description: "Also allow the subnets of this engine's networks (unix:///var/run/docker.sock)", valueHint: "URL" },
+  "vpnkit-compat": { type: "boolean", description: "Behave like a plain vpnkit forwarder: empty handshake, 64 KiB windows, no extensions (for interoperability tests)", default: false },
   "dial-timeout": { type: "string", description: "Give up dialling a destination after this long", default: "10s", valueHint: "DURATION" },
   ...pipeArgs,
   ...logArgs,
@@ -30,10 +32,11 @@ export default defineCommand({
     if (engine) {
       await policy.refresh().catch((e: Error) => flog.warn(`${e.message}; engine networks will be asked again at the next refused open`));
     }
+    if (a["vpnkit-compat"] && settings.secret) throw new EdgeportError("E_BAD_ARG", "--vpnkit-compat cannot be combined with --token-file (vpnkit has no pipe secret)");
     const dialTimeoutMs = parseDuration(a["dial-timeout"], "--dial-timeout");
     let ended!: () => void;
     const stdioEnded = new Promise<void>((r) => (ended = r));
-    const fwd = startForwarder({ listen, policy, ...settings, dialTimeoutMs, log: flog, version: VERSION, onStdioEnd: () => ended() });
+    const fwd = startForwarder({ listen, policy, ...settings, dialTimeoutMs, log: flog, version: VERSION, plain: a["vpnkit-compat"], onStdioEnd: () => ended() });
     flog.info(`listening on ${fwd.address}; may dial: ${policy.describe()}`);
     if (policy.allowsNothing) flog.warn("nothing is allowed: every open will be refused (add --allow CIDR or --engine URL)");
     if (!settings.secret) flog.info("no pipe secret (--token-file): any process that reaches the listen address may use this forwarder");

@@ -26,6 +26,8 @@ export interface ForwarderOptions {
   dialTimeoutMs?: number;
   log: ConsolaInstance;
   version?: string;
+  /** speak plain vpnkit: empty handshake payload, no extensions */
+  plain?: boolean;
   /** called when the last pipe of a stdio: forwarder ends */
   onStdioEnd?: () => void;
 }
@@ -101,6 +103,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       keepaliveMs: o.keepaliveMs,
       deadAfterMs: o.deadAfterMs,
       version: o.version,
+      plain: o.plain,
       log,
       onOpen: (ch, dest) => void dial(s, ch, dest),
       onReady: (sess) => {

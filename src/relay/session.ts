@@ -20,7 +20,7 @@ import {
   type Frame,
 } from "./codec.ts";
 import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
-import { encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
+import { encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
 import { safe } from "../shared/log.ts";
 
 /** The byte pipe under a session (a socket, a process's stdio, or an in-memory pair). */
@@ -56,6 +56,8 @@ export interface SessionOptions {
   onClosed?: (s: Session, error: string | null) => void;
   log?: ConsolaInstance;
   version?: string;
+  /** behave exactly like a plain vpnkit end: empty handshake payload, no extensions (interop tests) */
+  plain?: boolean;
 }
 
 /** Batch frames into writes of up to this many bytes. */
@@ -87,6 +89,7 @@ export class Session implements ChannelHost {
   private readonly o: Required<Pick<SessionOptions, "keepaliveMs" | "deadAfterMs">> & SessionOptions;
 
   constructor(opts: SessionOptions) {
+    if (opts.plain && opts.secret) throw new Error("a plain vpnkit session cannot use a pipe secret");
     this.o = { ...opts, keepaliveMs: opts.keepaliveMs ?? 5000, deadAfterMs: opts.deadAfterMs ?? 15000 };
     this.hello = {
       edgeport: 1,
@@ -117,7 +120,7 @@ export class Session implements ChannelHost {
   start(pipe: Pipe): void {
     this.pipe = pipe;
     this.lastRx = Date.now();
-    this.queueOut(encodeHello(this.hello));
+    this.queueOut(this.o.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
     const tick = Math.max(10, Math.min(this.o.keepaliveMs || this.o.deadAfterMs, this.o.deadAfterMs) / 2);
     this.timer = setInterval(() => this.onTick(), tick);
     this.pump();
@@ -218,7 +221,9 @@ export class Session implements ChannelHost {
     }
   }
 
-  private onHandshake(peer: HelloPayload | null): void {
+  private onHandshake(announced: HelloPayload | null): void {
+    // a plain end ignores whatever the peer announced, as vpnkit does
+    const peer = this.o.plain ? null : announced;
     this.peer = peer;
     this.negotiated = negotiate(this.hello, peer);
     const peerAuth = !!peer?.auth && this.negotiated.ext.has(EXT_AUTH);

@@ -233,3 +233,38 @@ describe("exec: transport (the WSL2 shape): the host spawns the forwarder and us
     }
   });
 });
+
+describe("the host side against a plain vpnkit forwarder (empty handshake, 64 KiB windows, no extensions)", () => {
+  test("bytes both ways, half-close, and a refused port still resets the client at once", async () => {
+    const sock = join(tb.dir, "vpnkit", "fwd.sock");
+    const flog = join(tb.dir, "forwarder-vpnkit.log");
+    const hlog = join(tb.dir, "publish-vpnkit.log");
+    const vf = tb.spawnInVm([EDGEPORT, "forwarder", "--vpnkit-compat", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--log-format", "json", "--log-level", "debug"], { logFile: flog });
+    const p = base + 30 > 65000 ? base - 30 : base + 30;
+    let h: Bun.Subprocess | null = null;
+    try {
+      await until(() => hasLog(flog, /^listening on/), "the vpnkit-compat forwarder");
+      h = spawnHost(["publish", "--relay", `unix://${sock}`, `127.0.0.1:${p}-${p + 5}:${srvIp}:7001-7006`], hlog);
+      await waitForListener(p);
+      await until(() => hasLog(hlog, /pipe up: .*plain vpnkit peer, window 64 KiB, no extensions/), "a plain pipe");
+      const total = 20 * MiB;
+      const up = await connectClient(p + 1); // 7002: sha256 after EOF
+      await up.writeStream(prngStream(41), total);
+      up.socket.shutdown();
+      expect(await up.closed).toBeNull();
+      expect(up.text()).toBe(`${streamSha(prngStream(41), total)} ${total}\n`);
+      const down = await connectClient(p + 2, "127.0.0.1", { keepText: false }); // 7003: source
+      await down.write(new TextEncoder().encode(`${total} 43\n`));
+      expect(await down.eof).toBeNull();
+      down.socket.end();
+      expect(down.sha256()).toBe(streamSha(prngStream(43), total));
+      const t0 = performance.now();
+      const refused = await connectClient(p + 5); // 7006: nothing listens
+      expect(await refused.closed).toBe("ECONNRESET");
+      expect(performance.now() - t0).toBeLessThan(1000);
+    } finally {
+      await stopProcess(h);
+      await stopProcess(vf);
+    }
+  });
+});
