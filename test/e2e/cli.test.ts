@@ -1,0 +1,105 @@
+/** The compiled binary's command line: help, exit codes, errors that name the problem, signals. */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, waitForListener } from "../helpers/e2e.ts";
+import { freePortRange } from "../helpers/tcp-client.ts";
+
+const run = (args: string[]) => {
+  const r = Bun.spawnSync([EDGEPORT, ...args], { stdin: "ignore" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+const dir = mkdtempSync(join(tmpdir(), "edgeport-cli-"));
+
+beforeAll(async () => {
+  await ensureBinary();
+});
+
+describe("help and version", () => {
+  test.each([[[]], [["forwarder"]], [["publish"]], [["version"]]])("edgeport %p --help", (cmd) => {
+    const r = run([...cmd, "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("USAGE");
+    if (cmd[0] === "publish") expect(r.out).toContain("--relay");
+    if (cmd[0] === "forwarder") expect(r.out).toContain("--allow");
+  });
+  test("edgeport version", () => {
+    const r = run(["version", "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ edgeport: "0.1.0", protocol: "https://github.com/moby/vpnkit multiplexer protocol" });
+  });
+});
+
+describe("bad input exits 2 with a message naming the problem", () => {
+  test.each([
+    [["publish", "--relay", "unix:///tmp/x.sock", "127.0.0.1:80x:1.2.3.4:80"], /bad spec "127\.0\.0\.1:80x:1\.2\.3\.4:80": host port "80x" is not a number 1-65535/],
+    [["publish", "--relay", "unix:///tmp/x.sock", "8080:1.2.3.4:80", "127.0.0.1:1-3:1.2.3.4:1-2"], /has 3 ports but target range "1-2" has 2/],
+    [["publish", "--relay", "http://x", "8080:1.2.3.4:80"], /bad relay URL "http:\/\/x": unknown scheme; accepted forms: unix:\/\/\/path/],
+    [["publish", "--relay", "unix:///tmp/x.sock"], /Missing required positional argument: SPEC/],
+    [["publish", "8080:1.2.3.4:80"], /Missing required argument: --relay/],
+    [["publish", "--relya", "x", "8080:1.2.3.4:80"], /unknown option --relya/],
+    [["publish", "--relay", "unix:///tmp/x.sock", "--window", "12", "8080:1.2.3.4:80"], /--window: "12" must be a whole number of bytes/],
+    [["publish", "--relay", "unix:///tmp/x.sock", "--keepalive", "5 parsecs", "8080:1.2.3.4:80"], /--keepalive: "5 parsecs" is not a duration/],
+    [["publish", "--relay", "unix:///tmp/x.sock", "--token-file", "/nonexistent/token", "8080:1.2.3.4:80"], /--token-file: cannot read \/nonexistent\/token: ENOENT/],
+    [["forwarder", "--listen", "exec:sh"], /exec: is for the host side/],
+    [["forwarder", "--listen", "stdio:", "--allow", "10.0.0.0/33"], /"10\.0\.0\.0\/33" is not a CIDR: prefix \/33 is longer than 32 bits/],
+    [["forwarder", "--listen", "stdio:", "--log-level", "loud"], /--log-level: "loud" is not one of/],
+    [["frobnicate"], /unknown command "frobnicate"/],
+  ])("edgeport %p", (args, message) => {
+    const r = run(args);
+    expect(r.err).toMatch(message);
+    expect(r.code).toBe(2);
+  });
+});
+
+describe("publish on the host", () => {
+  test("a port in use is an error naming the address; the other specs still publish; SIGTERM ends it cleanly", async () => {
+    const base = freePortRange(2);
+    const held = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } });
+    const log = join(dir, "publish-in-use.log");
+    // the pipe is down (nothing listens there): listeners stay open regardless
+    const p = spawnHost(["publish", "--relay", `unix://${dir}/nobody.sock`, "--pipe-wait", "200ms", `127.0.0.1:${base}:172.17.0.2:80`, `127.0.0.1:${base + 1}:172.17.0.2:81`], log);
+    try {
+      await waitForListener(base + 1);
+      await until(() => hasLog(log, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${base}: the address is already in use by another listener \\(EADDRINUSE\\)`)), "the bind error");
+      expect(hasLog(log, new RegExp(`published 127\\.0\\.0\\.1:${base + 1} -> 172\\.17\\.0\\.2:81/tcp`))).toBe(true);
+      expect(hasLog(log, /pipe down: cannot connect to unix:.*nobody\.sock: ENOENT/)).toBe(true);
+      // a client of the published port is reset after --pipe-wait, with the reason logged
+      const s = await Bun.connect({ hostname: "127.0.0.1", port: base + 1, socket: { data() {}, close() {} } });
+      void s;
+      await until(() => hasLog(log, /reset: the pipe to unix:.* is down/), "the pipe-wait reset");
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+      // the port is free again
+      const again = Bun.listen({ hostname: "127.0.0.1", port: base + 1, socket: { data() {} } });
+      again.stop(true);
+    } finally {
+      held.stop(true);
+      await stopProcess(p);
+    }
+  });
+
+  test("nothing could be published: exit 1", async () => {
+    const base = freePortRange(1);
+    const held = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } });
+    try {
+      const r = run(["publish", "--relay", `unix://${dir}/nobody.sock`, `127.0.0.1:${base}:172.17.0.2:80`]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`cannot listen on 127.0.0.1:${base}: the address is already in use`);
+      expect(r.err).toContain("nothing was published");
+    } finally {
+      held.stop(true);
+    }
+  });
+
+  test("the forwarder says so when nothing is allowed", async () => {
+    const log = join(dir, "forwarder-nothing.log");
+    const f = spawnHost(["forwarder", "--listen", `unix://${dir}/f.sock`], log);
+    try {
+      await until(() => hasLog(log, /nothing is allowed: every open will be refused/), "the warning");
+    } finally {
+      await stopProcess(f);
+    }
+  });
+});
