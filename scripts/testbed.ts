@@ -3,9 +3,9 @@
  * The test bed: a network namespace that plays the VM, a real dockerd inside it (started with
  * `nsenter --net=`, which keeps the cgroup mounts visible, unlike `ip netns exec`), an image built
  * offline from Debian's busybox-static, and the test server. The host side stays in the root
- * namespace. While a test bed runs, the root namespace gets blackhole routes for the private
- * ranges docker uses, so nothing on the host can reach a container except through edgeport and no
- * stray packet leaves the machine.
+ * namespace. While a test bed runs, the root namespace gets a blackhole route for 172.16.0.0/12,
+ * where every test bed network lives, so nothing on the host can reach a container except through
+ * edgeport and no stray packet leaves the machine.
  *
  *   bun scripts/testbed.ts up        start one, print its JSON, tear down on Ctrl-C
  *   bun scripts/testbed.ts selftest  start, serve a page from a container, tear down
@@ -19,7 +19,8 @@ export const TESTSRV_DIR_IN_CONTAINER = "/testsrv";
 export const TESTSRV_PATH_IN_CONTAINER = `${TESTSRV_DIR_IN_CONTAINER}/edgeport-testsrv`;
 export const INDEX_HTML = "hello from the busybox container\n";
 const ROOT = resolve(import.meta.dir, "..");
-const BLACKHOLES = ["172.16.0.0/12", "10.0.0.0/8", "192.168.0.0/16"];
+/** docker in the test bed takes every network from here (--bip, --default-address-pool) */
+const BLACKHOLES = ["172.16.0.0/12"];
 
 export interface Testbed {
   name: string;
@@ -169,7 +170,8 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
     dockerd = Bun.spawn(
       ["nsenter", `--net=${netnsPath}`, "--", "dockerd",
         "--data-root", join(dir, "data"), "--exec-root", execRoot, "--pidfile", join(dir, "docker.pid"),
-        "-H", dockerHost, "--userland-proxy=false", "--log-level=warn"],
+        "-H", dockerHost, "--userland-proxy=false", "--log-level=warn",
+        "--bip", "172.17.0.1/16", "--default-address-pool", "base=172.18.0.0/15,size=24"],
       { stdout: logFd, stderr: logFd, stdin: "ignore" },
     );
     await until(async () => {

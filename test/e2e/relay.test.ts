@@ -1,7 +1,7 @@
 /**
  * The relay end to end: the compiled binary on both sides, a real dockerd in a network namespace
  * playing the VM, containers from the offline busybox image. The host reaches the containers
- * only through edgeport (the test bed blackholes the private ranges in the root namespace).
+ * only through edgeport (the test bed blackholes 172.16.0.0/12 in the root namespace).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
