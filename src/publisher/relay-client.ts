@@ -46,11 +46,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
   function onReady(s: Session): void {
     ready = s;
     delay = minMs;
-    const n = s.negotiated!;
-    const kind = n.edgeportPeer
-      ? `edgeport peer ${s.peer?.version ?? ""}, window ${n.recvWindow} B, extensions ${[...n.ext].join(",") || "none"}`
-      : "plain vpnkit peer, window 64 KiB, no extensions";
-    log.info(`pipe up: ${description} (${kind})${failures ? ` after ${failures} failed attempt(s)` : ""}`);
+    log.info(`pipe up: ${description} (${s.describePeer()})${failures ? ` after ${failures} failed attempt(s)` : ""}`);
     failures = 0;
     for (const w of waiters) w(s);
     waiters.clear();

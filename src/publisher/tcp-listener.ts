@@ -2,7 +2,7 @@
  * One host TCP listener on exactly its address. Each accepted connection waits (paused) for
  * a ready pipe, then becomes a channel to the target.
  */
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket, TCPSocketListener, TCPSocketListenOptions } from "bun";
 import type { ConsolaInstance } from "consola";
 import { formatHostPort, parseIp } from "../shared/address.ts";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
@@ -66,7 +66,7 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
 
   let listener: TCPSocketListener<Conn>;
   try {
-    listener = Bun.listen<Conn>({
+    const options = {
       hostname: m.hostIp,
       port: m.hostPort,
       allowHalfOpen: true,
@@ -87,7 +87,8 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
           relaySocketHandlers.close!(sock, err as Error);
         },
       },
-    } as Parameters<typeof Bun.listen<Conn>>[0]);
+    } as TCPSocketListenOptions<Conn>; // ipv6Only is missing from Bun's listen types
+    listener = Bun.listen<Conn>(options);
   } catch (e) {
     throw bindError(address, e);
   }

@@ -3,11 +3,10 @@
  * A new pipe may arrive while an old one is still open (the host redialled): each is served.
  */
 import type { ConsolaInstance } from "consola";
-import { formatHostPort } from "../shared/address.ts";
+import { formatHostPort, formatIp } from "../shared/address.ts";
 import { errnoOf } from "../shared/errors.ts";
 import { safe } from "../shared/log.ts";
 import type { Channel } from "./channel.ts";
-import { formatIp } from "../shared/address.ts";
 import type { Destination } from "./codec.ts";
 import { OPEN_ERROR, OPEN_FORBIDDEN, OPEN_REFUSED, OPEN_TIMEOUT, OPEN_UNREACHABLE } from "./constants.ts";
 import type { DialPolicy } from "./dial-policy.ts";
@@ -91,7 +90,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       const reason = `connect ${formatHostPort(formatIp(dest.ip), dest.port)}: ${code}`;
       log.info(`${what} failed: ${reason}`);
       s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
-      connectingCleanup(conn);
+      conn.ch = null; // a late connect after the timeout must not feed the channel
     }
   }
 
@@ -106,12 +105,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       plain: o.plain,
       log,
       onOpen: (ch, dest) => void dial(s, ch, dest),
-      onReady: (sess) => {
-        const n = sess.negotiated!;
-        log.info(
-          `pipe up: ${pipe.description}, ${n.edgeportPeer ? `edgeport peer, window ${n.recvWindow} B, extensions ${[...n.ext].join(",") || "none"}` : "plain vpnkit peer, window 64 KiB"}`,
-        );
-      },
+      onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
       onClosed: (sess, err) => {
         sessions.delete(sess);
         if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed"))) log.debug(`pipe ${pipe.description} left during the handshake`);
@@ -134,9 +128,4 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       for (const s of sessions) s.close("forwarder stopping");
     },
   };
-}
-
-/** A dial that failed after the socket object existed: make sure it is not left half-made. */
-function connectingCleanup(conn: RelayConn): void {
-  conn.ch = null;
 }

@@ -2,6 +2,7 @@
  * The handshake: vpnkit's magic, then a u16-length payload. vpnkit sends an empty payload;
  * edgeport sends a small JSON object naming its extensions. Pure code.
  */
+import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { ByteQueue } from "./byte-queue.ts";
 import { EXTENSIONS, HANDSHAKE_FIXED_LEN, MAGIC, MAX_HANDSHAKE_PAYLOAD, MAX_WINDOW, MIN_WINDOW, VPNKIT_WINDOW } from "./constants.ts";
@@ -88,3 +89,9 @@ export function negotiate(local: HelloPayload, peer: HelloPayload | null): Negot
   const ext = new Set<Extension>(EXTENSIONS.filter((e) => local.ext.includes(e) && peer.ext.includes(e)));
   return { edgeportPeer: true, ext, recvWindow: local.window };
 }
+
+const AUTH_LABEL = "edgeport-pipe-auth-v1";
+
+/** The Auth frame's MAC: proves `from` holds the secret, bound to both ends' fresh nonces. */
+export const authMac = (secret: Uint8Array, from: HelloPayload, to: HelloPayload): Uint8Array =>
+  createHmac("sha256", secret).update(`${AUTH_LABEL}\0${from.role}\0${from.nonce}\0${to.nonce}`).digest();

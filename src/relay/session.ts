@@ -2,7 +2,7 @@
  * A mux session over one pipe: handshake, optional authentication, channels, a fair writer
  * (control frames first, then channels round robin) and keepalive. The pipe is injected.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
 import {
@@ -20,23 +20,11 @@ import {
   type Frame,
 } from "./codec.ts";
 import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
-import { encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
+import { authMac, encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
 import { safe } from "../shared/log.ts";
+import type { Pipe, PipeHandlers } from "./pipe.ts";
 
-/** The byte pipe under a session (a socket, a process's stdio, or an in-memory pair). */
-export interface Pipe {
-  /** bytes accepted; fewer when full (then a drain follows); -1 when closed */
-  write(data: Uint8Array): number;
-  close(): void;
-  readonly description: string;
-}
-
-/** What a transport calls on the session. */
-export interface PipeHandlers {
-  data(chunk: Uint8Array): void;
-  drain(): void;
-  closed(error?: string): void;
-}
+export type { Pipe, PipeHandlers };
 
 export type Role = "host" | "vm";
 
@@ -64,7 +52,6 @@ export interface SessionOptions {
 const WRITE_BATCH = 256 * 1024;
 /** A peer that makes us queue this many control bytes while it does not read is cut off. */
 const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
-const AUTH_LABEL = "edgeport-pipe-auth-v1";
 
 export class Session implements ChannelHost {
   readonly channels = new Map<number, Channel>();
@@ -141,6 +128,14 @@ export class Session implements ChannelHost {
     return ch;
   }
 
+  /** One line for logs: what kind of peer, which window and extensions. */
+  describePeer(): string {
+    const n = this.negotiated;
+    if (!n) return "handshake not finished";
+    if (!n.edgeportPeer) return "plain vpnkit peer, window 64 KiB, no extensions";
+    return `edgeport peer ${safe(this.peer?.version ?? "", 64)}, window ${n.recvWindow} B, extensions ${[...n.ext].join(",") || "none"}`;
+  }
+
   /** True when the peer replies to every Open with an open-result frame. */
   get hasOpenResult(): boolean {
     return !!this.negotiated?.ext.has(EXT_OPEN_RESULT);
@@ -211,7 +206,7 @@ export class Session implements ChannelHost {
         const got = this.hs.push(chunk);
         if (!got) return;
         this.onHandshake(got.hello);
-        if (this.state === "closed") return;
+        if ((this.state as Session["state"]) === "closed") return;
         if (got.rest.length > 0) this.dispatch(this.decoder.push(got.rest.take(got.rest.length)));
         return;
       }
@@ -235,16 +230,10 @@ export class Session implements ChannelHost {
     }
     if (this.o.secret && peer) {
       this.state = "auth";
-      this.sendControl(encodeAuth(this.mac(this.hello, peer)));
+      this.sendControl(encodeAuth(authMac(this.o.secret!, this.hello, peer)));
       return;
     }
     this.becomeReady();
-  }
-
-  private mac(from: HelloPayload, to: HelloPayload): Uint8Array {
-    return createHmac("sha256", this.o.secret!)
-      .update(`${AUTH_LABEL}\0${from.role}\0${from.nonce}\0${to.nonce}`)
-      .digest();
   }
 
   private becomeReady(): void {
@@ -257,7 +246,7 @@ export class Session implements ChannelHost {
       if (this.state === "closed") return;
       if (this.state === "auth") {
         if (f.cmd !== "auth") return this.fail(`authentication failed: the peer sent ${f.cmd} before proving the pipe secret`);
-        const expected = this.mac(this.peer!, this.hello);
+        const expected = authMac(this.o.secret!, this.peer!, this.hello);
         if (!timingSafeEqual(Buffer.from(f.mac), Buffer.from(expected))) {
           return this.fail("authentication failed: the pipe secrets differ");
         }

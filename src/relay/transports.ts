@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatTransportUrl, type TransportUrl } from "./transport-url.ts";
-import type { Pipe, PipeHandlers } from "./session.ts";
+import type { Pipe, PipeHandlers } from "./pipe.ts";
 
 /** Called once per connected pipe; returns the handlers that receive its events. */
 export type OnPipe = (pipe: Pipe) => PipeHandlers;
@@ -113,7 +113,7 @@ export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
     throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
   }
   if (u.kind === "unix") chmodSync(u.path, 0o600);
-  const address = u.kind === "tcp" ? formatTransportUrl({ ...u, port: (listener as TCPSocketListener<SockState>).port }) : description;
+  const address = u.kind === "tcp" ? formatTransportUrl({ ...u, port: (listener as unknown as TCPSocketListener<SockState>).port }) : description;
   return {
     address,
     close: () => {

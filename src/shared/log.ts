@@ -1,7 +1,7 @@
 import { createConsola, LogLevels, type ConsolaInstance, type LogObject, type LogType } from "consola";
 
 /** The one consola instance. Areas take a scoped child: `log.withTag("relay")`. */
-export const log: ConsolaInstance = createConsola({ level: LogLevels.info, fancy: false });
+export const log: ConsolaInstance = createConsola({ level: LogLevels.info });
 
 export const LOG_LEVELS = ["silent", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];

@@ -1,6 +1,6 @@
 /** In-memory pipe pairs and endpoints for unit tests of the mux (fakes for pure-ish code only). */
 import type { Endpoint } from "../../src/relay/channel.ts";
-import type { Pipe, PipeHandlers } from "../../src/relay/session.ts";
+import type { Pipe, PipeHandlers } from "../../src/relay/pipe.ts";
 
 export interface MemEnd extends Pipe {
   handlers: PipeHandlers | null;
@@ -11,7 +11,8 @@ export interface MemEnd extends Pipe {
 
 /** Two connected pipe ends; each accepts at most `capacity` bytes in flight (backpressure). */
 export function pipePair(capacity = 256 * 1024): [MemEnd, MemEnd] {
-  const mk = (name: string): MemEnd & { peer?: MemEnd; inflight: number; wantDrain: boolean; closedFlag: boolean } => ({
+  type Inner = MemEnd & { peer?: Inner; inflight: number; wantDrain: boolean; closedFlag: boolean };
+  const mk = (name: string): Inner => ({
     description: name,
     handlers: null,
     blackhole: false,

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TCPSocketListener } from "bun";
 import { createConsola } from "consola";
 import { createDialPolicy } from "../../src/relay/dial-policy.ts";
 import { startForwarder, type Forwarder } from "../../src/relay/forwarder.ts";
@@ -17,11 +18,11 @@ import { until } from "../helpers/memory-pipe.ts";
 
 const quiet = createConsola({ level: -999 });
 const dir = mkdtempSync(join(tmpdir(), "edgeport-transports-"));
-let echo: ReturnType<typeof Bun.listen>;
+let echo: TCPSocketListener;
 
 beforeAll(() => {
   // echo server with half-close: echoes, and FINs after the client's FIN
-  echo = Bun.listen({
+  echo = Bun.listen<undefined>({
     hostname: "127.0.0.1",
     port: 0,
     allowHalfOpen: true,
