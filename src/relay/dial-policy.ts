@@ -17,6 +17,9 @@ export interface DialPolicyOptions {
   engineSubnets?: () => Promise<string[]>;
 }
 
+/** The engine is asked at most this often when Opens miss the known networks. */
+const REFRESH_GAP_MS = 500;
+
 const SPECIAL = ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10"].map(parseCidr);
 
 /** An allow entry may open a special range only when it lies entirely inside that range. */
@@ -44,19 +47,29 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
   }
   let engine: Cidr[] = [];
   let lastRefresh = 0;
+  let pending: Promise<void> | null = null;
 
-  async function refresh(force: boolean): Promise<void> {
-    if (!opts.engineSubnets) return;
-    if (!force && Date.now() - lastRefresh < 1000) return;
-    lastRefresh = Date.now();
-    const subnets = await opts.engineSubnets();
-    engine = subnets.flatMap((s) => {
+  /** Asks the engine again; at most one request in flight and one per REFRESH_GAP_MS (a miss waits for it). */
+  function refresh(): Promise<void> {
+    if (!opts.engineSubnets) return Promise.resolve();
+    pending ??= (async () => {
+      const wait = lastRefresh + REFRESH_GAP_MS - Date.now();
+      if (wait > 0) await Bun.sleep(wait);
       try {
-        return [parseCidr(s)];
-      } catch {
-        return [];
+        const subnets = await opts.engineSubnets!();
+        engine = subnets.flatMap((s) => {
+          try {
+            return [parseCidr(s)];
+          } catch {
+            return [];
+          }
+        });
+      } finally {
+        lastRefresh = Date.now();
+        pending = null;
       }
-    });
+    })();
+    return pending;
   }
 
   function decide(ipBytes: Uint8Array): Verdict {
@@ -85,7 +98,7 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
       return cidrs.length === 0 && unixPaths.size === 0 && !opts.engineSubnets;
     },
     describe,
-    refresh: () => refresh(true),
+    refresh,
     async check(dest) {
       if (dest.proto === "unix") {
         return unixPaths.has(dest.path)
@@ -97,7 +110,7 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
       if (first.ok || !opts.engineSubnets) return first;
       // a container on a network created since the last look: ask the engine again (rate-limited)
       try {
-        await refresh(false);
+        await refresh();
       } catch (e) {
         return { ok: false, reason: `${first.reason}; the engine could not be asked: ${(e as Error).message}` };
       }

@@ -268,3 +268,31 @@ describe("the host side against a plain vpnkit forwarder (empty handshake, 64 Ki
     }
   });
 });
+
+describe("forwarder --engine: the engine's networks are the allowlist", () => {
+  test("a container on a network created after the forwarder started is reachable; the VM's loopback is not", async () => {
+    const sock = join(tb.dir, "engine", "fwd.sock");
+    const flog = join(tb.dir, "forwarder-engine.log");
+    const ef = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--engine", tb.dockerHost, "--log-format", "json", "--log-level", "debug"], { logFile: flog });
+    const p = base + 40 > 65000 ? base - 40 : base + 40;
+    let h: Bun.Subprocess | null = null;
+    try {
+      await until(() => hasLog(flog, /^listening on .* may dial: engine networks .*172\.17\.0\.0\/16/), "the forwarder with the engine's subnets");
+      await tb.dockerOk(["network", "create", "late"]);
+      const late = await tb.runContainer({ name: "late-web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] });
+      await tb.dockerOk(["network", "connect", "late", "late-web"]);
+      const lateIp = await tb.dockerOk(["inspect", "-f", "{{(index .NetworkSettings.Networks \"late\").IPAddress}}", late.id]);
+      expect(lateIp).toMatch(/^172\.(1[89])\./); // inside the test bed's pool
+      h = spawnHost(["publish", "--relay", `unix://${sock}`, `127.0.0.1:${p}:${lateIp}:80`, `127.0.0.1:${p + 1}:127.0.0.1:7001`], join(tb.dir, "publish-engine.log"));
+      await waitForListener(p);
+      const r = Bun.spawnSync(["curl", "-sS", "-m", "5", `http://127.0.0.1:${p}/`]);
+      expect(r.stdout.toString()).toBe(INDEX_HTML);
+      const c = await connectClient(p + 1);
+      expect(await c.closed).toBe("ECONNRESET");
+      await until(() => hasLog(flog, /refused channel \d+ to tcp\/127\.0\.0\.1:7001: 127\.0\.0\.1 is a loopback address/), "the refusal");
+    } finally {
+      await stopProcess(h);
+      await stopProcess(ef);
+    }
+  });
+});
