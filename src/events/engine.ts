@@ -1,64 +1,127 @@
 /**
- * A small Docker Engine API client on Bun's fetch. Every response is validated with zod.
- * Unix sockets never meet an HTTP proxy; for tcp:// the proxy is bypassed explicitly.
+ * A small typed Docker Engine API client on Bun's fetch: unix sockets, tcp://, and Windows named
+ * pipes. Every response is validated with zod. The client never goes through an HTTP proxy,
+ * whatever HTTP_PROXY/HTTPS_PROXY say (a proxy would see, or break, the engine's API).
  */
 import { z } from "zod";
 import { EdgeportError } from "../shared/errors.ts";
+import { ContainerInspect, ContainerList, EngineEvent, EngineNetwork, Version } from "./schemas.ts";
 
-export const EngineNetwork = z.object({
-  Name: z.string(),
-  Id: z.string(),
-  IPAM: z
-    .object({ Config: z.array(z.object({ Subnet: z.string().optional() })).nullish() })
-    .nullish(),
-});
-export type EngineNetwork = z.infer<typeof EngineNetwork>;
+export { EngineNetwork };
+
+/** The API version edgeport is written against; older engines are asked in their own version. */
+export const API_VERSION = "1.41";
+const MIN_API = "1.24";
 
 export interface Engine {
   readonly url: string;
+  /** /_ping then /version; fixes the API version used by every later call */
+  negotiate(): Promise<{ apiVersion: string; engineVersion?: string }>;
   ping(): Promise<void>;
   networks(): Promise<EngineNetwork[]>;
   /** every subnet of every network (IPv4 and IPv6) */
   subnets(): Promise<string[]>;
+  runningContainers(): Promise<string[]>;
+  /** null when the container is gone */
+  inspect(id: string): Promise<ContainerInspect | null>;
+  /** streams events from `since` (engine seconds.nanoseconds) until the signal aborts or the engine goes away */
+  events(o: { since?: string; signal: AbortSignal; onEvent: (e: EngineEvent) => void; onOpen?: () => void }): Promise<void>;
 }
 
 export function parseEngineUrl(url: string): { base: string; unix?: string } {
   if (url.startsWith("unix://")) {
     const path = url.slice("unix://".length);
-    if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `engine URL ${url}: write unix:///absolute/path`);
+    if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `engine URL "${url}": write unix:///absolute/path`);
     return { base: "http://localhost", unix: path };
   }
-  const m = /^tcp:\/\/([^/]+)$/.exec(url);
+  const np = /^npipe:\/\/\/\/\.\/pipe\/([^/\\]+)$/.exec(url);
+  if (np) return { base: "http://localhost", unix: `\\\\.\\pipe\\${np[1]}` };
+  const m = /^tcp:\/\/([^/\s]+:\d{1,5})\/?$/.exec(url);
   if (m) return { base: `http://${m[1]}` };
-  throw new EdgeportError("E_BAD_URL", `engine URL "${url}" is not one of unix:///path/docker.sock, tcp://HOST:PORT`);
+  throw new EdgeportError("E_BAD_URL", `engine URL "${url}" is not one of unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`);
 }
+
+const versionNumber = (v: string) => v.split(".").map(Number).reduce((a, b) => a * 1000 + b, 0);
 
 export function createEngine(url: string, timeoutMs = 5000): Engine {
   const { base, unix } = parseEngineUrl(url);
-  async function get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
-    let res: Response;
+  let prefix = `/v${API_VERSION}`;
+
+  async function request(path: string, init: { signal?: AbortSignal; versioned?: boolean } = {}): Promise<Response> {
+    const full = `${base}${init.versioned === false ? "" : prefix}${path}`;
     try {
-      res = await fetch(`${base}${path}`, {
+      return await fetch(full, {
+        // unix sockets and named pipes never meet a proxy; for tcp it is switched off explicitly
         ...(unix ? { unix } : { proxy: "" }),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: init.signal ?? AbortSignal.timeout(timeoutMs),
       } as RequestInit);
     } catch (e) {
       throw new EdgeportError("E_DIAL", `engine ${url} unreachable: ${(e as Error).message}`, { cause: e });
     }
-    if (!res.ok) throw new EdgeportError("E_DIAL", `engine ${url}: GET ${path} answered ${res.status}`);
-    const parsed = schema.safeParse(path === "/_ping" ? await res.text() : await res.json());
-    if (!parsed.success) throw new EdgeportError("E_PROTOCOL", `engine ${url}: unexpected answer to GET ${path}: ${parsed.error.issues[0]?.message}`);
+  }
+
+  async function get<T>(path: string, schema: z.ZodType<T>, versioned = true): Promise<T> {
+    const res = await request(path, { versioned });
+    if (!res.ok) {
+      const body = (await res.text()).slice(0, 200);
+      throw new EdgeportError("E_DIAL", `engine ${url}: GET ${path} answered ${res.status} ${body.trim()}`);
+    }
+    const parsed = schema.safeParse(await res.json());
+    if (!parsed.success) throw new EdgeportError("E_PROTOCOL", `engine ${url}: unexpected answer to GET ${path}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
     return parsed.data;
   }
-  return {
+
+  const engine: Engine = {
     url,
+    async negotiate() {
+      const ping = await request("/_ping", { versioned: false });
+      if (!ping.ok) throw new EdgeportError("E_DIAL", `engine ${url}: /_ping answered ${ping.status}`);
+      const v = await get("/version", Version, false);
+      const engineApi = ping.headers.get("api-version") ?? v.ApiVersion;
+      if (versionNumber(engineApi) < versionNumber(MIN_API)) throw new EdgeportError("E_UNSUPPORTED", `engine ${url} speaks API ${engineApi}; edgeport needs ${MIN_API} or later`);
+      const apiVersion = versionNumber(engineApi) < versionNumber(API_VERSION) ? engineApi : API_VERSION;
+      prefix = `/v${apiVersion}`;
+      return { apiVersion, engineVersion: v.Version };
+    },
     async ping() {
-      await get("/_ping", z.string());
+      const r = await request("/_ping", { versioned: false });
+      if (!r.ok) throw new EdgeportError("E_DIAL", `engine ${url}: /_ping answered ${r.status}`);
     },
     networks: () => get("/networks", z.array(EngineNetwork)),
     async subnets() {
-      const nets = await get("/networks", z.array(EngineNetwork));
+      const nets = await engine.networks();
       return nets.flatMap((n) => (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])));
     },
+    async runningContainers() {
+      return (await get("/containers/json", ContainerList)).map((c) => c.Id);
+    },
+    async inspect(id) {
+      const res = await request(`/containers/${encodeURIComponent(id)}/json`);
+      if (res.status === 404) return null;
+      if (!res.ok) throw new EdgeportError("E_DIAL", `engine ${url}: inspect ${id.slice(0, 12)} answered ${res.status}`);
+      const parsed = ContainerInspect.safeParse(await res.json());
+      if (!parsed.success) throw new EdgeportError("E_PROTOCOL", `engine ${url}: unexpected inspect of ${id.slice(0, 12)}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
+      return parsed.data;
+    },
+    async events({ since, signal, onEvent, onOpen }) {
+      const filters = encodeURIComponent(JSON.stringify({ type: ["container", "network"] }));
+      const res = await request(`/events?filters=${filters}${since ? `&since=${since}` : ""}`, { signal });
+      if (!res.ok || !res.body) throw new EdgeportError("E_DIAL", `engine ${url}: /events answered ${res.status}`);
+      onOpen?.();
+      const decoder = new TextDecoder();
+      let buf = "";
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          const parsed = EngineEvent.safeParse(JSON.parse(line));
+          if (parsed.success) onEvent(parsed.data);
+        }
+      }
+    },
   };
+  return engine;
 }
