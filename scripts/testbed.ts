@@ -11,7 +11,7 @@
  *   bun scripts/testbed.ts selftest  start, serve a page from a container, tear down
  */
 import { $ } from "bun";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync, openSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const BUSYBOX_IMAGE = "edgeport-busybox:test";
@@ -34,6 +34,10 @@ export interface Testbed {
   runTestServer(name?: string): Promise<{ id: string; ip: string }>;
   /** a process inside the VM namespace */
   spawnInVm(cmd: string[], o?: { logFile?: string; stdin?: "pipe" | "ignore" }): Bun.Subprocess;
+  /** stops dockerd: SIGTERM stops its containers with it; SIGKILL leaves them running (an engine crash) */
+  stopEngine(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+  /** starts dockerd again on the same data */
+  startEngine(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -127,14 +131,7 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
         const ids = (await docker(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
         if (ids.length) await docker(["rm", "-f", ...ids]);
       });
-      await step("stop dockerd", async () => {
-        dockerd!.kill("SIGTERM");
-        await Promise.race([dockerd!.exited, Bun.sleep(15_000)]);
-        if (dockerd!.exitCode === null) {
-          dockerd!.kill("SIGKILL");
-          await dockerd!.exited;
-        }
-      });
+      await step("stop dockerd", () => stopEngine());
     }
     await step("stop containerd", async () => {
       for (const f of [join(execRoot, "containerd", "containerd.pid"), join(dir, "containerd.pid")]) {
@@ -144,6 +141,18 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
           process.kill(pid, "SIGTERM");
           await until(() => !alive(pid), "containerd to exit", 5000).catch(() => process.kill(pid, "SIGKILL"));
         }
+      }
+    });
+    await step("stop leftovers", async () => {
+      // anything still running from our directory (a containerd-shim orphaned by an engine crash)
+      for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number)) {
+        let cmd = "";
+        try {
+          cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        } catch {
+          continue;
+        }
+        if (pid !== process.pid && cmd.includes(dir)) process.kill(pid, "SIGKILL");
       }
     });
     await step("unmount", async () => {
@@ -156,6 +165,38 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
     log(`test bed ${name} torn down`);
   }
 
+  async function startEngine(): Promise<void> {
+    const logFd = openSync(join(dir, "dockerd.log"), "a");
+    const d = Bun.spawn(
+      ["nsenter", `--net=${netnsPath}`, "--", "dockerd",
+        "--data-root", join(dir, "data"), "--exec-root", execRoot, "--pidfile", join(dir, "docker.pid"),
+        "-H", dockerHost, "--userland-proxy=false", "--log-level=warn",
+        "--bip", "172.17.0.1/16", "--default-address-pool", "base=172.18.0.0/15,size=24"],
+      { stdout: logFd, stderr: logFd, stdin: "ignore" },
+    );
+    dockerd = d;
+    await until(async () => {
+      if (d.exitCode !== null) throw new Error(`dockerd exited with ${d.exitCode}:\n${readFileSync(join(dir, "dockerd.log"), "utf8").slice(-2000)}`);
+      try {
+        const r = await fetch("http://localhost/_ping", { unix: dockerSock } as RequestInit);
+        return r.ok;
+      } catch {
+        return false;
+      }
+    }, "dockerd to answer /_ping", 30_000);
+  }
+
+  async function stopEngine(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+    const d = dockerd;
+    if (!d || d.exitCode !== null) return;
+    d.kill(signal);
+    await Promise.race([d.exited, Bun.sleep(15_000)]);
+    if (d.exitCode === null) {
+      d.kill("SIGKILL");
+      await d.exited;
+    }
+  }
+
   const onExit = () => void stop();
   process.once("beforeExit", onExit);
 
@@ -166,23 +207,7 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
     for (const r of BLACKHOLES) {
       if (Bun.spawnSync(["ip", "route", "add", "blackhole", r]).exitCode === 0) ownedRoutes.push(r);
     }
-    const logFd = openSync(join(dir, "dockerd.log"), "a");
-    dockerd = Bun.spawn(
-      ["nsenter", `--net=${netnsPath}`, "--", "dockerd",
-        "--data-root", join(dir, "data"), "--exec-root", execRoot, "--pidfile", join(dir, "docker.pid"),
-        "-H", dockerHost, "--userland-proxy=false", "--log-level=warn",
-        "--bip", "172.17.0.1/16", "--default-address-pool", "base=172.18.0.0/15,size=24"],
-      { stdout: logFd, stderr: logFd, stdin: "ignore" },
-    );
-    await until(async () => {
-      if (dockerd!.exitCode !== null) throw new Error(`dockerd exited with ${dockerd!.exitCode}:\n${readFileSync(join(dir, "dockerd.log"), "utf8").slice(-2000)}`);
-      try {
-        const r = await fetch("http://localhost/_ping", { unix: dockerSock } as RequestInit);
-        return r.ok;
-      } catch {
-        return false;
-      }
-    }, "dockerd to answer /_ping", 30_000);
+    await startEngine();
     log(`dockerd ready in ${Math.round(performance.now() - t0)} ms`);
     const tar = Bun.spawn(["tar", "-C", makeImageRoot(dir), "-c", "."], { stdout: "pipe" });
     const imp = Bun.spawn(["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", BUSYBOX_IMAGE], {
@@ -222,6 +247,8 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
       procs.push(p);
       return p;
     },
+    stopEngine,
+    startEngine,
     stop,
   };
   return tb;

@@ -9,6 +9,7 @@ export const main = defineCommand({
   },
   subCommands: {
     forwarder: () => import("./forwarder.ts").then((m) => m.default),
+    run: () => import("./run.ts").then((m) => m.default),
     publish: () => import("./publish.ts").then((m) => m.default),
     version: () => import("./version.ts").then((m) => m.default),
   },

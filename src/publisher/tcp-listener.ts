@@ -19,6 +19,8 @@ export interface TcpListener {
   /** the bound port (the real one when the mapping asked for port 0) */
   readonly port: number;
   readonly connections: number;
+  /** new connections go to this target from now on (same host address: no rebind) */
+  retarget(m: PortMapping): void;
   /** stops accepting; open connections are ended (FIN), then reset after graceMs */
   close(graceMs?: number): Promise<void>;
 }
@@ -36,10 +38,10 @@ export function bindError(address: string, e: unknown): EdgeportError {
   return new EdgeportError(errCode, `cannot listen on ${address}: ${BIND_HINTS[code] ?? code} (${code})`, { cause: e });
 }
 
-export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: ConsolaInstance; pipeWaitMs: number }): TcpListener {
+export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: ConsolaInstance; pipeWaitMs: number; quiet?: boolean }): TcpListener {
   const log = o.log;
-  const target = parseIp(m.targetIp);
-  const dest = { proto: "tcp" as const, ip: target.bytes, port: m.targetPort };
+  const destOf = (x: PortMapping) => ({ proto: "tcp" as const, ip: parseIp(x.targetIp).bytes, port: x.targetPort });
+  let dest = destOf(m);
   const address = formatHostPort(m.hostIp, m.hostPort);
   const sockets = new Set<Socket<Conn>>();
 
@@ -53,7 +55,7 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
         ch.onEnded = (failure) => {
           if (failure) log.info(`${address} <- ${peer}: ${failure}`);
         };
-        log.debug(`${address} <- ${peer}: channel ${ch.id} to ${m.targetIp}:${m.targetPort}`);
+        log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
         sock.resume();
       },
       (e: Error) => {
@@ -92,11 +94,17 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
   } catch (e) {
     throw bindError(address, e);
   }
-  log.info(`published ${formatMapping(m)}`);
+  if (!o.quiet) log.info(`published ${formatMapping(m)}`);
 
   return {
-    mapping: m,
+    get mapping() {
+      return m;
+    },
     port: listener.port,
+    retarget(next) {
+      m = next;
+      dest = destOf(next);
+    },
     get connections() {
       return sockets.size;
     },
@@ -110,7 +118,7 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
       while (sockets.size > 0 && Date.now() < deadline) await Bun.sleep(10);
       for (const s of sockets) s.terminate();
       listener.stop(true);
-      log.info(`unpublished ${formatMapping(m)}`);
+      if (!o.quiet) log.info(`unpublished ${formatMapping(m)}`);
     },
   };
 }

@@ -1,0 +1,62 @@
+import { defineCommand } from "citty";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, untilAborted, VERSION } from "./common.ts";
+import { stop } from "./context.ts";
+import { log } from "../shared/log.ts";
+import { EdgeportError } from "../shared/errors.ts";
+import { parseDuration } from "../shared/duration.ts";
+import { parseTransportUrl } from "../relay/transport-url.ts";
+import { createEngine } from "../events/engine.ts";
+import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
+import { createRelayClient } from "../publisher/relay-client.ts";
+import { createDaemon } from "../publisher/daemon.ts";
+import { serveControlApi } from "../publisher/control-api.ts";
+
+/** DOCKER_HOST, else the platform's default engine socket. */
+export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
+  if (env.DOCKER_HOST) return env.DOCKER_HOST;
+  return platform === "win32" ? "npipe:////./pipe/docker_engine" : "unix:///var/run/docker.sock";
+}
+
+export function defaultControlPath(env: Record<string, string | undefined>, uid: number): string {
+  return env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/edgeport/control.sock` : `/tmp/edgeport-${uid}/control.sock`;
+}
+
+const args = {
+  relay: { type: "string", description: "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
+  engine: { type: "string", description: "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME (default: DOCKER_HOST, else unix:///var/run/docker.sock)", valueHint: "URL" },
+  binding: { type: "string", description: "open: publish exactly what the engine says; local-default: an unspecified host IP becomes 127.0.0.1 and ::1; local-only: everything on loopback", default: "local-default", valueHint: "POLICY" },
+  resync: { type: "string", description: "Full resync with the engine this often (catches anything missed, e.g. across sleep)", default: "30s", valueHint: "DURATION" },
+  "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
+  control: { type: "string", description: "Control API socket (GET /v1/state); default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; 'none' disables it", valueHint: "PATH" },
+  ...pipeArgs,
+  ...logArgs,
+} as const;
+
+export default defineCommand({
+  meta: { name: "run", description: "Run on the host: publish every container's ports from the VM engine's events, until Ctrl-C" },
+  args,
+  async run({ args: a }) {
+    applyLogArgs(a);
+    const rlog = log.withTag("run");
+    if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
+      throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
+    }
+    const engine = createEngine(a.engine ?? defaultEngine(process.env, process.platform));
+    const url = parseTransportUrl(a.relay, "connect");
+    const settings = pipeSettings(a);
+    const resyncMs = parseDuration(a.resync, "--resync");
+    if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
+    const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
+    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
+    const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, log: rlog });
+    const controlPath = a.control ?? defaultControlPath(process.env, process.getuid?.() ?? 0);
+    const control = controlPath === "none" ? null : serveControlApi(controlPath, () => daemon.state());
+    rlog.info(`edgeport ${VERSION}: engine ${engine.url}, relay ${relay.description}, binding ${a.binding}${control ? `, control ${control.path}` : ""}`);
+    const running = daemon.run(stop.signal);
+    await untilAborted(stop.signal);
+    rlog.info("stopping: closing listeners");
+    await running;
+    control?.close();
+    relay.close();
+  },
+});
