@@ -31,7 +31,7 @@ export interface Engine {
 export function parseEngineUrl(url: string): { base: string; unix?: string } {
   if (url.startsWith("unix://")) {
     const path = url.slice("unix://".length);
-    if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `engine URL "${url}": write unix:///absolute/path`);
+    if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `engine URL "${url}": the path must be absolute; accepted forms: unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`);
     return { base: "http://localhost", unix: path };
   }
   const np = /^npipe:\/\/\/\/\.\/pipe\/([^/\\]+)$/.exec(url);
@@ -41,18 +41,31 @@ export function parseEngineUrl(url: string): { base: string; unix?: string } {
   throw new EdgeportError("E_BAD_URL", `engine URL "${url}" is not one of unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`);
 }
 
+/**
+ * Bun's fetch takes HTTP_PROXY/HTTPS_PROXY from the environment at every request and has no
+ * per-request opt-out, but honours NO_PROXY the same way: list the engine's host there.
+ */
+function bypassProxy(hostPort: string): void {
+  const host = hostPort.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  for (const name of ["NO_PROXY", "no_proxy"]) {
+    const list = (process.env[name] ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+    if (!list.includes(host)) process.env[name] = [...list, host].join(",");
+  }
+}
+
 const versionNumber = (v: string) => v.split(".").map(Number).reduce((a, b) => a * 1000 + b, 0);
 
 export function createEngine(url: string, timeoutMs = 5000): Engine {
   const { base, unix } = parseEngineUrl(url);
+  if (!unix) bypassProxy(base.slice("http://".length));
   let prefix = `/v${API_VERSION}`;
 
   async function request(path: string, init: { signal?: AbortSignal; versioned?: boolean } = {}): Promise<Response> {
     const full = `${base}${init.versioned === false ? "" : prefix}${path}`;
     try {
       return await fetch(full, {
-        // unix sockets and named pipes never meet a proxy; for tcp it is switched off explicitly
-        ...(unix ? { unix } : { proxy: "" }),
+        // unix sockets and named pipes never meet a proxy; for tcp, bypassProxy() listed the host
+        ...(unix ? { unix } : {}),
         signal: init.signal ?? AbortSignal.timeout(timeoutMs),
       } as RequestInit);
     } catch (e) {

@@ -1,0 +1,98 @@
+/**
+ * The engine client over real sockets against a small local HTTP server that answers like
+ * dockerd 20.10 (captured shapes). Checks version negotiation, validation, and that no request
+ * ever goes through HTTP_PROXY/HTTPS_PROXY.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createEngine, parseEngineUrl } from "../../src/events/engine.ts";
+
+let engine: ReturnType<typeof Bun.serve>;
+let proxy: ReturnType<typeof Bun.serve>;
+let proxied = 0;
+const paths: string[] = [];
+let apiVersion = "1.40";
+const saved = { HTTP_PROXY: process.env.HTTP_PROXY, HTTPS_PROXY: process.env.HTTPS_PROXY, http_proxy: process.env.http_proxy, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
+
+beforeAll(() => {
+  proxy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => (proxied++, new Response("proxied", { status: 502 })) });
+  engine = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const url = new URL(req.url);
+      paths.push(url.pathname + url.search);
+      if (url.pathname === "/_ping") return new Response("OK", { headers: { "Api-Version": apiVersion } });
+      if (url.pathname === "/version") return Response.json({ Version: "20.10.24", ApiVersion: apiVersion, MinAPIVersion: "1.12", Os: "linux" });
+      if (url.pathname.endsWith("/containers/json")) return Response.json([{ Id: "abc", State: "running", Names: ["/web"] }]);
+      if (url.pathname.endsWith("/containers/abc/json")) return Response.json({ Id: "abc", Name: "/web", State: { Running: true, Paused: false }, HostConfig: {}, NetworkSettings: {}, Extra: 1 });
+      if (url.pathname.endsWith("/containers/junk/json")) return Response.json({ Id: 42 });
+      if (url.pathname.endsWith("/containers/gone/json")) return new Response("no such container", { status: 404 });
+      if (url.pathname.endsWith("/events")) {
+        const body = new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"name":"web"}},"time":1795363385,"timeNano":1795363385487133157}\n{"Type":"network","Action":"con'));
+            c.enqueue(new TextEncoder().encode('nect","Actor":{"ID":"n1","Attributes":{"container":"abc"}},"time":1795363386}\n'));
+            c.close();
+          },
+        });
+        return new Response(body);
+      }
+      return new Response("not found", { status: 404 });
+    },
+  });
+  process.env.HTTP_PROXY = process.env.HTTPS_PROXY = process.env.http_proxy = `http://127.0.0.1:${proxy.port}`;
+});
+afterAll(() => {
+  for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  engine.stop(true);
+  proxy.stop(true);
+});
+
+test("negotiates down to an older engine's API version and uses it for every call, never via the proxy", async () => {
+  const e = createEngine(`tcp://127.0.0.1:${engine.port}`);
+  expect(await e.negotiate()).toEqual({ apiVersion: "1.40", engineVersion: "20.10.24" });
+  expect(await e.runningContainers()).toEqual(["abc"]);
+  const c = await e.inspect("abc");
+  expect(c?.Name).toBe("/web");
+  expect("Extra" in (c as object)).toBe(false); // unknown fields stripped
+  expect(await e.inspect("gone")).toBeNull();
+  expect(paths).toContain("/v1.40/containers/json");
+  expect(proxied).toBe(0);
+});
+
+test("a newer engine is spoken to in edgeport's own version", async () => {
+  apiVersion = "1.47";
+  const e = createEngine(`tcp://127.0.0.1:${engine.port}`);
+  expect((await e.negotiate()).apiVersion).toBe("1.41");
+  apiVersion = "1.40";
+});
+
+test("an answer of the wrong shape is an error naming the field", async () => {
+  const e = createEngine(`tcp://127.0.0.1:${engine.port}`);
+  await expect(e.inspect("junk")).rejects.toThrow(/unexpected inspect of junk: Id/);
+});
+
+test("events are parsed across chunk boundaries", async () => {
+  const e = createEngine(`tcp://127.0.0.1:${engine.port}`);
+  const got: string[] = [];
+  await e.events({ since: "1795363000", signal: new AbortController().signal, onEvent: (ev) => got.push(`${ev.Type} ${ev.Action} ${ev.Actor.Attributes?.container ?? ev.Actor.ID}`) });
+  expect(got).toEqual(["container start abc", "network connect abc"]);
+  expect(paths.some((p) => p.includes("/events?filters=") && p.includes("since=1795363000"))).toBe(true);
+  expect(proxied).toBe(0);
+});
+
+test("an unreachable engine is an error naming it", async () => {
+  const e = createEngine("unix:///nonexistent/docker.sock", 500);
+  await expect(e.negotiate()).rejects.toThrow(/engine unix:\/\/\/nonexistent\/docker\.sock unreachable/);
+});
+
+test.each([
+  ["unix:///var/run/docker.sock", { base: "http://localhost", unix: "/var/run/docker.sock" }],
+  ["npipe:////./pipe/docker_engine", { base: "http://localhost", unix: "\\\\.\\pipe\\docker_engine" }],
+  ["tcp://127.0.0.1:2375", { base: "http://127.0.0.1:2375" }],
+])("engine URL %p", (url, want) => {
+  expect(parseEngineUrl(url)).toEqual(want);
+});
+test.each(["unix://relative", "http://127.0.0.1:2375", "tcp://nohostport", ""])("bad engine URL %p", (url) => {
+  expect(() => parseEngineUrl(url)).toThrow(/unix:\/\/\/path\/docker\.sock, tcp:\/\/HOST:PORT/);
+});
