@@ -29,7 +29,7 @@ test("the socket lives in a 0700 directory and is not reachable by other users",
     expect(statSync(join(dir, "sub")).mode & 0o777).toBe(0o700);
     expect(statSync(path).mode & 0o077).toBe(0);
     const r = await fetch("http://localhost/v1/state", { unix: path } as RequestInit);
-    expect((await r.json()).ports[0].code).toBe("E_PORT_IN_USE");
+    expect(((await r.json()) as DaemonState).ports[0]!.code).toBe("E_PORT_IN_USE");
   } finally {
     api.close();
     expect(existsSync(path)).toBe(false);
