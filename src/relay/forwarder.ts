@@ -42,6 +42,7 @@ export const describeDest = (d: Destination): string =>
 
 const STATUS_BY_ERRNO: Record<string, number> = {
   ECONNREFUSED: OPEN_REFUSED,
+  ENOENT: OPEN_REFUSED, // a unix socket path with nobody behind it
   EHOSTUNREACH: OPEN_UNREACHABLE,
   ENETUNREACH: OPEN_UNREACHABLE,
   EADDRNOTAVAIL: OPEN_UNREACHABLE,
@@ -61,13 +62,13 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       s.reject(ch, OPEN_FORBIDDEN, verdict.reason);
       return;
     }
-    if (dest.proto !== "tcp") return s.reject(ch, OPEN_ERROR, `${dest.proto} is not supported`);
+    if (dest.proto === "udp") return s.reject(ch, OPEN_ERROR, "udp is not supported");
+    const target = dest.proto === "unix" ? { unix: dest.path } : { hostname: formatIp(dest.ip), port: dest.port };
     const conn: RelayConn = { ch };
     let timer: ReturnType<typeof setTimeout> | null = null;
     try {
       const connecting = Bun.connect<RelayConn>({
-        hostname: formatIp(dest.ip),
-        port: dest.port,
+        ...target,
         allowHalfOpen: true,
         data: conn,
         socket: {
@@ -78,7 +79,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
             log.debug(`opened ${what}`);
           },
         },
-      });
+      } as Parameters<typeof Bun.connect<RelayConn>>[0]);
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), dialTimeoutMs);
       });
@@ -87,7 +88,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     } catch (e) {
       if (timer) clearTimeout(timer);
       const code = errnoOf(e) ?? "EIO";
-      const reason = `connect ${formatHostPort(formatIp(dest.ip), dest.port)}: ${code}`;
+      const reason = `connect ${dest.proto === "unix" ? safe(dest.path) : formatHostPort(formatIp(dest.ip), dest.port)}: ${code}`;
       log.info(`${what} failed: ${reason}`);
       s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
       conn.ch = null; // a late connect after the timeout must not feed the channel

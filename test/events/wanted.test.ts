@@ -39,6 +39,9 @@ describe("wanted ports from the inspect JSON", () => {
     ["-P (random host port)", "local-default", publishAll, ["tcp:127.0.0.1:32768 -> 172.17.0.2:5000", "tcp:[::1]:32768 -> 172.17.0.2:5000"]],
     ["-P (random host port)", "open", publishAll, ["tcp:0.0.0.0:32768 -> 172.17.0.2:5000", "tcp:[::]:32768 -> 172.17.0.2:5000"]],
     ["-p [::1]:8443:443", "local-default", v6, ["tcp:[::1]:8443 -> 172.17.0.2:443"]],
+    ["-p 80 (random host port for 80)", "local-default", inspect({ bindings: { "80/tcp": [hp("", "")] }, ports: { "80/tcp": [hp("0.0.0.0", "49153"), hp("::", "49153")] } }), ["tcp:127.0.0.1:49153 -> 172.17.0.2:80", "tcp:[::1]:49153 -> 172.17.0.2:80"]],
+    ["-p [::ffff:127.0.0.1]:8080:80 (mapped form canonicalised)", "local-only", inspect({ bindings: { "80/tcp": [hp("::ffff:127.0.0.1", "8080")] }, ports: { "80/tcp": [hp("::ffff:127.0.0.1", "8080")] } }), ["tcp:127.0.0.1:8080 -> 172.17.0.2:80"]],
+    ["-p [::]:8080:80 (explicit all IPv6)", "local-default", inspect({ bindings: { "80/tcp": [hp("::", "8080")] }, ports: { "80/tcp": [hp("::", "8080")] } }), ["tcp:[::]:8080 -> 172.17.0.2:80"]],
   ])("%s with --binding %s", (_name, policy, c, want) => {
     expect(keys(policy as BindingPolicy, c)).toEqual(want);
   });

@@ -122,3 +122,28 @@ describe.each([
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 });
+
+describe("unix destinations", () => {
+  test("an explicitly allowed unix socket in the VM is dialled; another path is refused", async () => {
+    const target = join(dir, "app.sock");
+    const app = Bun.listen({ unix: target, socket: { data(s, d) { s.write(d); s.end(); } } });
+    const fwd = startForwarder({ listen: parseTransportUrl(`unix://${join(dir, "fwd-unix.sock")}`, "listen"), policy: createDialPolicy({ allow: [`unix://${target}`] }), log: quiet });
+    const relay = createRelayClient({ url: parseTransportUrl(fwd.address, "connect"), log: quiet });
+    try {
+      const s = await relay.session(5000);
+      const { FakeEndpoint } = await import("../helpers/memory-pipe.ts");
+      const ok = new FakeEndpoint();
+      s.open({ proto: "unix", path: target }, ok).localData(new TextEncoder().encode("over a unix socket"));
+      await until(() => ok.text() === "over a unix socket", "the echo");
+      const refused = new FakeEndpoint();
+      let why: string | null = null;
+      s.open({ proto: "unix", path: "/var/run/docker.sock" }, refused).onEnded = (r) => (why = r);
+      await until(() => refused.resetCalled, "the refusal");
+      expect(why as unknown as string).toContain("forbidden: Unix socket destinations are refused unless allowed with --allow unix:///var/run/docker.sock");
+    } finally {
+      relay.close();
+      fwd.close();
+      app.stop(true);
+    }
+  });
+});
