@@ -1,6 +1,6 @@
 /** The compiled binary's command line: help, exit codes, errors that name the problem, signals. */
-import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, waitForListener } from "../helpers/e2e.ts";
@@ -15,6 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), "edgeport-cli-"));
 beforeAll(async () => {
   await ensureBinary();
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("help and version", () => {
   test.each([[[]], [["forwarder"]], [["publish"]], [["version"]]])("edgeport %p --help", (cmd) => {
