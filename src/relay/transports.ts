@@ -2,7 +2,7 @@
  * Pipe transports: unix and tcp sockets (listen or connect), a spawned process's stdio (exec:),
  * our own stdio (stdio:), and Windows named pipes (npipe:, through Bun's unix-path sockets).
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
@@ -97,6 +97,8 @@ export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
   if (u.kind === "exec") throw new EdgeportError("E_BAD_URL", "exec: is a connect-side transport (the host's)");
   if (u.kind === "unix") prepareUnixPath(u.path);
   let listener: TCPSocketListener<SockState> | UnixSocketListener<SockState>;
+  // a unix socket is created owner-only under umask 077: no window in which another user could connect
+  const oldMask = u.kind === "unix" ? process.umask(0o077) : null;
   try {
     listener = Bun.listen<SockState>({
       ...socketTarget(u),
@@ -111,8 +113,9 @@ export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
     } as Parameters<typeof Bun.listen<SockState>>[0]);
   } catch (e) {
     throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
+  } finally {
+    if (oldMask !== null) process.umask(oldMask);
   }
-  if (u.kind === "unix") chmodSync(u.path, 0o600);
   const address = u.kind === "tcp" ? formatTransportUrl({ ...u, port: (listener as unknown as TCPSocketListener<SockState>).port }) : description;
   return {
     address,

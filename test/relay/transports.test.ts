@@ -147,3 +147,15 @@ describe("unix destinations", () => {
     }
   });
 });
+
+test("a unix pipe socket is owner-only, in a 0700 directory", async () => {
+  const { statSync } = await import("node:fs");
+  const path = join(dir, "private", "fwd.sock");
+  const fwd = startForwarder({ listen: parseTransportUrl(`unix://${path}`, "listen"), policy: createDialPolicy({ allow: [] }), log: quiet });
+  try {
+    expect(statSync(join(dir, "private")).mode & 0o777).toBe(0o700);
+    expect(statSync(path).mode & 0o077).toBe(0); // owner only, from the moment it exists
+  } finally {
+    fwd.close();
+  }
+});
