@@ -10,17 +10,11 @@
 import { join } from "node:path";
 import { startTestbed } from "./testbed.ts";
 import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../test/helpers/e2e.ts";
-import { freePortRange } from "../test/helpers/tcp-client.ts";
+import { canBind as canBindOn, freePortRange } from "../test/helpers/tcp-client.ts";
+
+const canBind = (port: number) => canBindOn("127.0.0.1", port);
 
 const rounds = Number(Bun.argv.includes("--rounds") ? Bun.argv[Bun.argv.indexOf("--rounds") + 1] : 10);
-const canBind = (port: number) => {
-  try {
-    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const accepting = async (port: number) => {
   try {
     (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).terminate();

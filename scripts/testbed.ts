@@ -13,6 +13,7 @@
 import { $ } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { until } from "../test/helpers/until.ts";
 
 export const BUSYBOX_IMAGE = "edgeport-busybox:test";
 export const TESTSRV_DIR_IN_CONTAINER = "/testsrv";
@@ -39,14 +40,6 @@ export interface Testbed {
   /** starts dockerd again on the same data */
   startEngine(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function until(cond: () => Promise<boolean> | boolean, what: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`test bed: timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
 }
 
 const alive = (pid: number) => {

@@ -9,7 +9,7 @@ import type { Engine } from "../events/engine.ts";
 import type { ContainerInspect } from "../events/schemas.ts";
 import { createWatcher, type Watcher } from "../events/watcher.ts";
 import { wantedPorts, type BindingPolicy, type WantedPort } from "../events/wanted.ts";
-import { EdgeportError } from "../shared/errors.ts";
+import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
 import { formatMapping } from "../shared/port-spec.ts";
 import { plan } from "./plan.ts";
 import type { RelayClient } from "./relay-client.ts";
@@ -102,7 +102,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
           failed.delete(a.want.key);
           log.info(`published ${formatMapping(mappingOf(a.want))} (container ${a.want.containerName})`);
         } catch (e) {
-          const error = e instanceof EdgeportError ? e : new EdgeportError("E_DIAL", (e as Error).message);
+          const error = asEdgeportError(e);
           const prev = failed.get(a.want.key);
           failed.set(a.want.key, { want: a.want, error });
           if (prev?.error.message !== error.message) log.error(`container ${a.want.containerName}: ${error.message}; retrying at the next resync`);

@@ -1,6 +1,6 @@
 /** Ad-hoc publishing: open a listener per mapping; a failed one never stops the others. */
 import type { ConsolaInstance } from "consola";
-import { EdgeportError } from "../shared/errors.ts";
+import { asEdgeportError, EdgeportError } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
@@ -23,7 +23,7 @@ export function publishMappings(
       if (m.proto !== "tcp") throw new EdgeportError("E_UNSUPPORTED", `${formatMapping(m)}: UDP publishing is not supported yet`);
       listeners.push(openTcpListener(m, relay, o));
     } catch (e) {
-      const error = e instanceof EdgeportError ? e : new EdgeportError("E_DIAL", (e as Error).message, { cause: e });
+      const error = asEdgeportError(e);
       o.log.error(error.message);
       failures.push({ mapping: m, error });
     }

@@ -33,3 +33,7 @@ export const errnoOf = (e: unknown): string | undefined => {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
 };
+
+/** Any thrown value as an EdgeportError (an unexpected one keeps its message and becomes the cause). */
+export const asEdgeportError = (e: unknown, code: ErrorCode = "E_DIAL"): EdgeportError =>
+  e instanceof EdgeportError ? e : new EdgeportError(code, (e as Error)?.message ?? String(e), { cause: e });

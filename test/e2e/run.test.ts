@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { networkInterfaces } from "node:os";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
 import { EDGEPORT, ensureBinary, hasLog, logLines, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
-import { freePortRange } from "../helpers/tcp-client.ts";
+import { canBind, freePortRange } from "../helpers/tcp-client.ts";
 import type { DaemonState } from "../../src/publisher/daemon.ts";
 import { UnixProxy } from "../helpers/unix-proxy.ts";
 
@@ -22,14 +22,6 @@ let engineProxy: UnixProxy;
 
 const web = ["httpd", "-f", "-p", "80", "-h", "/www"];
 const curl = (host: string, port: number) => Bun.spawnSync(["curl", "-sS", "-m", "3", `http://${host.includes(":") ? `[${host}]` : host}:${port}/`]).stdout.toString();
-const canBind = (host: string, port: number) => {
-  try {
-    Bun.listen({ hostname: host, port, socket: { data() {} } }).stop(true);
-    return true;
-  } catch {
-    return false;
-  }
-};
 async function state(): Promise<DaemonState> {
   const r = await fetch("http://localhost/v1/state", { unix: control } as RequestInit);
   return (await r.json()) as DaemonState;

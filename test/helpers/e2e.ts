@@ -3,6 +3,9 @@ import { $ } from "bun";
 import { existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connectClient } from "./tcp-client.ts";
+import { until } from "./until.ts";
+
+export { until };
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const EDGEPORT = join(ROOT, "dist", "edgeport");
@@ -22,14 +25,6 @@ export async function ensureBinary(): Promise<string> {
     await $`bun scripts/build.ts`.cwd(ROOT).quiet();
   }
   return EDGEPORT;
-}
-
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 /** Waits until a host port accepts connections (the listener is up). */

@@ -93,11 +93,4 @@ export class FakeEndpoint implements Endpoint {
   }
 }
 
-/** Waits for a condition with a deadline (no fixed sleeps). */
-export async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+export { until } from "./until.ts";

@@ -114,3 +114,13 @@ export function freePortRange(n: number): number {
   }
   throw new Error("no free port range");
 }
+
+/** True when host:port can be bound right now (nobody listens there). */
+export function canBind(host: string, port: number): boolean {
+  try {
+    Bun.listen({ hostname: host, port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
