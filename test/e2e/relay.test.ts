@@ -173,6 +173,37 @@ describe("edgeport publish through the forwarder", () => {
     stalled.socket.terminate();
   });
 
+  test("2000 short connections (echo, reset, refused mixed): file descriptors back to baseline on both sides", async () => {
+    const { readdirSync } = await import("node:fs");
+    const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+    const before = { pub: fds(pub.pid), fwd: fds(fwd.pid) };
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, i) => {
+          const kind = i % 4;
+          const target = port(kind === 0 ? 7001 : kind === 1 ? 7004 : kind === 2 ? 7006 : 7009);
+          let c: Awaited<ReturnType<typeof connectClient>>;
+          try {
+            c = await connectClient(target);
+          } catch (e) {
+            // the refused port's reset can beat the client's own view of the connect
+            if (kind === 2 && (e as { code?: string }).code === "ECONNRESET") return;
+            throw new Error(`round ${round} connection ${i} to ${target}: ${(e as Error).message}`);
+          }
+          if (kind === 0) {
+            await c.write(new TextEncoder().encode("short"));
+            c.socket.shutdown();
+          } else if (kind === 1) await c.write(new TextEncoder().encode("x"));
+          else if (kind === 3) c.socket.shutdown();
+          else c.socket.terminate();
+          await Promise.race([c.closed, Bun.sleep(5000)]);
+          if (kind === 0) expect(c.text()).toBe("short");
+        }),
+      );
+    }
+    await until(() => fds(pub.pid) <= before.pub + 2 && fds(fwd.pid) <= before.fwd + 2, "fds back to baseline", 10_000);
+  });
+
   test("an Open to the VM's loopback is refused and logged", async () => {
     const p = base + 20 > 65000 ? base - 20 : base + 20;
     const extraLog = join(tb.dir, "publish-loopback.log");
@@ -219,15 +250,26 @@ describe("edgeport publish through the forwarder", () => {
 });
 
 describe("exec: transport (the WSL2 shape): the host spawns the forwarder and uses its stdio", () => {
-  test("curl through exec:nsenter ... edgeport forwarder --listen stdio:", async () => {
+  test("curl, and 32 MiB each way with checksums, through exec:nsenter ... edgeport forwarder --listen stdio:", async () => {
     const p = base + 22 > 65000 ? base - 22 : base + 22;
     const log = join(tb.dir, "publish-exec.log");
-    const relay = `exec:nsenter --net=${tb.netnsPath} -- ${EDGEPORT} forwarder --listen stdio: --allow ${webIp}/32 --log-level warn`;
-    const h = spawnHost(["publish", "--relay", relay, `127.0.0.1:${p}:${webIp}:80`], log);
+    const relay = `exec:nsenter --net=${tb.netnsPath} -- ${EDGEPORT} forwarder --listen stdio: --allow 172.17.0.0/16 --log-level warn`;
+    const h = spawnHost(["publish", "--relay", relay, `127.0.0.1:${p}:${webIp}:80`, `127.0.0.1:${p + 1}-${p + 2}:${srvIp}:7002-7003`], log);
     try {
       await waitForListener(p);
       const r = Bun.spawnSync(["curl", "-sS", "-m", "5", `http://127.0.0.1:${p}/`]);
       expect(r.stdout.toString()).toBe(INDEX_HTML);
+      const total = 32 * MiB;
+      const up = await connectClient(p + 1);
+      await up.writeStream(prngStream(51), total);
+      up.socket.shutdown();
+      expect(await up.closed).toBeNull();
+      expect(up.text()).toBe(`${streamSha(prngStream(51), total)} ${total}\n`);
+      const down = await connectClient(p + 2, "127.0.0.1", { keepText: false });
+      await down.write(new TextEncoder().encode(`${total} 53\n`));
+      expect(await down.eof).toBeNull();
+      down.socket.end();
+      expect(down.sha256()).toBe(streamSha(prngStream(53), total));
     } finally {
       await stopProcess(h);
     }
