@@ -95,10 +95,13 @@ export function freePort(): number {
   return p;
 }
 
-/** A run of n consecutive free ports on both loopbacks. */
+/**
+ * A run of n consecutive free ports on both loopbacks, below Linux's ephemeral range (32768+),
+ * so the tests' own client sockets can never be holding one of them.
+ */
 export function freePortRange(n: number): number {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 15000 + Math.floor(Math.random() * (32000 - 15000 - n));
     const held: { stop(c?: boolean): void }[] = [];
     try {
       for (let i = 0; i < n; i++) {
@@ -123,4 +126,22 @@ export function canBind(host: string, port: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Connects and reports how the connection ended: null for a clean close, else the error code.
+ * A reset that comes right after the handshake can beat Bun's own view of the connect; it is
+ * reported the same way, as "ECONNRESET".
+ */
+export async function endingOf(port: number, host = "127.0.0.1", send?: string): Promise<string | null> {
+  let c: Client;
+  try {
+    c = await connectClient(port, host);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "ECONNRESET") return code;
+    throw e;
+  }
+  if (send !== undefined) await c.write(new TextEncoder().encode(send)).catch(() => undefined);
+  return c.closed;
 }
