@@ -18,12 +18,13 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("help and version", () => {
-  test.each([[[]], [["forwarder"]], [["publish"]], [["version"]]])("edgeport %p --help", (cmd) => {
+  test.each([[[]], [["run"]], [["forwarder"]], [["publish"]], [["version"]]])("edgeport %p --help", (cmd) => {
     const r = run([...cmd, "--help"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("USAGE");
     if (cmd[0] === "publish") expect(r.out).toContain("--relay");
     if (cmd[0] === "forwarder") expect(r.out).toContain("--allow");
+    if (cmd[0] === "run") expect(r.out).toContain("--binding");
   });
   test("edgeport version", () => {
     const r = run(["version", "--json"]);
@@ -47,6 +48,9 @@ describe("bad input exits 2 with a message naming the problem", () => {
     [["forwarder", "--listen", "stdio:", "--allow", "10.0.0.0/33"], /"10\.0\.0\.0\/33" is not a CIDR: prefix \/33 is longer than 32 bits/],
     [["forwarder", "--listen", "stdio:", "--log-level", "loud"], /--log-level: "loud" is not one of/],
     [["frobnicate"], /unknown command "frobnicate"/],
+    [["run", "--relay", "unix:///tmp/x.sock", "--binding", "everywhere"], /--binding: "everywhere" is not one of open, local-default, local-only/],
+    [["run", "--relay", "unix:///tmp/x.sock", "--engine", "http://127.0.0.1:2375"], /engine URL "http:\/\/127\.0\.0\.1:2375" is not one of unix:\/\/\/path\/docker\.sock, tcp:\/\/HOST:PORT/],
+    [["run", "--relay", "unix:///tmp/x.sock", "--resync", "5ms"], /--resync: 5 ms is too short/],
   ])("edgeport %p", (args, message) => {
     const r = run(args);
     expect(r.err).toMatch(message);
