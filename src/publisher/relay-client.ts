@@ -41,6 +41,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
   let timer: ReturnType<typeof setTimeout> | null = null;
   let failures = 0;
   let lastError = "";
+  let pendingFailure: string | null = null;
   const waiters = new Set<(s: Session) => void>();
 
   function onReady(s: Session): void {
@@ -53,6 +54,11 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
   }
 
   function onFailure(message: string): void {
+    if (dialling) {
+      // the pipe died before dialPipe() returned: handled once it has
+      pendingFailure = message;
+      return;
+    }
     failures++;
     // log a state change once, not every retry
     if (failures === 1 || message !== lastError) log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
@@ -100,6 +106,11 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
       return;
     }
     dialling = false;
+    if (pendingFailure !== null) {
+      const message = pendingFailure;
+      pendingFailure = null;
+      onFailure(message);
+    }
   }
 
   void dial();
@@ -116,6 +127,8 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
       if (timer) {
         clearTimeout(timer);
         timer = null;
+      }
+      if (!dialling) {
         delay = minMs;
         void dial();
       }

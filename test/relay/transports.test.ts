@@ -159,3 +159,18 @@ test("a unix pipe socket is owner-only, in a 0700 directory", async () => {
     fwd.close();
   }
 });
+
+test("the host keeps redialling a peer that hangs up at once, and a waiting client is told why", async () => {
+  // regression guard: a pipe that died before dialPipe() returned used to leave nothing scheduled
+  const path = join(dir, "hangup.sock");
+  let accepts = 0;
+  const l = Bun.listen({ unix: path, socket: { open(s) { accepts++; s.terminate(); }, data() {} } });
+  const relay = createRelayClient({ url: parseTransportUrl(`unix://${path}`, "connect"), log: quiet, backoffMinMs: 20, backoffMaxMs: 100 });
+  try {
+    await until(() => accepts >= 5, "five dial attempts", 3000);
+    await expect(relay.session(200)).rejects.toThrow(/the pipe to unix:.*hangup\.sock is down \(.*\); waited 200 ms/);
+  } finally {
+    relay.close();
+    l.stop(true);
+  }
+});
