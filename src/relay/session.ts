@@ -337,11 +337,15 @@ export class Session implements ChannelHost {
     }
   }
 
-  /** Moves control frames, then Data frames round robin, into the output batch. */
-  private fill(): void {
+  private takeControl(): void {
     for (const c of this.ctrl) this.queueOut(c);
     this.ctrl = [];
     this.ctrlBytes = 0;
+  }
+
+  /** Moves control frames, then Data frames round robin, into the output batch. */
+  private fill(): void {
+    this.takeControl();
     if (this.state !== "ready") return;
     while (this.outBytes < WRITE_BATCH && this.ring.length > 0) {
       const ch = this.ring.shift()!;
@@ -351,9 +355,7 @@ export class Session implements ChannelHost {
       this.queueOut(encodeDataHeader(ch.id, payload.length));
       this.queueOut(payload);
       // takePayload may have queued a Shutdown: it must follow this data
-      for (const c of this.ctrl) this.queueOut(c);
-      this.ctrl = [];
-      this.ctrlBytes = 0;
+      this.takeControl();
       if (ch.hasSendable()) {
         ch.queued = true;
         this.ring.push(ch);

@@ -57,14 +57,14 @@ function socketTarget(u: TransportUrl): { unix: string } | { hostname: string; p
   throw new EdgeportError("E_BAD_URL", `${formatTransportUrl(u)} is not a socket transport`);
 }
 
-/** Connects one pipe. Resolves once connected; rejects with E_DIAL naming the cause. */
-export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<Pipe> {
+/** Connects one pipe (handed to onPipe). Resolves once connected; rejects with E_DIAL naming the cause. */
+export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<void> {
   const description = formatTransportUrl(u);
   if (u.kind === "exec") return spawnPipe(u.command, u.args, description, onPipe);
   if (u.kind === "stdio") throw new EdgeportError("E_BAD_URL", "stdio: is a listen-side transport (the forwarder's)");
   const state: SockState = { h: null, closed: false };
   try {
-    const s = await Bun.connect<SockState>({
+    await Bun.connect<SockState>({
       ...socketTarget(u),
       data: state,
       socket: {
@@ -74,7 +74,6 @@ export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<Pipe> {
         },
       },
     } as Parameters<typeof Bun.connect<SockState>>[0]);
-    return socketPipe(s, description);
   } catch (e) {
     throw new EdgeportError("E_DIAL", `cannot connect to ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
   }
@@ -160,7 +159,7 @@ async function pumpStream(stream: ReadableStream<Uint8Array>, h: () => PipeHandl
   for await (const chunk of stream) h()?.data(chunk);
 }
 
-function spawnPipe(command: string, args: string[], description: string, onPipe: OnPipe): Pipe {
+function spawnPipe(command: string, args: string[], description: string, onPipe: OnPipe): void {
   let proc: Bun.Subprocess<"pipe", "pipe", "inherit">;
   try {
     proc = Bun.spawn([command, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
@@ -192,7 +191,6 @@ function spawnPipe(command: string, args: string[], description: string, onPipe:
     (e) => end((e as Error).message),
   );
   proc.exited.then((code) => end(`process exited with code ${code}`));
-  return pipe;
 }
 
 function stdioPipe(onPipe: OnPipe): PipeListener {
