@@ -20,6 +20,20 @@ export const pipeArgs = {
   "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
 } as const satisfies ArgsDef;
 
+export const udpArgs = {
+  "udp-idle": { type: "string", description: "A UDP flow (one client address and port) ends after this long without a datagram either way", default: "120s", valueHint: "DURATION" },
+  "udp-max-flows": { type: "string", description: "UDP flows per published port; past it the least recently used flow is ended", default: "4096", valueHint: "N" },
+} as const satisfies ArgsDef;
+
+export function udpSettings(args: { "udp-idle"?: string; "udp-max-flows"?: string }): { idleMs: number; maxFlows: number } {
+  const idleMs = parseDuration(args["udp-idle"] ?? "120s", "--udp-idle");
+  if (idleMs < 100) throw new EdgeportError("E_BAD_ARG", `--udp-idle: ${idleMs} ms is too short (100 ms at least)`);
+  const raw = args["udp-max-flows"] ?? "4096";
+  const maxFlows = Number(raw);
+  if (!/^\d+$/.test(raw) || maxFlows < 1 || maxFlows > 1_000_000) throw new EdgeportError("E_BAD_ARG", `--udp-max-flows: "${raw}" must be a whole number from 1 to 1000000`);
+  return { idleMs, maxFlows };
+}
+
 export function applyLogArgs(args: { "log-level"?: string; "log-format"?: string }): void {
   const level = args["log-level"] ?? "info";
   const format = args["log-format"] ?? "text";

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs, pipeArgs, pipeSettings, untilAborted, VERSION } from "./common.ts";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
 import { stop } from "./context.ts";
 import { log } from "../shared/log.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -12,12 +12,13 @@ import { publishMappings } from "../publisher/publish.ts";
 const args = {
   spec: {
     type: "positional",
-    description: "[HOST_IP:]HOST_PORT[-END]:TARGET_IP:TARGET_PORT[-END][/tcp]; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
+    description: "[HOST_IP:]HOST_PORT[-END]:TARGET_IP:TARGET_PORT[-END][/tcp|/udp]; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
     required: true,
     valueHint: "SPEC...",
   },
   relay: { type: "string", description: "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
   "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
+  ...udpArgs,
   ...pipeArgs,
   ...logArgs,
 } as const;
@@ -33,8 +34,9 @@ export default defineCommand({
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
+    const udp = udpSettings(a);
     const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
-    const published = publishMappings(mappings, relay, { log: plog, pipeWaitMs });
+    const published = await publishMappings(mappings, relay, { log: plog, pipeWaitMs, udp });
     if (published.listeners.length === 0) {
       relay.close();
       throw new EdgeportError("E_DIAL", `nothing was published (${published.failures.length} of ${mappings.length} listeners failed)`);

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs, pipeArgs, pipeSettings, untilAborted, VERSION } from "./common.ts";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
 import { stop } from "./context.ts";
 import { log } from "../shared/log.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -28,6 +28,7 @@ const args = {
   resync: { type: "string", description: "Full resync with the engine this often (catches anything missed, e.g. across sleep)", default: "30s", valueHint: "DURATION" },
   "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
   control: { type: "string", description: "Control API socket (GET /v1/state); default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; 'none' disables it", valueHint: "PATH" },
+  ...udpArgs,
   ...pipeArgs,
   ...logArgs,
 } as const;
@@ -47,8 +48,9 @@ export default defineCommand({
     const resyncMs = parseDuration(a.resync, "--resync");
     if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
+    const udp = udpSettings(a);
     const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
-    const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, log: rlog });
+    const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, log: rlog });
     const controlPath = a.control ?? defaultControlPath(process.env, process.getuid?.() ?? 0);
     const control = controlPath === "none" ? null : serveControlApi(controlPath, () => daemon.state());
     rlog.info(`edgeport ${VERSION}: engine ${engine.url}, relay ${relay.description}, binding ${a.binding}${control ? `, control ${control.path}` : ""}`);

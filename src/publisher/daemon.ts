@@ -14,6 +14,9 @@ import { formatMapping } from "../shared/port-spec.ts";
 import { plan } from "./plan.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
+import { openUdpListener, type UdpListener, type UdpOptions, type UdpStats } from "./udp-listener.ts";
+
+type Listener = TcpListener | UdpListener;
 
 export interface DaemonOptions {
   engine: Engine;
@@ -21,6 +24,7 @@ export interface DaemonOptions {
   binding: BindingPolicy;
   resyncMs: number;
   pipeWaitMs: number;
+  udp: UdpOptions;
   log: ConsolaInstance;
 }
 
@@ -29,15 +33,19 @@ export interface PortState {
   host: string;
   target: string;
   container: string;
-  status: "published" | "failed" | "conflict" | "unsupported";
+  status: "published" | "failed" | "conflict";
   error?: string;
   code?: string;
+  /** open connections (TCP) or flows (UDP) */
+  connections?: number;
+  udp?: UdpStats;
 }
 
 export interface DaemonState {
   engine: { url: string; connected: boolean };
   pipe: { url: string; up: boolean; peer?: string };
   binding: BindingPolicy;
+  udp: UdpOptions;
   containers: number;
   ports: PortState[];
 }
@@ -52,10 +60,9 @@ const mappingOf = (w: WantedPort) => ({ hostIp: w.hostIp, hostPort: w.hostPort, 
 
 export function createDaemon(o: DaemonOptions): Daemon {
   const { log } = o;
-  const bound = new Map<string, { want: WantedPort; listener: TcpListener }>();
+  const bound = new Map<string, { want: WantedPort; listener: Listener }>();
   const failed = new Map<string, { want: WantedPort; error: EdgeportError }>();
   let conflicts: { want: WantedPort; winner: WantedPort }[] = [];
-  let unsupported: WantedPort[] = [];
   const warned = new Set<string>();
   const once = (key: string, f: () => void) => {
     if (!warned.has(key)) {
@@ -65,19 +72,46 @@ export function createDaemon(o: DaemonOptions): Daemon {
   };
   let watcher: Watcher;
 
+  function bindFailed(want: WantedPort, e: unknown): void {
+    const error = asEdgeportError(e);
+    const prev = failed.get(want.key);
+    failed.set(want.key, { want, error });
+    if (prev?.error.message !== error.message) log.error(`container ${want.containerName}: ${error.message}; retrying at the next resync`);
+  }
+
+  function open(want: WantedPort): void {
+    const published = () => log.info(`published ${formatMapping(mappingOf(want))} (container ${want.containerName})`);
+    try {
+      const lo = { log, pipeWaitMs: o.pipeWaitMs, quiet: true };
+      if (want.proto === "udp") {
+        // binding a UDP socket completes asynchronously: the key is held meanwhile
+        const listener = openUdpListener(mappingOf(want), o.relay, { ...lo, ...o.udp });
+        bound.set(want.key, { want, listener });
+        failed.delete(want.key);
+        listener.ready.then(published, (e) => {
+          if (bound.get(want.key)?.listener !== listener) return;
+          bound.delete(want.key);
+          bindFailed(want, e);
+        });
+        return;
+      }
+      const listener = openTcpListener(mappingOf(want), o.relay, lo);
+      bound.set(want.key, { want, listener });
+      failed.delete(want.key);
+      published();
+    } catch (e) {
+      bindFailed(want, e);
+    }
+  }
+
   function reconcile(containers: ReadonlyMap<string, ContainerInspect>, full: boolean): void {
     const ordered = [...containers.values()].sort((a, b) => (a.State.StartedAt ?? "").localeCompare(b.State.StartedAt ?? "") || a.Id.localeCompare(b.Id));
     const lists: WantedPort[][] = [];
-    const nextUnsupported: WantedPort[] = [];
     for (const c of ordered) {
       const w = wantedPorts(c, o.binding);
       for (const msg of w.warnings) once(msg, () => log.warn(msg));
-      const tcp = w.ports.filter((p) => p.proto === "tcp");
-      for (const p of w.ports) if (p.proto !== "tcp") nextUnsupported.push(p);
-      lists.push(tcp);
+      lists.push(w.ports);
     }
-    unsupported = nextUnsupported;
-    for (const p of unsupported) once(`udp ${p.key} ${p.containerId}`, () => log.info(`${p.key} for container ${p.containerName}: UDP publishing is not supported yet`));
     // failed binds wait for a resync; everything else is retried now
     const hold = full ? new Set<string>() : new Set(failed.keys());
     const published = new Map([...bound].map(([k, v]) => [k, v.want]));
@@ -96,17 +130,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         b.want = a.want;
         log.info(`retargeted ${formatMapping(mappingOf(a.want))} (container ${a.want.containerName})`);
       } else {
-        try {
-          const listener = openTcpListener(mappingOf(a.want), o.relay, { log, pipeWaitMs: o.pipeWaitMs, quiet: true });
-          bound.set(a.want.key, { want: a.want, listener });
-          failed.delete(a.want.key);
-          log.info(`published ${formatMapping(mappingOf(a.want))} (container ${a.want.containerName})`);
-        } catch (e) {
-          const error = asEdgeportError(e);
-          const prev = failed.get(a.want.key);
-          failed.set(a.want.key, { want: a.want, error });
-          if (prev?.error.message !== error.message) log.error(`container ${a.want.containerName}: ${error.message}; retrying at the next resync`);
-        }
+        open(a.want);
       }
     }
     conflicts = p.conflicts.map((c) => ({ want: c.loser, winner: c.winner }));
@@ -120,22 +144,23 @@ export function createDaemon(o: DaemonOptions): Daemon {
   return {
     state() {
       const ports: PortState[] = [];
-      const row = (w: WantedPort, status: PortState["status"], error?: EdgeportError | string) => ({
+      const row = (w: WantedPort, status: PortState["status"], error?: EdgeportError | string, l?: Listener) => ({
         key: w.key,
         host: `${w.hostIp.includes(":") ? `[${w.hostIp}]` : w.hostIp}:${w.hostPort}`,
         target: `${w.targetIp.includes(":") ? `[${w.targetIp}]` : w.targetIp}:${w.targetPort}`,
         container: w.containerName,
         status,
         ...(error ? { error: typeof error === "string" ? error : error.message, ...(typeof error === "string" ? {} : { code: error.code }) } : {}),
+        ...(l ? { connections: l.connections, ...("stats" in l ? { udp: l.stats() } : {}) } : {}),
       });
-      for (const { want } of bound.values()) ports.push(row(want, "published"));
+      for (const { want, listener } of bound.values()) ports.push(row(want, "published", undefined, listener));
       for (const { want, error } of failed.values()) ports.push(row(want, "failed", error));
       for (const { want, winner } of conflicts) ports.push(row(want, "conflict", `already published for container ${winner.containerName}`));
-      for (const w of unsupported) ports.push(row(w, "unsupported", "UDP publishing is not supported yet"));
       return {
         engine: { url: o.engine.url, connected: watcher?.connected ?? false },
         pipe: { url: o.relay.description, up: o.relay.current !== null, ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}) },
         binding: o.binding,
+        udp: o.udp,
         containers: watcher?.containers.size ?? 0,
         ports: ports.sort((a, b) => a.key.localeCompare(b.key)),
       };

@@ -1,33 +1,43 @@
 /** Ad-hoc publishing: open a listener per mapping; a failed one never stops the others. */
 import type { ConsolaInstance } from "consola";
-import { asEdgeportError, EdgeportError } from "../shared/errors.ts";
-import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
+import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
+import type { PortMapping } from "../shared/port-spec.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
+import { openUdpListener, type UdpListener, type UdpOptions } from "./udp-listener.ts";
 
 export interface Published {
-  listeners: TcpListener[];
+  listeners: (TcpListener | UdpListener)[];
   failures: { mapping: PortMapping; error: EdgeportError }[];
   close(graceMs?: number): Promise<void>;
 }
 
-export function publishMappings(
+export async function publishMappings(
   mappings: PortMapping[],
   relay: RelayClient,
-  o: { log: ConsolaInstance; pipeWaitMs: number },
-): Published {
-  const listeners: TcpListener[] = [];
+  o: { log: ConsolaInstance; pipeWaitMs: number; udp?: Partial<UdpOptions> },
+): Promise<Published> {
+  const listeners: Published["listeners"] = [];
   const failures: Published["failures"] = [];
+  const fail = (m: PortMapping, e: unknown) => {
+    const error = asEdgeportError(e);
+    o.log.error(error.message);
+    failures.push({ mapping: m, error });
+  };
+  const udp: Promise<void>[] = [];
   for (const m of mappings) {
     try {
-      if (m.proto !== "tcp") throw new EdgeportError("E_UNSUPPORTED", `${formatMapping(m)}: UDP publishing is not supported yet`);
-      listeners.push(openTcpListener(m, relay, o));
+      if (m.proto === "udp") {
+        const l = openUdpListener(m, relay, { log: o.log, pipeWaitMs: o.pipeWaitMs, ...o.udp });
+        udp.push(l.ready.then(() => void listeners.push(l), (e) => fail(m, e)));
+      } else {
+        listeners.push(openTcpListener(m, relay, o));
+      }
     } catch (e) {
-      const error = asEdgeportError(e);
-      o.log.error(error.message);
-      failures.push({ mapping: m, error });
+      fail(m, e);
     }
   }
+  await Promise.all(udp);
   return {
     listeners,
     failures,

@@ -77,6 +77,11 @@ export class Channel {
     return this.closeSent && this.closeReceived;
   }
 
+  /** Bytes from the local side not yet sent to the peer. */
+  get sendQueued(): number {
+    return this.sendQ.length;
+  }
+
   /** Bytes held in this channel's queues (memory accounting and tests). */
   get bufferedBytes(): number {
     return this.sendQ.length + this.recv.buffered;

@@ -105,7 +105,6 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
           ? { ok: true }
           : { ok: false, reason: `Unix socket destinations are refused unless allowed with --allow unix://${dest.path}` };
       }
-      if (dest.proto === "udp") return { ok: false, reason: "UDP channels are not supported by this forwarder yet" };
       const first = decide(dest.ip);
       if (first.ok || !opts.engineSubnets) return first;
       // a container on a network created since the last look: ask the engine again (rate-limited)

@@ -3,12 +3,14 @@
  * A new pipe may arrive while an old one is still open (the host redialled): each is served.
  */
 import type { ConsolaInstance } from "consola";
-import { formatHostPort, formatIp } from "../shared/address.ts";
+import dgram from "node:dgram";
+import { formatHostPort, formatIp, parseIp } from "../shared/address.ts";
 import { errnoOf } from "../shared/errors.ts";
 import { safe } from "../shared/log.ts";
 import type { Channel } from "./channel.ts";
 import type { Destination } from "./codec.ts";
 import { OPEN_ERROR, OPEN_FORBIDDEN, OPEN_REFUSED, OPEN_TIMEOUT, OPEN_UNREACHABLE } from "./constants.ts";
+import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import type { DialPolicy } from "./dial-policy.ts";
 import { relaySocketHandlers, socketEndpoint, type RelayConn } from "./socket-endpoint.ts";
 import { Session } from "./session.ts";
@@ -37,6 +39,14 @@ export interface Forwarder {
   close(): void;
 }
 
+const ipBytes = (text: string): Uint8Array | undefined => {
+  try {
+    return parseIp(text).bytes;
+  } catch {
+    return undefined; // informative only: an address we cannot write is sent empty
+  }
+};
+
 export const describeDest = (d: Destination): string =>
   d.proto === "unix" ? `unix:${safe(d.path)}` : `${d.proto}/${formatHostPort(formatIp(d.ip), d.port)}`;
 
@@ -62,7 +72,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       s.reject(ch, OPEN_FORBIDDEN, verdict.reason);
       return;
     }
-    if (dest.proto === "udp") return s.reject(ch, OPEN_ERROR, "udp is not supported");
+    if (dest.proto === "udp") return openFlow(s, ch, dest, what);
     const target = dest.proto === "unix" ? { unix: dest.path } : { hostname: formatIp(dest.ip), port: dest.port };
     const conn: RelayConn = { ch };
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -92,6 +102,51 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       log.info(`${what} failed: ${reason}`);
       s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
       conn.ch = null; // a late connect after the timeout must not feed the channel
+    }
+  }
+
+  /** A UDP flow: one connected socket towards the target, so only its replies come back. */
+  function openFlow(s: Session, ch: Channel, dest: { ip: Uint8Array; port: number }, what: string): void {
+    const target = formatIp(dest.ip);
+    const sock = dgram.createSocket(dest.ip.length === 16 ? "udp6" : "udp4");
+    let ep: DatagramEndpoint | null = null;
+    const fail = (e: unknown) => {
+      const code = errnoOf(e) ?? "EIO";
+      const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
+      log.info(`${what} failed: ${reason}`);
+      s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
+      try {
+        sock.close();
+      } catch {}
+    };
+    sock.on("error", (e: Error) => {
+      if (!ep) return fail(e);
+      // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
+      log.debug(`${what}: ${errnoOf(e) ?? e.message}`);
+    });
+    sock.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
+      ep?.deliver(msg, ipBytes(rinfo.address), rinfo.port);
+    });
+    try {
+      sock.connect(dest.port, target, () => {
+        if (ch.closed) {
+          sock.close();
+          return;
+        }
+        ep = new DatagramEndpoint(
+          (payload) => sock.send(payload),
+          () => {
+            try {
+              sock.close();
+            } catch {}
+          },
+        );
+        s.accept(ch, ep);
+        ep.attach(ch);
+        log.debug(`opened ${what}`);
+      });
+    } catch (e) {
+      fail(e);
     }
   }
 

@@ -9,6 +9,7 @@ const state: DaemonState = {
   engine: { url: "unix:///var/run/docker.sock", connected: true },
   pipe: { url: "unix:///tmp/fwd.sock", up: false },
   binding: "local-default",
+  udp: { idleMs: 120000, maxFlows: 4096 },
   containers: 1,
   ports: [{ key: "tcp:127.0.0.1:8080", host: "127.0.0.1:8080", target: "172.17.0.2:80", container: "web", status: "failed", error: "cannot listen", code: "E_PORT_IN_USE" }],
 };
