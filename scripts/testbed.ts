@@ -31,8 +31,9 @@ export interface Testbed {
   dockerHost: string;
   docker(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   dockerOk(args: string[]): Promise<string>;
-  runContainer(o: { name?: string; image?: string; args: string[]; mounts?: string[] }): Promise<{ id: string; ip: string }>;
-  runTestServer(name?: string): Promise<{ id: string; ip: string }>;
+  /** flags: more `docker run` flags, e.g. ["-p", "127.0.0.1:8053:7001/udp"] */
+  runContainer(o: { name?: string; image?: string; args: string[]; mounts?: string[]; flags?: string[] }): Promise<{ id: string; ip: string }>;
+  runTestServer(name?: string, flags?: string[]): Promise<{ id: string; ip: string }>;
   /** a process inside the VM namespace */
   spawnInVm(cmd: string[], o?: { logFile?: string; stdin?: "pipe" | "ignore" }): Bun.Subprocess;
   /** stops dockerd: SIGTERM stops its containers with it; SIGKILL leaves them running (an engine crash) */
@@ -220,14 +221,14 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
   const tb: Testbed = {
     name, netnsPath, dir, dockerSock, dockerHost, docker, dockerOk,
     async runContainer(o) {
-      const args = ["run", "-d", ...(o.name ? ["--name", o.name] : []), ...(o.mounts ?? []).flatMap((m) => ["-v", m]), o.image ?? BUSYBOX_IMAGE, ...o.args];
+      const args = ["run", "-d", ...(o.name ? ["--name", o.name] : []), ...(o.mounts ?? []).flatMap((m) => ["-v", m]), ...(o.flags ?? []), o.image ?? BUSYBOX_IMAGE, ...o.args];
       const id = await dockerOk(args);
       const ip = await dockerOk(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id]);
       return { id, ip };
     },
-    async runTestServer(name) {
+    async runTestServer(name, flags) {
       const c = await tb.runContainer({
-        name, args: [TESTSRV_PATH_IN_CONTAINER],
+        name, args: [TESTSRV_PATH_IN_CONTAINER], flags,
         mounts: ["/usr:/usr:ro", `${join(dir, "testsrv")}:${TESTSRV_DIR_IN_CONTAINER}:ro`],
       });
       // ready when its last port answers from inside the VM

@@ -3,8 +3,7 @@
  * A new pipe may arrive while an old one is still open (the host redialled): each is served.
  */
 import type { ConsolaInstance } from "consola";
-import dgram from "node:dgram";
-import { formatHostPort, formatIp, parseIp } from "../shared/address.ts";
+import { formatHostPort, formatIp } from "../shared/address.ts";
 import { errnoOf } from "../shared/errors.ts";
 import { safe } from "../shared/log.ts";
 import type { Channel } from "./channel.ts";
@@ -38,14 +37,6 @@ export interface Forwarder {
   readonly sessions: Set<Session>;
   close(): void;
 }
-
-const ipBytes = (text: string): Uint8Array | undefined => {
-  try {
-    return parseIp(text).bytes;
-  } catch {
-    return undefined; // informative only: an address we cannot write is sent empty
-  }
-};
 
 export const describeDest = (d: Destination): string =>
   d.proto === "unix" ? `unix:${safe(d.path)}` : `${d.proto}/${formatHostPort(formatIp(d.ip), d.port)}`;
@@ -105,49 +96,44 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     }
   }
 
-  /** A UDP flow: one connected socket towards the target, so only its replies come back. */
+  /**
+   * A UDP flow: one connected socket towards the target, so only the target's replies come back
+   * (the kernel filters other sources), and each client of the host is its own source here.
+   */
   function openFlow(s: Session, ch: Channel, dest: { ip: Uint8Array; port: number }, what: string): void {
     const target = formatIp(dest.ip);
-    const sock = dgram.createSocket(dest.ip.length === 16 ? "udp6" : "udp4");
     let ep: DatagramEndpoint | null = null;
-    const fail = (e: unknown) => {
-      const code = errnoOf(e) ?? "EIO";
-      const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
-      log.info(`${what} failed: ${reason}`);
-      s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
-      try {
-        sock.close();
-      } catch {}
-    };
-    sock.on("error", (e: Error) => {
-      if (!ep) return fail(e);
-      // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
-      log.debug(`${what}: ${errnoOf(e) ?? e.message}`);
-    });
-    sock.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
-      ep?.deliver(msg, ipBytes(rinfo.address), rinfo.port);
-    });
-    try {
-      sock.connect(dest.port, target, () => {
+    Bun.udpSocket({
+      hostname: dest.ip.length === 16 ? "::" : "0.0.0.0",
+      port: 0,
+      connect: { hostname: target, port: dest.port },
+      socket: {
+        // a connected socket only hears its target: the record's address is the target's
+        data: (_sock, msg) => void ep?.deliver(msg, dest.ip, dest.port),
+        // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
+        error: (_sock, e) => log.debug(`${what}: ${errnoOf(e) ?? e.message}`),
+      },
+    }).then(
+      (sock) => {
         if (ch.closed) {
           sock.close();
           return;
         }
         ep = new DatagramEndpoint(
-          (payload) => sock.send(payload),
-          () => {
-            try {
-              sock.close();
-            } catch {}
-          },
+          (payload) => void sock.send(payload),
+          () => sock.close(),
         );
         s.accept(ch, ep);
         ep.attach(ch);
         log.debug(`opened ${what}`);
-      });
-    } catch (e) {
-      fail(e);
-    }
+      },
+      (e: unknown) => {
+        const code = errnoOf(e) ?? "EIO";
+        const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
+        log.info(`${what} failed: ${reason}`);
+        s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
+      },
+    );
   }
 
   const listener: PipeListener = listenPipes(o.listen, (pipe) => {

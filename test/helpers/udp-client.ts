@@ -9,6 +9,8 @@ export interface UdpClient {
   /** sends and waits for one reply */
   request(payload: Uint8Array | string, timeoutMs?: number): Promise<Buffer | null>;
   readonly received: number;
+  /** forgets replies not read yet */
+  clear(): void;
   close(): void;
 }
 
@@ -54,6 +56,7 @@ export async function udpClient(port: number, host = "127.0.0.1"): Promise<UdpCl
     get received() {
       return received;
     },
+    clear: () => void queue.splice(0),
     close: () => sock.close(),
   };
   return c;
