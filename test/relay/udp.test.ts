@@ -181,4 +181,22 @@ describe("UDP through the relay", () => {
       later.close();
     }
   });
+
+  test("binds are exact and exclusive: 0.0.0.0 and :: are two sockets; a taken port is an error naming the address", async () => {
+    const v4 = await listen({ hostIp: "0.0.0.0" });
+    const m = (hostIp: string) => ({ hostIp, hostPort: v4.port, targetIp: "127.0.0.1", targetPort: echoPort, proto: "udp" as const });
+    const v6 = openUdpListener(m("::"), relay, { log: quiet, pipeWaitMs: 100 });
+    listeners.push(v6);
+    await v6.ready; // IPV6_V6ONLY: "::" does not take the IPv4 side
+    const again = openUdpListener(m("127.0.0.1"), relay, { log: quiet, pipeWaitMs: 100 });
+    await expect(again.ready).rejects.toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${v4.port}: the address is already in use`));
+    await again.close(); // closing a listener that never bound is harmless
+    const nowhere = openUdpListener({ ...m("192.0.2.77"), hostPort: 0 }, relay, { log: quiet, pipeWaitMs: 100 });
+    await expect(nowhere.ready).rejects.toThrow(/cannot listen on 192\.0\.2\.77:0: the address is not assigned to any interface of this host/);
+    for (const host of ["127.0.0.1", "::1"]) {
+      const c = await udpClient(v4.port, host);
+      expect((await c.request(`to ${host}`))?.toString()).toBe(`to ${host}`);
+      c.close();
+    }
+  });
 });
