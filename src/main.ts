@@ -10,11 +10,20 @@ import { log } from "./shared/log.ts";
 
 const USAGE_ERRORS = new Set(["E_BAD_SPEC", "E_BAD_URL", "E_BAD_ARG", "E_BAD_ADDRESS", "E_BAD_CIDR"]);
 
-async function resolveSub(rawArgs: string[]): Promise<{ cmd: CommandDef; parent?: CommandDef }> {
-  const name = rawArgs.find((a) => !a.startsWith("-"));
-  const subs = main.subCommands as Record<string, () => Promise<CommandDef>>;
-  if (name && subs[name]) return { cmd: await subs[name](), parent: main };
-  return { cmd: main };
+/** The command the leading words name (`firewall ls`), and the flags that follow them. */
+async function resolveSub(rawArgs: string[]): Promise<{ cmd: CommandDef; parent?: CommandDef; rest: string[] }> {
+  let cmd: CommandDef = main;
+  let parent: CommandDef | undefined;
+  let i = 0;
+  while (i < rawArgs.length && !rawArgs[i]!.startsWith("-")) {
+    const subs = cmd.subCommands as Record<string, CommandDef | (() => Promise<CommandDef>)> | undefined;
+    const sub = subs?.[rawArgs[i]!];
+    if (!sub) break;
+    parent = cmd;
+    cmd = typeof sub === "function" ? await sub() : sub;
+    i++;
+  }
+  return { cmd, parent, rest: rawArgs.slice(i) };
 }
 
 async function run(): Promise<number> {
@@ -44,8 +53,14 @@ async function run(): Promise<number> {
     return 2;
   }
   try {
-    const { cmd } = await resolveSub(rawArgs);
-    checkFlags(rawArgs.slice(1), (cmd.args ?? {}) as ArgsDef);
+    const { cmd, parent, rest } = await resolveSub(rawArgs);
+    if (cmd.subCommands && !cmd.run) {
+      const words = Object.keys(cmd.subCommands as object).join(", ");
+      console.error(`edgeport ${name}: ${rest[0] && !rest[0].startsWith("-") ? `unknown subcommand "${rest[0]}"` : "a subcommand is needed"}; one of ${words}`);
+      await showUsage(cmd, parent);
+      return 2;
+    }
+    checkFlags(rest, (cmd.args ?? {}) as ArgsDef);
     await runCommand(main, { rawArgs });
     return 0;
   } catch (e) {

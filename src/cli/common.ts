@@ -20,6 +20,11 @@ export const pipeArgs = {
   "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
 } as const satisfies ArgsDef;
 
+export const firewallArgs = {
+  firewall: { type: "string", description: "Host firewall rules for non-loopback listeners: auto (per OS; Linux needs root and nft), nftables, windows, macos, none", default: "auto", valueHint: "MODE" },
+  "firewall-dry-run": { type: "boolean", description: "Print the firewall commands that would change something instead of running them" },
+} as const satisfies ArgsDef;
+
 export const udpArgs = {
   "udp-idle": { type: "string", description: "A UDP flow (one client address and port) ends after this long without a datagram either way", default: "120s", valueHint: "DURATION" },
   "udp-max-flows": { type: "string", description: "UDP flows per published port; past it the least recently used flow is ended", default: "4096", valueHint: "N" },

@@ -11,6 +11,7 @@ export const main = defineCommand({
     forwarder: () => import("./forwarder.ts").then((m) => m.default),
     run: () => import("./run.ts").then((m) => m.default),
     publish: () => import("./publish.ts").then((m) => m.default),
+    firewall: () => import("./firewall.ts").then((m) => m.default),
     version: () => import("./version.ts").then((m) => m.default),
   },
 });

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs, pipeArgs, pipeSettings, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
+import { applyLogArgs, firewallArgs, logArgs, pipeArgs, pipeSettings, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
+import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { stop } from "./context.ts";
 import { log } from "../shared/log.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -29,6 +30,7 @@ const args = {
   "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
   control: { type: "string", description: "Control API socket (GET /v1/state); default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; 'none' disables it", valueHint: "PATH" },
   ...udpArgs,
+  ...firewallArgs,
   ...pipeArgs,
   ...logArgs,
 } as const;
@@ -49,15 +51,23 @@ export default defineCommand({
     if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
     const udp = udpSettings(a);
+    const fwMode = parseFirewallMode(a.firewall);
+    const flog = log.withTag("firewall");
+    const backend = selectBackend(fwMode, { run: commandRunner({ dryRun: a["firewall-dry-run"], log: flog }), program: process.execPath, log: flog });
+    const firewall = createFirewall({ backend, log: flog });
+    if (backend.name !== "none") {
+      await firewall.prune().catch((e: Error) => flog.warn(`firewall (${backend.name}): could not look for rules of dead instances: ${e.message}`));
+    }
     const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
-    const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, log: rlog });
+    const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, firewall, log: rlog });
     const controlPath = a.control ?? defaultControlPath(process.env, process.getuid?.() ?? 0);
     const control = controlPath === "none" ? null : serveControlApi(controlPath, () => daemon.state());
-    rlog.info(`edgeport ${VERSION}: engine ${engine.url}, relay ${relay.description}, binding ${a.binding}${control ? `, control ${control.path}` : ""}`);
+    rlog.info(`edgeport ${VERSION}: engine ${engine.url}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, control ${control.path}` : ""}`);
     const running = daemon.run(stop.signal);
     await untilAborted(stop.signal);
     rlog.info("stopping: closing listeners");
     await running;
+    await firewall.close();
     control?.close();
     relay.close();
   },

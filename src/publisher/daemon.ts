@@ -12,6 +12,7 @@ import { wantedPorts, type BindingPolicy, type WantedPort } from "../events/want
 import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
 import { formatMapping } from "../shared/port-spec.ts";
 import { plan } from "./plan.ts";
+import type { Firewall } from "../firewall/index.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions, type UdpStats } from "./udp-listener.ts";
@@ -25,6 +26,8 @@ export interface DaemonOptions {
   resyncMs: number;
   pipeWaitMs: number;
   udp: UdpOptions;
+  /** told about every change of the bound listeners (applies in the background) */
+  firewall?: Firewall;
   log: ConsolaInstance;
 }
 
@@ -72,6 +75,10 @@ export function createDaemon(o: DaemonOptions): Daemon {
   };
   let watcher: Watcher;
 
+  function syncFirewall(): void {
+    o.firewall?.sync([...bound.values()].map(({ want, listener }) => ({ proto: want.proto, address: want.hostIp, port: listener.port || want.hostPort })));
+  }
+
   function bindFailed(want: WantedPort, e: unknown): void {
     const error = asEdgeportError(e);
     const prev = failed.get(want.key);
@@ -88,11 +95,18 @@ export function createDaemon(o: DaemonOptions): Daemon {
         const listener = openUdpListener(mappingOf(want), o.relay, { ...lo, ...o.udp });
         bound.set(want.key, { want, listener });
         failed.delete(want.key);
-        listener.ready.then(published, (e) => {
-          if (bound.get(want.key)?.listener !== listener) return;
-          bound.delete(want.key);
-          bindFailed(want, e);
-        });
+        listener.ready.then(
+          () => {
+            published();
+            syncFirewall();
+          },
+          (e) => {
+            if (bound.get(want.key)?.listener !== listener) return;
+            bound.delete(want.key);
+            bindFailed(want, e);
+            syncFirewall();
+          },
+        );
         return;
       }
       const listener = openTcpListener(mappingOf(want), o.relay, lo);
@@ -133,6 +147,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         open(a.want);
       }
     }
+    syncFirewall();
     conflicts = p.conflicts.map((c) => ({ want: c.loser, winner: c.winner }));
     for (const c of p.conflicts) {
       once(`conflict ${c.key} ${c.loser.containerId}`, () =>
@@ -176,6 +191,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
       await watcher.run(signal);
       await Promise.all([...bound.values()].map((b) => b.listener.close(1000)));
       bound.clear();
+      syncFirewall();
     },
   };
 }

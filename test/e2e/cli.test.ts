@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("help and version", () => {
-  test.each([[[]], [["run"]], [["forwarder"]], [["publish"]], [["version"]]])("edgeport %p --help", (cmd) => {
+  test.each([[[]], [["run"]], [["forwarder"]], [["publish"]], [["version"]], [["firewall"]], [["firewall", "ls"]], [["firewall", "prune"]]])("edgeport %p --help", (cmd) => {
     const r = run([...cmd, "--help"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("USAGE");
@@ -51,6 +51,10 @@ describe("bad input exits 2 with a message naming the problem", () => {
     [["run", "--relay", "unix:///tmp/x.sock", "--binding", "everywhere"], /--binding: "everywhere" is not one of open, local-default, local-only/],
     [["run", "--relay", "unix:///tmp/x.sock", "--engine", "http://127.0.0.1:2375"], /engine URL "http:\/\/127\.0\.0\.1:2375" is not one of unix:\/\/\/path\/docker\.sock, tcp:\/\/HOST:PORT/],
     [["run", "--relay", "unix:///tmp/x.sock", "--resync", "5ms"], /--resync: 5 ms is too short/],
+    [["run", "--relay", "unix:///tmp/x.sock", "--firewall", "iptables"], /--firewall: "iptables" is not one of auto, nftables, windows, macos, none/],
+    [["firewall"], /a subcommand is needed; one of ls, prune/],
+    [["firewall", "flush"], /unknown subcommand "flush"; one of ls, prune/],
+    [["firewall", "ls", "--firewall", "pf"], /--firewall: "pf" is not one of/],
     [["run", "--relay", "unix:///tmp/x.sock", "--udp-idle", "10ms"], /--udp-idle: 10 ms is too short \(100 ms at least\)/],
     [["publish", "--relay", "unix:///tmp/x.sock", "--udp-max-flows", "0", "53:1.2.3.4:53/udp"], /--udp-max-flows: "0" must be a whole number from 1 to 1000000/],
     [["publish", "--relay", "unix:///tmp/x.sock", "53:1.2.3.4:53/sctp"], /protocol "sctp" is not tcp or udp/],

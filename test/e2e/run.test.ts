@@ -31,7 +31,7 @@ const portState = async (host: string) => (await state()).ports.filter((p) => p.
 const lanAddress = Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal)?.address;
 
 function startDaemon(extra: string[] = [], binding = "local-default"): Bun.Subprocess {
-  return spawnHost(["run", "--engine", `unix://${engineProxy.path}`, "--relay", `unix://${fwdSock}`, "--resync", "1s", "--binding", binding, "--control", control, ...extra], runLog);
+  return spawnHost(["run", "--engine", `unix://${engineProxy.path}`, "--relay", `unix://${fwdSock}`, "--resync", "1s", "--binding", binding, "--control", control, "--firewall", "none", ...extra], runLog);
 }
 
 beforeAll(async () => {

@@ -1,0 +1,181 @@
+/**
+ * The host firewall, off the publish path: sync() records the listeners that exist and returns at
+ * once; one worker applies the difference in a single batch per round, so a burst of changes
+ * (a 1,000-port range) is one transaction. A failing command is logged once per message and
+ * retried, never fatal. At start the rules of dead instances are pruned; close() removes every
+ * rule this instance wrote.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import type { ConsolaInstance } from "consola";
+import { EdgeportError } from "../shared/errors.ts";
+import { diffRules, planRules, type FirewallListener } from "./plan.ts";
+import { cgroupScopeFrom, createNftablesBackend, NFT } from "./nftables.ts";
+import { createWindowsBackend } from "./windows.ts";
+import { createMacosBackend } from "./macos.ts";
+import type { Backend, OwnedRule, Runner } from "./types.ts";
+
+export type { FirewallListener } from "./plan.ts";
+export const FIREWALL_MODES = ["auto", "nftables", "windows", "macos", "none"] as const;
+export type FirewallMode = (typeof FIREWALL_MODES)[number];
+
+export interface Firewall {
+  readonly backend: Backend["name"];
+  readonly instance: string;
+  /** the listeners that exist now; applied in the background */
+  sync(listeners: readonly FirewallListener[]): void;
+  /** resolves when everything asked so far was applied (or failed and was reported) */
+  settled(): Promise<void>;
+  /** removes the rules of dead instances; returns them */
+  prune(): Promise<OwnedRule[]>;
+  /** removes every rule of this instance */
+  close(): Promise<void>;
+  /** rules this instance has applied, by id */
+  applied(): string[];
+  lastError(): string | null;
+}
+
+/** The real command runner; with dryRun, commands that change something are logged, not run. */
+export function commandRunner(o: { dryRun?: boolean; log?: ConsolaInstance; print?: (line: string) => void } = {}): Runner {
+  return async (argv, opts = {}) => {
+    if (o.dryRun && opts.mutates) {
+      const line = `[dry run] ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ")}${opts.stdin ? ` <<'EOF'\n${opts.stdin}EOF` : ""}`;
+      (o.print ?? ((l: string) => o.log?.info(l)))(line);
+      return { code: 0, stdout: "", stderr: "" };
+    }
+    let p;
+    try {
+      p = Bun.spawn(argv, { stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore", stdout: "pipe", stderr: "pipe" });
+    } catch (e) {
+      return { code: 127, stdout: "", stderr: `${argv[0]}: ${(e as Error).message}` };
+    }
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { code, stdout, stderr };
+  };
+}
+
+/** The backend for a mode; `auto` picks by platform and what is installed. */
+export function selectBackend(mode: FirewallMode, o: { run: Runner; program: string; platform?: string; uid?: number; log?: ConsolaInstance }): Backend {
+  const platform = o.platform ?? process.platform;
+  let m = mode;
+  if (m === "auto") {
+    // nft needs CAP_NET_ADMIN: a user's edgeport leaves the firewall to the administrator
+    const root = (o.uid ?? process.getuid?.() ?? 0) === 0;
+    m = platform === "win32" ? "windows" : platform === "darwin" ? "macos" : platform === "linux" && root && existsSync(NFT) ? "nftables" : "none";
+    o.log?.debug(`firewall: --firewall auto chose ${m}`);
+  }
+  if (m === "nftables") {
+    let cgroup = null;
+    try {
+      cgroup = cgroupScopeFrom(readFileSync("/proc/self/cgroup", "utf8"), readFileSync("/proc/self/mountinfo", "utf8"));
+    } catch {}
+    if (!cgroup) o.log?.info("firewall: edgeport is not in a cgroup v2 of its own; rules are scoped to address and port only (run it as a systemd unit to scope them to its sockets)");
+    else o.log?.debug(`firewall: rules scoped to cgroup v2 ${cgroup.path} (level ${cgroup.level})`);
+    return createNftablesBackend({ run: o.run, cgroup });
+  }
+  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program });
+  if (m === "macos") return createMacosBackend({ run: o.run, program: o.program });
+  return { name: "none", list: async () => [], apply: async () => [] };
+}
+
+export const isAlive = (pid: number): boolean => {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+export function createFirewall(o: { backend: Backend; log: ConsolaInstance; pid?: number; instance?: string; retryMs?: number; alive?: (pid: number) => boolean }): Firewall {
+  const log = o.log;
+  const backend = o.backend;
+  const pid = o.pid ?? process.pid;
+  const instance = o.instance ?? crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0");
+  const alive = o.alive ?? isAlive;
+  const owner = { instance, pid };
+  const applied = new Map<string, OwnedRule[]>();
+  let wanted: readonly FirewallListener[] = [];
+  let dirty = false;
+  let working: Promise<void> | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  let closed = false;
+  let lastError: string | null = null;
+
+  async function round(): Promise<void> {
+    while (dirty) {
+      dirty = false;
+      const rules = closed ? [] : planRules(wanted);
+      const { add, remove } = diffRules(rules, new Set(applied.keys()));
+      if (!add.length && !remove.length) continue;
+      const removing = remove.flatMap((id) => applied.get(id) ?? []);
+      const t0 = performance.now();
+      try {
+        const added = await backend.apply(add, removing, owner, rules);
+        for (const id of remove) applied.delete(id);
+        for (const r of add) applied.set(r.id, added.filter((a) => a.id === r.id));
+        const ms = Math.round(performance.now() - t0);
+        log.info(`firewall (${backend.name}): ${add.length ? `allowed ${add.map((r) => r.id).join(", ")}` : ""}${add.length && remove.length ? "; " : ""}${remove.length ? `removed ${remove.join(", ")}` : ""} in ${ms} ms`);
+        if (lastError) log.info(`firewall (${backend.name}): working again`);
+        lastError = null;
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (msg !== lastError) log.warn(`firewall (${backend.name}): ${msg}; publishing goes on, retrying in ${(o.retryMs ?? 5000) / 1000} s`);
+        lastError = msg;
+        if (!closed && !retry) {
+          retry = setTimeout(() => {
+            retry = null;
+            kick();
+          }, o.retryMs ?? 5000);
+          retry.unref?.();
+        }
+        return;
+      }
+    }
+  }
+
+  function kick(): void {
+    dirty = true;
+    if (working) return;
+    working = round().finally(() => {
+      working = null;
+      if (dirty) kick();
+    });
+  }
+
+  return {
+    backend: backend.name,
+    instance,
+    sync(listeners) {
+      wanted = [...listeners];
+      if (backend.name !== "none") kick();
+    },
+    async settled() {
+      while (working) await working;
+    },
+    async prune() {
+      const stale = (await backend.list()).filter((r) => r.pid > 0 && r.instance !== instance && (r.pid === pid || !alive(r.pid)));
+      if (stale.length) {
+        await backend.apply([], stale, owner, []);
+        log.info(`firewall (${backend.name}): removed ${stale.length} rule(s) left by dead instances: ${stale.map((r) => `${r.id} (pid ${r.pid})`).join(", ")}`);
+      }
+      return stale;
+    },
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      retry = null;
+      if (backend.name === "none") return;
+      kick();
+      while (working) await working;
+      if (applied.size) log.warn(`firewall (${backend.name}): ${applied.size} rule(s) could not be removed; the next start prunes them`);
+    },
+    applied: () => [...applied.keys()],
+    lastError: () => lastError,
+  };
+}
+
+export function parseFirewallMode(s: string): FirewallMode {
+  if (!(FIREWALL_MODES as readonly string[]).includes(s)) throw new EdgeportError("E_BAD_ARG", `--firewall: "${s}" is not one of ${FIREWALL_MODES.join(", ")}`);
+  return s as FirewallMode;
+}
