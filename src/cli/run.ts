@@ -10,7 +10,7 @@ import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { createRelayClient } from "../publisher/relay-client.ts";
 import { createDaemon } from "../publisher/daemon.ts";
-import { serveControlApi } from "../publisher/control-api.ts";
+import { parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 
 /** DOCKER_HOST, else the platform's default engine socket. */
 export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
@@ -22,13 +22,20 @@ export function defaultControlPath(env: Record<string, string | undefined>, uid:
   return env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/edgeport/control.sock` : `/tmp/edgeport-${uid}/control.sock`;
 }
 
+/** The control API's default address: a per-user unix socket, or an owner-only named pipe on Windows. */
+export function defaultApiUrl(env: Record<string, string | undefined>, uid: number, platform: string): string {
+  if (env.EDGEPORT_API) return env.EDGEPORT_API;
+  return platform === "win32" ? "npipe:////./pipe/edgeport-control" : `unix://${defaultControlPath(env, uid)}`;
+}
+
 const args = {
   relay: { type: "string", description: "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
-  engine: { type: "string", description: "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME (default: DOCKER_HOST, else unix:///var/run/docker.sock)", valueHint: "URL" },
+  engine: { type: "string", description: "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, or none (only the API and docker-proxy publish; default: DOCKER_HOST, else unix:///var/run/docker.sock)", valueHint: "URL" },
   binding: { type: "string", description: "open: publish exactly what the engine says; local-default: an unspecified host IP becomes 127.0.0.1 and ::1; local-only: everything on loopback", default: "local-default", valueHint: "POLICY" },
   resync: { type: "string", description: "Full resync with the engine this often (catches anything missed, e.g. across sleep)", default: "30s", valueHint: "DURATION" },
   "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
-  control: { type: "string", description: "Control API socket (GET /v1/state); default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; 'none' disables it", valueHint: "PATH" },
+  api: { type: "string", description: "Control API: unix:///path (default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none", valueHint: "URL" },
+  "api-token-file": { type: "string", description: "File holding the bearer token a tcp:// API requires", valueHint: "PATH" },
   ...udpArgs,
   ...firewallArgs,
   ...pipeArgs,
@@ -44,7 +51,20 @@ export default defineCommand({
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const engine = createEngine(a.engine ?? defaultEngine(process.env, process.platform));
+    const engineUrl = a.engine ?? defaultEngine(process.env, process.platform);
+    const engine = engineUrl === "none" ? null : createEngine(engineUrl);
+    const apiText = a.api ?? defaultApiUrl(process.env, process.getuid?.() ?? 0, process.platform);
+    const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
+    let apiToken: string | undefined;
+    if (a["api-token-file"]) {
+      try {
+        apiToken = (await Bun.file(a["api-token-file"]).text()).trim();
+      } catch (e) {
+        throw new EdgeportError("E_BAD_ARG", `--api-token-file: cannot read ${a["api-token-file"]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      if (apiToken.length < 16) throw new EdgeportError("E_BAD_ARG", `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`);
+    }
+    if (apiUrl?.kind === "tcp" && !apiToken) throw new EdgeportError("E_BAD_ARG", "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports");
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);
     const resyncMs = parseDuration(a.resync, "--resync");
@@ -60,9 +80,8 @@ export default defineCommand({
     }
     const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
     const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, firewall, log: rlog });
-    const controlPath = a.control ?? defaultControlPath(process.env, process.getuid?.() ?? 0);
-    const control = controlPath === "none" ? null : serveControlApi(controlPath, () => daemon.state());
-    rlog.info(`edgeport ${VERSION}: engine ${engine.url}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, control ${control.path}` : ""}`);
+    const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken }) : null;
+    rlog.info(`edgeport ${VERSION}: engine ${engine?.url ?? "none"}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`);
     const running = daemon.run(stop.signal);
     await untilAborted(stop.signal);
     rlog.info("stopping: closing listeners");

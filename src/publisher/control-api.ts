@@ -1,36 +1,160 @@
 /**
- * The daemon's control API (hono) on a unix socket in a 0700 directory, created under umask 077
- * so there is no window in which another user could connect. Read-only for now: GET /v1/state.
+ * The daemon's control API (hono). Served on a unix socket in a 0700 directory, created under
+ * umask 077 so there is no window in which another user could connect; on a Windows named pipe;
+ * or on tcp://127.0.0.1:PORT, where every request needs the bearer token and a Host (and Origin,
+ * when sent) naming that loopback address, so a web page cannot reach it (DNS rebinding).
+ * Errors are JSON `{code, message}`: 4xx for the caller's mistakes, never a stack trace.
  */
 import { mkdirSync, existsSync, lstatSync, unlinkSync, chmodSync } from "node:fs";
+import { timingSafeEqual } from "node:crypto";
 import { dirname } from "node:path";
 import { Hono } from "hono";
-import { EdgeportError } from "../shared/errors.ts";
-import type { DaemonState } from "./daemon.ts";
+import { z } from "zod";
+import { EdgeportError, type ErrorCode } from "../shared/errors.ts";
+import { recentLog } from "../shared/log.ts";
+import type { Daemon, DaemonState } from "./daemon.ts";
 
 export interface ControlApi {
-  readonly path: string;
+  readonly url: string;
   close(): void;
 }
 
-export function createControlApp(state: () => DaemonState): Hono {
+export type ApiUrl = { kind: "unix"; path: string } | { kind: "npipe"; path: string } | { kind: "tcp"; host: string; port: number };
+
+/** `unix:///path`, a bare path, `npipe:////./pipe/name`, or `tcp://127.0.0.1:PORT` (loopback only). */
+export function parseApiUrl(s: string): ApiUrl {
+  if (s.startsWith("unix://")) return { kind: "unix", path: s.slice(7) };
+  if (s.startsWith("/")) return { kind: "unix", path: s };
+  if (s.startsWith("npipe://")) return { kind: "npipe", path: s.slice(8).replace(/\//g, "\\") };
+  const m = /^tcp:\/\/(127\.0\.0\.1|\[::1\]|localhost):(\d{1,5})$/.exec(s);
+  if (m && Number(m[2]) > 0 && Number(m[2]) < 65536) return { kind: "tcp", host: m[1] === "localhost" ? "127.0.0.1" : m[1]!.replace(/[[\]]/g, ""), port: Number(m[2]) };
+  if (s.startsWith("tcp://")) throw new EdgeportError("E_BAD_URL", `API URL "${s}": a TCP API listens on loopback only: tcp://127.0.0.1:PORT or tcp://[::1]:PORT`);
+  throw new EdgeportError("E_BAD_URL", `API URL "${s}" is not one of unix:///path, npipe:////./pipe/NAME, tcp://127.0.0.1:PORT`);
+}
+
+export const formatApiUrl = (u: ApiUrl): string =>
+  u.kind === "unix" ? `unix://${u.path}` : u.kind === "npipe" ? `npipe://${u.path.replace(/\\/g, "/")}` : `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
+
+const STATUS: Partial<Record<ErrorCode, 400 | 404 | 409 | 503>> = {
+  E_BAD_SPEC: 400,
+  E_BAD_ARG: 400,
+  E_BAD_ADDRESS: 400,
+  E_BAD_URL: 400,
+  E_NOT_FOUND: 404,
+  E_CONFLICT: 409,
+  E_PORT_IN_USE: 409,
+  E_ADDR_NOT_AVAILABLE: 409,
+  E_PERMISSION: 409,
+  E_DIAL: 503,
+};
+
+const PublishBody = z.strictObject({ spec: z.string().min(1).max(400) });
+
+/** Prometheus label values: backslash, quote and newline escaped. */
+const label = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+export function metricsText(st: DaemonState): string {
+  const out: string[] = [];
+  const metric = (name: string, type: "gauge" | "counter", help: string, rows: [string, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
+  };
+  const byState = new Map<string, number>([["published", 0], ["failed", 0], ["conflict", 0]]);
+  for (const p of st.ports) byState.set(p.status, (byState.get(p.status) ?? 0) + 1);
+  metric("edgeport_ports", "gauge", "Host ports by state.", [...byState].map(([s, n]) => [`{state="${s}"}`, n]));
+  metric("edgeport_pipe_up", "gauge", "1 when the pipe to the VM is up.", [["", st.pipe.up ? 1 : 0]]);
+  metric("edgeport_engine_connected", "gauge", "1 while the engine's event stream is connected.", [["", st.engine?.connected ? 1 : 0]]);
+  const pub = st.ports.filter((p) => p.status === "published");
+  const l = (p: (typeof pub)[number]) => `port="${label(p.key)}",source="${p.source.kind}"`;
+  metric("edgeport_connections", "gauge", "Open connections (TCP) or flows (UDP) per port.", pub.map((p) => [`{${l(p)}}`, p.connections ?? 0]));
+  metric("edgeport_connections_total", "counter", "Connections (TCP) or flows (UDP) accepted per port.", pub.map((p) => [`{${l(p)}}`, p.connectionsTotal ?? 0]));
+  metric("edgeport_bytes_total", "counter", "Bytes relayed per port: in = client to container, out = back.", pub.flatMap((p) => [[`{${l(p)},direction="in"}`, p.bytesIn ?? 0], [`{${l(p)},direction="out"}`, p.bytesOut ?? 0]] as [string, number][]));
+  const udp = pub.filter((p) => p.udp);
+  metric("edgeport_udp_datagrams_total", "counter", "UDP datagrams per port: in = client to container, out = back.", udp.flatMap((p) => [[`{${l(p)},direction="in"}`, p.udp!.datagramsIn], [`{${l(p)},direction="out"}`, p.udp!.datagramsOut]] as [string, number][]));
+  metric("edgeport_udp_dropped_total", "counter", "UDP datagrams dropped because their flow could not take them.", udp.map((p) => [`{${l(p)}}`, p.udp!.dropped]));
+  return `${out.join("\n")}\n`;
+}
+
+export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unpublish">, o: { token?: string; host?: string; port?: number } = {}): Hono {
   const app = new Hono();
-  app.get("/v1/state", (c) => c.json(state()));
+  const fail = (code: ErrorCode, message: string) => new EdgeportError(code, message);
+  if (o.token !== undefined) {
+    const expected = Buffer.from(`Bearer ${o.token}`);
+    const hosts = new Set([`${o.host?.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, `localhost:${o.port}`]);
+    app.use("*", async (c, next) => {
+      const host = c.req.header("host") ?? "";
+      if (!hosts.has(host)) return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
+      const origin = c.req.header("origin");
+      if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`)) return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
+      const got = Buffer.from(c.req.header("authorization") ?? "");
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) return c.json({ code: "E_AUTH", message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)" }, 401);
+      await next();
+    });
+  }
+  app.get("/v1/health", (c) => {
+    const st = daemon.state();
+    const ok = st.pipe.up && (st.engine === null || st.engine.connected);
+    return c.json({ ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null }, ok ? 200 : 503);
+  });
+  app.get("/v1/ports", (c) => c.json(daemon.state().ports));
+  app.post("/v1/ports", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw fail("E_BAD_ARG", 'the body must be JSON: {"spec": "[HOST_IP:]HOST_PORT:TARGET:TARGET_PORT[/udp]"}');
+    }
+    const parsed = PublishBody.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const key = issue.code === "unrecognized_keys" ? `unknown key "${issue.keys.join('", "')}"` : `${issue.path.join(".") || "body"}: ${issue.message}`;
+      throw fail("E_BAD_ARG", `bad request: ${key}; expected {"spec": "..."}`);
+    }
+    const r = await daemon.publish(parsed.data.spec, "ad-hoc");
+    return c.json(r, r.created ? 201 : 200);
+  });
+  app.delete("/v1/ports/:id", async (c) => {
+    const id = decodeURIComponent(c.req.param("id"));
+    if (id.startsWith("c-")) throw fail("E_BAD_ARG", `${id} is published by a container; stop or remove the container instead`);
+    const removed = await daemon.unpublish(id);
+    return c.json({ id, removed });
+  });
+  const debug = () => ({ ...daemon.state(), events: recentLog() });
+  app.get("/v1/debug/state", (c) => c.json(debug()));
+  app.get("/v1/state", (c) => c.json(daemon.state()));
+  app.get("/metrics", (c) => c.text(metricsText(daemon.state()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
   app.get("/_ping", (c) => c.text("OK"));
-  app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}`, code: "E_NOT_FOUND" }, 404));
-  app.onError((e, c) => c.json({ error: e.message, code: e instanceof EdgeportError ? e.code : "E_INTERNAL" }, 500));
+  app.notFound((c) => c.json({ code: "E_NOT_FOUND", message: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((e, c) => {
+    if (e instanceof EdgeportError) return c.json({ code: e.code, message: e.message }, STATUS[e.code] ?? 500);
+    return c.json({ code: "E_INTERNAL", message: (e as Error).message ?? "internal error" }, 500);
+  });
   return app;
 }
 
-export function serveControlApi(path: string, state: () => DaemonState): ControlApi {
-  const dir = dirname(path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  if (existsSync(path)) {
-    if (!lstatSync(path).isSocket()) throw new EdgeportError("E_BAD_ARG", `--control ${path} exists and is not a socket; refusing to replace it`);
-    unlinkSync(path);
+export function serveControlApi(url: ApiUrl, daemon: Pick<Daemon, "state" | "publish" | "unpublish">, o: { token?: string } = {}): ControlApi {
+  if (url.kind === "tcp") {
+    if (!o.token) throw new EdgeportError("E_BAD_ARG", "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports");
+    const app = createControlApp(daemon, { token: o.token, host: url.host, port: url.port });
+    let server: ReturnType<typeof Bun.serve>;
+    try {
+      server = Bun.serve({ hostname: url.host, port: url.port, fetch: app.fetch });
+    } catch (e) {
+      throw new EdgeportError("E_PORT_IN_USE", `--api ${formatApiUrl(url)}: cannot listen: ${(e as Error).message}`);
+    }
+    return { url: formatApiUrl({ ...url, port: server.port! }), close: () => void server.stop(true) };
   }
-  const app = createControlApp(state);
+  const path = url.path;
+  if (url.kind === "unix") {
+    const dir = dirname(path);
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    if (existsSync(path)) {
+      if (!lstatSync(path).isSocket()) throw new EdgeportError("E_BAD_ARG", `--api ${path} exists and is not a socket; refusing to replace it`);
+      unlinkSync(path);
+    }
+  }
+  const app = createControlApp(daemon);
   const old = process.umask(0o077);
   let server: ReturnType<typeof Bun.serve>;
   try {
@@ -39,10 +163,10 @@ export function serveControlApi(path: string, state: () => DaemonState): Control
     process.umask(old);
   }
   return {
-    path,
+    url: formatApiUrl(url),
     close() {
       server.stop(true);
-      if (existsSync(path)) unlinkSync(path);
+      if (url.kind === "unix" && existsSync(path)) unlinkSync(path);
     },
   };
 }

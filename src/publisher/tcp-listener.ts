@@ -19,6 +19,8 @@ export interface TcpListener {
   /** the bound port (the real one when the mapping asked for port 0) */
   readonly port: number;
   readonly connections: number;
+  /** traffic so far: connections accepted, bytes client -> target (in) and back (out) */
+  stats(): { connectionsTotal: number; bytesIn: number; bytesOut: number };
   /** new connections go to this target from now on (same host address: no rebind) */
   retarget(m: PortMapping): void;
   /** stops accepting; open connections are ended (FIN), then reset after graceMs */
@@ -44,13 +46,24 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
   let dest = destOf(m);
   const address = formatHostPort(m.hostIp, m.hostPort);
   const sockets = new Set<Socket<Conn>>();
+  const counters = { connectionsTotal: 0, bytesIn: 0, bytesOut: 0 };
+  const countedEndpoint = (sock: Socket<Conn>) => {
+    const ep = socketEndpoint(sock);
+    const write = ep.write;
+    ep.write = (d) => {
+      const n = write(d);
+      if (n > 0) counters.bytesOut += n;
+      return n;
+    };
+    return ep;
+  };
 
   function connect(sock: Socket<Conn>): void {
     const peer = formatHostPort(sock.remoteAddress, (sock as unknown as { remotePort?: number }).remotePort ?? 0);
     relay.session(o.pipeWaitMs).then(
       (s) => {
         if (sock.data.gone) return;
-        const ch = s.open(dest, socketEndpoint(sock));
+        const ch = s.open(dest, countedEndpoint(sock));
         sock.data.ch = ch;
         ch.onEnded = (failure) => {
           if (failure) log.info(`${address} <- ${peer}: ${failure}`);
@@ -77,7 +90,12 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
       ...(m.hostIp.includes(":") ? { ipv6Only: true } : {}),
       socket: {
         ...relaySocketHandlers,
+        data(sock, chunk) {
+          counters.bytesIn += chunk.length;
+          relaySocketHandlers.data!(sock, chunk);
+        },
         open(sock) {
+          counters.connectionsTotal++;
           sock.data = { ch: null, gone: false };
           sockets.add(sock);
           sock.pause();
@@ -108,6 +126,7 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
     get connections() {
       return sockets.size;
     },
+    stats: () => ({ ...counters }),
     async close(graceMs = 1000) {
       listener.stop(false);
       for (const s of sockets) {

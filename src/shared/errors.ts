@@ -13,7 +13,9 @@ export type ErrorCode =
   | "E_AUTH"
   | "E_PIPE_DOWN"
   | "E_DIAL"
-  | "E_UNSUPPORTED";
+  | "E_UNSUPPORTED"
+  | "E_CONFLICT"
+  | "E_NOT_FOUND";
 
 /** The one error class of edgeport: a stable code and a message a user can act on. */
 export class EdgeportError extends Error {

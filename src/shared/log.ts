@@ -36,6 +36,18 @@ const textReporter = {
   },
 };
 
+/** The last log lines (any tag), for the control API's debug view. */
+const RECENT_MAX = 300;
+const recent: { time: string; level: string; tag?: string; msg: string }[] = [];
+const recentReporter = {
+  log(o: LogObject) {
+    const [first] = o.args;
+    recent.push({ time: o.date.toISOString(), level: o.type, ...(o.tag ? { tag: o.tag } : {}), msg: first instanceof Error ? first.message : String(first ?? "") });
+    if (recent.length > RECENT_MAX) recent.splice(0, recent.length - RECENT_MAX);
+  },
+};
+export const recentLog = (): readonly { time: string; level: string; tag?: string; msg: string }[] => recent;
+
 export function configureLog(level: LogLevelName, format: LogFormat): void {
   const levels: Record<LogLevelName, number> = {
     silent: LogLevels.silent,
@@ -46,7 +58,7 @@ export function configureLog(level: LogLevelName, format: LogFormat): void {
     trace: LogLevels.trace,
   };
   log.level = levels[level];
-  log.setReporters([format === "json" ? jsonReporter : textReporter]);
+  log.setReporters([format === "json" ? jsonReporter : textReporter, recentReporter]);
 }
 configureLog("info", "text");
 

@@ -39,7 +39,14 @@ function tokens(s: string): string[] {
   return out;
 }
 
-export function parsePortSpec(spec: string): PortMapping[] {
+/** A container name or id as TARGET (resolved by the daemon through the engine). */
+const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/**
+ * Parses a SPEC. With `targetNames`, a TARGET that is not an IP but looks like a container name
+ * or id is kept in `targetName` (targetIp is then "").
+ */
+export function parsePortSpec(spec: string, o: { targetNames?: boolean } = {}): (PortMapping & { targetName?: string })[] {
   const fail = (why: string): never => {
     throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
   };
@@ -83,17 +90,25 @@ export function parsePortSpec(spec: string): PortMapping[] {
   if (targetIpText === "") fail("TARGET_IP is missing");
   if (hostIpText === "") fail("HOST_IP is empty (leave it out for loopback)");
   const hostIps = hostIpText === undefined ? ip("localhost", "host IP") : ip(hostIpText, "host IP");
-  const targets = ip(targetIpText!, "target IP");
+  let targetName: string | undefined;
+  let targets: ReturnType<typeof ip>;
+  try {
+    targets = ip(targetIpText!, "target IP");
+  } catch (e) {
+    if (!o.targetNames || !CONTAINER_REF.test(targetIpText!) || /^[\d.]+$/.test(targetIpText!)) throw e;
+    targetName = targetIpText!;
+    targets = [{ family: 4, bytes: new Uint8Array(4), text: "" }];
+  }
   if (targets.length !== 1) fail(`target IP "${targetIpText}" must be one address, not localhost`);
   const target = targets[0]!;
-  if (isUnspecified(target)) fail(`target IP "${targetIpText}" is unspecified; name the container's address`);
+  if (!targetName && isUnspecified(target)) fail(`target IP "${targetIpText}" is unspecified; name the container's address`);
   const [hs, he] = range(hostPortText!, "host port");
   const [ts, te] = range(targetPortText!, "target port");
   if (he - hs !== te - ts) fail(`host range "${hostPortText}" has ${he - hs + 1} ports but target range "${targetPortText}" has ${te - ts + 1}`);
-  const out: PortMapping[] = [];
+  const out: (PortMapping & { targetName?: string })[] = [];
   for (const h of hostIps) {
     for (let i = 0; i <= he - hs; i++) {
-      out.push({ hostIp: h.text, hostPort: hs + i, targetIp: target.text, targetPort: ts + i, proto });
+      out.push({ hostIp: h.text, hostPort: hs + i, targetIp: target.text, targetPort: ts + i, proto, ...(targetName ? { targetName } : {}) });
     }
   }
   return out;

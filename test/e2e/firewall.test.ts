@@ -71,7 +71,7 @@ const fromLan = (port: number) =>
 function startEdgeport(): Bun.Subprocess {
   const control = join(tb.dir, "control", "control.sock");
   const argv = [EDGEPORT, "run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--binding", "open", "--resync", "1s",
-    "--firewall", "nftables", "--control", control, "--log-format", "json", "--log-level", "debug"];
+    "--firewall", "nftables", "--api", `unix://${control}`, "--log-format", "json", "--log-level", "debug"];
   const out = openSync(runLog, "a");
   // its own cgroup v2, so the rules can be scoped to its sockets; then into the host namespace
   const p = Bun.spawn(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', CGROUP!, ...inHost(argv)], { stdout: out, stderr: out, stdin: "ignore" });

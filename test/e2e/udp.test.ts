@@ -202,7 +202,7 @@ describe("edgeport run publishes /udp bindings from the engine's events", () => 
   test("docker run -p P:7001/udp: echoed on both loopbacks; docker rm -f frees the UDP port", async () => {
     const runLog = join(tb.dir, "run.log");
     const control = join(tb.dir, "control", "control.sock");
-    const daemon = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--control", control, "--udp-idle", "5s", "--firewall", "none"], runLog);
+    const daemon = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--api", `unix://${control}`, "--udp-idle", "5s", "--firewall", "none"], runLog);
     try {
       const p = base + 30;
       await tb.runTestServer("udpsrv", ["-p", `${p}:7001/udp`, "-p", `127.0.0.1:${p + 1}:7002/udp`]);
