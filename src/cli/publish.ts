@@ -8,15 +8,18 @@ import { parsePortSpec, type PortMapping } from "../shared/port-spec.ts";
 import { parseTransportUrl } from "../relay/transport-url.ts";
 import { createRelayClient } from "../publisher/relay-client.ts";
 import { publishMappings } from "../publisher/publish.ts";
+import type { PortState } from "../publisher/daemon.ts";
+import { apiArgs, apiClient, apiError } from "./client.ts";
 
 const args = {
   spec: {
     type: "positional",
-    description: "[HOST_IP:]HOST_PORT[-END]:TARGET_IP:TARGET_PORT[-END][/tcp|/udp]; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
+    description: "[HOST_IP:]HOST_PORT[-END]:TARGET[:TARGET_PORT[-END]][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
     required: true,
     valueHint: "SPEC...",
   },
-  relay: { type: "string", description: "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
+  relay: { type: "string", description: "Standalone, in the foreground: the pipe to the VM forwarder (unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME). Without it the specs go to the running daemon (edgeport run)", valueHint: "URL" },
+  ...apiArgs,
   "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
   ...udpArgs,
   ...pipeArgs,
@@ -24,12 +27,22 @@ const args = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "publish", description: "Publish ports by hand, in the foreground until Ctrl-C: host listeners relayed to targets in the VM" },
+  meta: { name: "publish", description: "Publish ports by hand: through the running daemon (kept until edgeport unpublish), or standalone with --relay in the foreground until Ctrl-C" },
   args,
   async run({ args: a, rawArgs }) {
     applyLogArgs(a);
     const plog = log.withTag("publish");
     const specs = (a._ as string[]).filter((s) => s !== "--");
+    if (!a.relay) {
+      const client = apiClient(a);
+      for (const spec of specs) parsePortSpec(spec, { targetNames: true }); // bad input fails before anything is sent
+      for (const spec of specs) {
+        const r = await client.request<{ id: string; created: boolean; ports: PortState[]; code?: string; message?: string }>("POST", "/v1/ports", { spec });
+        if (r.status >= 300) throw apiError(r.status, r.body);
+        console.log(`${r.body.id} ${r.body.created ? "published" : "already published"}: ${r.body.ports.map((p) => `${p.host}->${p.target}/${p.proto}`).join(", ")}`);
+      }
+      return;
+    }
     const mappings: PortMapping[] = specs.flatMap((s) => parsePortSpec(s));
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);

@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("help and version", () => {
-  test.each([[[]], [["run"]], [["forwarder"]], [["publish"]], [["version"]], [["firewall"]], [["firewall", "ls"]], [["firewall", "prune"]]])("edgeport %p --help", (cmd) => {
+  test.each([[[]], [["run"]], [["forwarder"]], [["publish"]], [["version"]], [["firewall"]], [["firewall", "ls"]], [["firewall", "prune"]], [["ls"]], [["unpublish"]], [["status"]]])("edgeport %p --help", (cmd) => {
     const r = run([...cmd, "--help"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("USAGE");
@@ -39,7 +39,6 @@ describe("bad input exits 2 with a message naming the problem", () => {
     [["publish", "--relay", "unix:///tmp/x.sock", "8080:1.2.3.4:80", "127.0.0.1:1-3:1.2.3.4:1-2"], /has 3 ports but target range "1-2" has 2/],
     [["publish", "--relay", "http://x", "8080:1.2.3.4:80"], /bad relay URL "http:\/\/x": unknown scheme; accepted forms: unix:\/\/\/path/],
     [["publish", "--relay", "unix:///tmp/x.sock"], /Missing required positional argument: SPEC/],
-    [["publish", "8080:1.2.3.4:80"], /Missing required argument: --relay/],
     [["publish", "--relya", "x", "8080:1.2.3.4:80"], /unknown option --relya/],
     [["publish", "--relay", "unix:///tmp/x.sock", "--window", "12", "8080:1.2.3.4:80"], /--window: "12" must be a whole number of bytes/],
     [["publish", "--relay", "unix:///tmp/x.sock", "--keepalive", "5 parsecs", "8080:1.2.3.4:80"], /--keepalive: "5 parsecs" is not a duration/],
@@ -90,6 +89,18 @@ describe("publish on the host", () => {
       held.stop(true);
       await stopProcess(p);
     }
+  });
+
+  test("without --relay and without a daemon: exit 1, saying so and how to start one", () => {
+    for (const cmd of [["publish", "8080:1.2.3.4:80"], ["ls"], ["status"], ["unpublish", "abc"]]) {
+      const r = run([...cmd, "--api", `unix://${dir}/no-daemon.sock`]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`no edgeport daemon answers at unix://${dir}/no-daemon.sock (ENOENT); start one with: edgeport run --relay URL`);
+    }
+    // a bad spec is refused before any daemon is asked
+    const bad = run(["publish", "8080:1.2.3.4:0", "--api", `unix://${dir}/no-daemon.sock`]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/target port "0" is not a number 1-65535/);
   });
 
   test("nothing could be published: exit 1", async () => {

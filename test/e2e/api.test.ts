@@ -1,0 +1,164 @@
+/**
+ * The control API and the operator CLI against the real daemon (`edgeport run`, compiled) and the
+ * test bed: publish by hand (by IP and by container name), list, unpublish, idempotency, bad input
+ * that never disturbs what is published, socket modes, the TCP API's guards, and /metrics.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
+import { canBind, freePortRange } from "../helpers/tcp-client.ts";
+import { echoOnce, EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, writeToken } from "../helpers/e2e.ts";
+import type { PortState } from "../../src/publisher/daemon.ts";
+
+let tb: Testbed;
+let fwd: Bun.Subprocess;
+let daemon: Bun.Subprocess;
+let fwdSock: string;
+let api: string;
+let srvIp: string;
+let base: number;
+
+const cli = (args: string[]) => {
+  const r = Bun.spawnSync([EDGEPORT, ...args, "--api", `unix://${api}`], { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+const call = async (method: string, path: string, body?: unknown) => {
+  const r = await fetch(`http://localhost${path}`, { method, unix: api, ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } } : {}) } as RequestInit);
+  return { status: r.status, body: (await r.json().catch(async () => r.text())) as any };
+};
+const ports = async () => (await call("GET", "/v1/ports")).body as PortState[];
+const curl = (port: number) => Bun.spawnSync(["curl", "-sS", "-m", "3", `http://127.0.0.1:${port}/`]).stdout.toString();
+
+beforeAll(async () => {
+  await ensureBinary();
+  tb = await startTestbed();
+  srvIp = (await tb.runTestServer("testsrv")).ip;
+  await tb.runContainer({ name: "web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] });
+  fwdSock = join(tb.dir, "edgeport", "fwd.sock");
+  const fwdLog = join(tb.dir, "forwarder.log");
+  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"], { logFile: fwdLog });
+  await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
+  api = join(tb.dir, "api", "control.sock");
+  const runLog = join(tb.dir, "run.log");
+  daemon = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--api", `unix://${api}`, "--firewall", "none"], runLog);
+  await until(() => hasLog(runLog, /^following engine/), "the daemon");
+  base = freePortRange(20);
+}, 120_000);
+
+afterAll(async () => {
+  await stopProcess(daemon);
+  await stopProcess(fwd);
+  await tb?.stop();
+}, 60_000);
+
+describe("the control API and the CLI on the real daemon", () => {
+  test("the API socket is owner-only in a 0700 directory", () => {
+    expect(statSync(dirname(api)).mode & 0o777).toBe(0o700);
+    expect(statSync(api).mode & 0o077).toBe(0);
+  });
+
+  test("edgeport publish through the daemon (by IP, then by container name); again is idempotent; ls shows source, state and traffic", async () => {
+    const a = cli(["publish", `127.0.0.1:${base}:${srvIp}:7001`]);
+    expect(a.code).toBe(0);
+    const id = a.out.split(" ")[0]!;
+    expect(a.out).toBe(`${id} published: 127.0.0.1:${base}->${srvIp}:7001/tcp\n`);
+    expect(await echoOnce(base, "through the daemon")).toBe(true);
+    expect(cli(["publish", `127.0.0.1:${base}:${srvIp}:7001`]).out).toBe(`${id} already published: 127.0.0.1:${base}->${srvIp}:7001/tcp\n`);
+    const byName = cli(["publish", `${base + 1}:web:80`]);
+    expect(byName.code).toBe(0);
+    expect(byName.out).toMatch(new RegExp(`published: .*127\\.0\\.0\\.1:${base + 1}->172\\.17\\.0\\.\\d+:80/tcp`));
+    expect(byName.out).toContain(`[::1]:${base + 1}->`);
+    expect(curl(base + 1)).toBe(INDEX_HTML);
+    const row = (await ports()).find((p) => p.key === `tcp:127.0.0.1:${base}`)!;
+    expect(row).toMatchObject({ id, status: "published", source: { kind: "ad-hoc" }, connectionsTotal: 1, bytesIn: 18, bytesOut: 18 });
+    const ls = cli(["ls"]);
+    expect(ls.out).toMatch(new RegExp(`${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc\\s+listening\\s+0/1\\s+18 B\\s+18 B`));
+  });
+
+  test("bad input is a 4xx naming the problem, and nothing published is disturbed", async () => {
+    const cases: [unknown, number, RegExp][] = [
+      [{ spec: "8080:1.2.3.4:80x" }, 400, /target port "80x" is not a number 1-65535/],
+      [{ spec: `${base + 5}:1.2.3.4:80`, hostIp: "0.0.0.0" }, 400, /unknown key "hostIp"/],
+      [{ spec: "0:1.2.3.4:80" }, 400, /host port "0" is not a number 1-65535/],
+      [{ spec: "70000:1.2.3.4:80" }, 400, /host port "70000" is not a number 1-65535/],
+      [{ spec: `${base + 5}:0.0.0.0:80` }, 400, /unspecified/],
+      [{ spec: `*:${base + 5}:1.2.3.4:80` }, 400, /bad spec/],
+      [{ spec: `${base + 5}:no-such-container:80` }, 400, /no container named "no-such-container"/],
+      [{ spec: `127.0.0.1:${base}:${srvIp}:7002` }, 409, new RegExp(`tcp:127\\.0\\.0\\.1:${base} is already published for ad-hoc`)],
+      [{}, 400, /spec/],
+      ["[1,2", 400, /the body must be JSON/],
+    ];
+    for (const [body, status, re] of cases) {
+      const r = await call("POST", "/v1/ports", body);
+      expect([r.status, r.body.code !== undefined, r.body.message]).toEqual([status, true, expect.stringMatching(re)]);
+    }
+    // a port that cannot be bound: 409 with the cause; nothing of the spec stays
+    const held = Bun.listen({ hostname: "127.0.0.1", port: base + 6, socket: { data() {} } });
+    try {
+      const r = await call("POST", "/v1/ports", { spec: `127.0.0.1:${base + 6}-${base + 7}:${srvIp}:7001-7002` });
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({ code: "E_PORT_IN_USE", message: expect.stringMatching(/already in use.*nothing of .* was published/) });
+      expect(canBind("127.0.0.1", base + 7)).toBe(true);
+    } finally {
+      held.stop(true);
+    }
+    expect(await echoOnce(base, "still here")).toBe(true);
+    expect(curl(base + 1)).toBe(INDEX_HTML);
+  });
+
+  test("unpublish by id and by spec; again is idempotent; the ports are free", async () => {
+    const id = (await ports()).find((p) => p.key === `tcp:127.0.0.1:${base}`)!.id;
+    expect(cli(["unpublish", id]).out).toBe(`${id}: unpublished\n`);
+    expect(cli(["unpublish", id]).out).toBe(`${id}: was not published\n`);
+    await until(() => canBind("127.0.0.1", base), "the port to be free");
+    expect(cli(["unpublish", `${base + 1}:web:80`]).out).toBe(`${base + 1}:web:80: unpublished\n`);
+    await until(() => canBind("127.0.0.1", base + 1) && canBind("::1", base + 1), "both loopbacks free");
+    const r = await call("DELETE", `/v1/ports/c-0123456789ab`);
+    expect(r.status).toBe(400);
+  });
+
+  test("status, health and /metrics: Prometheus text whose counters move with traffic", async () => {
+    expect(cli(["status"]).out).toMatch(/daemon:  up .*\npipe:    up, edgeport peer.*\nengine:  following unix:.*\nbinding: local-default\nports:   \d+ published/);
+    expect((await call("GET", "/v1/health")).body).toEqual({ ok: true, pipe: true, engine: true });
+    const p = base + 3;
+    expect(cli(["publish", `127.0.0.1:${p}:${srvIp}:7001`]).code).toBe(0);
+    const metric = async () => {
+      const text = await (await fetch("http://localhost/metrics", { unix: api } as RequestInit)).text();
+      for (const l of text.trim().split("\n")) expect(l).toMatch(/^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? \d+)$/);
+      const m = new RegExp(`edgeport_bytes_total\\{port="tcp:127\\.0\\.0\\.1:${p}",source="ad-hoc",direction="in"\\} (\\d+)`).exec(text);
+      return Number(m?.[1]);
+    };
+    const before = await metric();
+    expect(before).toBe(0);
+    expect(await echoOnce(p, "x".repeat(1000))).toBe(true);
+    expect(await metric()).toBe(1000);
+    const dbg = (await call("GET", "/v1/debug/state")).body;
+    expect(dbg.events.some((e: { msg: string }) => e.msg.startsWith("pipe up"))).toBe(true);
+  });
+
+  test("a TCP API needs the token and refuses a foreign Host and Origin", async () => {
+    const port = base + 10;
+    const tokenFile = writeToken(join(tb.dir, "api-token"), "api-token-0123456789abcdef");
+    const log = join(tb.dir, "run-tcp.log");
+    const d = spawnHost(["run", "--engine", "none", "--relay", `unix://${fwdSock}`, "--api", `tcp://127.0.0.1:${port}`, "--api-token-file", tokenFile, "--firewall", "none"], log);
+    try {
+      await until(() => hasLog(log, /api tcp:\/\/127\.0\.0\.1/), "the TCP API");
+      const get = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/v1/ports`, { headers }).then((r) => r.status);
+      const auth = { authorization: "Bearer api-token-0123456789abcdef" };
+      expect(await get({})).toBe(401);
+      expect(await get({ authorization: "Bearer nope" })).toBe(401);
+      expect(await get({ ...auth, host: `attacker.example:${port}` })).toBe(403);
+      expect(await get({ ...auth, origin: "http://attacker.example" })).toBe(403);
+      expect(await get(auth)).toBe(200);
+      const viaCli = Bun.spawnSync([EDGEPORT, "publish", `127.0.0.1:${base + 11}:${srvIp}:7001`, "--api", `tcp://127.0.0.1:${port}`, "--api-token-file", tokenFile]);
+      expect(viaCli.stdout.toString()).toMatch(/published: 127\.0\.0\.1:\d+->/);
+      expect(await echoOnce(base + 11)).toBe(true);
+    } finally {
+      await stopProcess(d);
+    }
+    const noToken = Bun.spawnSync([EDGEPORT, "run", "--engine", "none", "--relay", `unix://${fwdSock}`, "--api", `tcp://127.0.0.1:${port}`]);
+    expect(noToken.exitCode).toBe(2);
+    expect(noToken.stderr.toString()).toMatch(/--api tcp:\/\/\.\.\. needs --api-token-file/);
+  });
+});
