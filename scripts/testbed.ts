@@ -78,7 +78,11 @@ function makeImageRoot(dir: string): string {
   return root;
 }
 
-export async function startTestbed(opts: { log?: (s: string) => void } = {}): Promise<Testbed> {
+/**
+ * @param opts.userlandProxy dockerd runs this binary as its userland proxy (userland-proxy-path), with
+ *   opts.env in its environment; without it dockerd runs with --userland-proxy=false
+ */
+export async function startTestbed(opts: { log?: (s: string) => void; userlandProxy?: string; env?: Record<string, string> } = {}): Promise<Testbed> {
   const log = opts.log ?? (() => {});
   const t0 = performance.now();
   const dir = mkdtempSync("/tmp/edgeport-tb-");
@@ -164,9 +168,9 @@ export async function startTestbed(opts: { log?: (s: string) => void } = {}): Pr
     const d = Bun.spawn(
       ["nsenter", `--net=${netnsPath}`, "--", "dockerd",
         "--data-root", join(dir, "data"), "--exec-root", execRoot, "--pidfile", join(dir, "docker.pid"),
-        "-H", dockerHost, "--userland-proxy=false", "--log-level=warn",
+        "-H", dockerHost, ...(opts.userlandProxy ? ["--userland-proxy=true", `--userland-proxy-path=${opts.userlandProxy}`] : ["--userland-proxy=false"]), "--log-level=warn",
         "--bip", "172.17.0.1/16", "--default-address-pool", "base=172.18.0.0/15,size=24"],
-      { stdout: logFd, stderr: logFd, stdin: "ignore" },
+      { stdout: logFd, stderr: logFd, stdin: "ignore", env: { ...process.env, ...opts.env } },
     );
     dockerd = d;
     await until(async () => {

@@ -4,6 +4,7 @@ import { runCommand, showUsage } from "citty";
 import type { ArgsDef, CommandDef } from "citty";
 import { checkFlags } from "./cli/common.ts";
 import { main } from "./cli/index.ts";
+import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { stop } from "./cli/context.ts";
 import { isEdgeportError } from "./shared/errors.ts";
 import { log } from "./shared/log.ts";
@@ -33,6 +34,15 @@ async function run(): Promise<number> {
       if (stop.signal.aborted) process.exit(130);
       stop.abort();
     });
+  }
+  // dockerd's userland proxy: Go-style flags, and edgeport itself may be the userland-proxy-path
+  if (rawArgs[0] === "docker-proxy" || looksLikeDockerd(rawArgs)) {
+    const argv = rawArgs[0] === "docker-proxy" ? rawArgs.slice(1) : rawArgs;
+    if (argv.includes("--help") || argv.includes("-h") || argv.includes("-help")) {
+      console.log(USAGE);
+      return 0;
+    }
+    return runDockerProxy(argv);
   }
   if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
     const { cmd, parent } = await resolveSub(rawArgs);

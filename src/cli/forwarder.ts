@@ -14,10 +14,18 @@ const args = {
   allow: { type: "string", description: "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own", valueHint: "CIDR" },
   engine: { type: "string", description: "Also allow the subnets of this engine's networks (unix:///var/run/docker.sock)", valueHint: "URL" },
   "vpnkit-compat": { type: "boolean", description: "Behave like a plain vpnkit forwarder: empty handshake, 64 KiB windows, no extensions (for interoperability tests)", default: false },
+  "control-listen": { type: "string", description: "A VM-local unix socket (unix:///run/edgeport/control.sock) for edgeport docker-proxy: its requests go to the host over the pipe", valueHint: "URL" },
   "dial-timeout": { type: "string", description: "Give up dialling a destination after this long", default: "10s", valueHint: "DURATION" },
   ...pipeArgs,
   ...logArgs,
 } as const;
+
+function controlPathOf(u: string | undefined): string | undefined {
+  if (u === undefined) return undefined;
+  const path = u.startsWith("unix://") ? u.slice(7) : u;
+  if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `--control-listen "${u}" must be unix:///absolute/path`);
+  return path;
+}
 
 export default defineCommand({
   meta: { name: "forwarder", description: "Run inside the VM: accept the pipe from the host and dial containers for each channel" },
@@ -36,8 +44,8 @@ export default defineCommand({
     const dialTimeoutMs = parseDuration(a["dial-timeout"], "--dial-timeout");
     let ended!: () => void;
     const stdioEnded = new Promise<void>((r) => (ended = r));
-    const fwd = startForwarder({ listen, policy, ...settings, dialTimeoutMs, log: flog, version: VERSION, plain: a["vpnkit-compat"], onStdioEnd: () => ended() });
-    flog.info(`listening on ${fwd.address}; may dial: ${policy.describe()}`);
+    const fwd = startForwarder({ listen, policy, ...settings, dialTimeoutMs, log: flog, version: VERSION, plain: a["vpnkit-compat"], onStdioEnd: () => ended(), controlListen: controlPathOf(a["control-listen"]) });
+    flog.info(`listening on ${fwd.address}; may dial: ${policy.describe()}${fwd.controlPath ? `; docker-proxy control socket unix://${fwd.controlPath}` : ""}`);
     if (policy.allowsNothing) flog.warn("nothing is allowed: every open will be refused (add --allow CIDR or --engine URL)");
     if (!settings.secret) flog.info("no pipe secret (--token-file): any process that reaches the listen address may use this forwarder");
     await Promise.race([untilAborted(stop.signal), stdioEnded]);

@@ -14,6 +14,7 @@ export const main = defineCommand({
     unpublish: () => import("./ports.ts").then((m) => m.unpublish),
     ls: () => import("./ports.ts").then((m) => m.ls),
     status: () => import("./ports.ts").then((m) => m.status),
+    "docker-proxy": () => import("./docker-proxy.ts").then((m) => m.default),
     firewall: () => import("./firewall.ts").then((m) => m.default),
     version: () => import("./version.ts").then((m) => m.default),
   },

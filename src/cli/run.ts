@@ -11,6 +11,7 @@ import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { createRelayClient } from "../publisher/relay-client.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
+import { controlChannels } from "../publisher/control-channel.ts";
 
 /** DOCKER_HOST, else the platform's default engine socket. */
 export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
@@ -78,8 +79,9 @@ export default defineCommand({
     if (backend.name !== "none") {
       await firewall.prune().catch((e: Error) => flog.warn(`firewall (${backend.name}): could not look for rules of dead instances: ${e.message}`));
     }
-    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
-    const daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, firewall, log: rlog });
+    let daemon: ReturnType<typeof createDaemon> | null = null;
+    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION, onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")) });
+    daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, firewall, log: rlog });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken }) : null;
     rlog.info(`edgeport ${VERSION}: engine ${engine?.url ?? "none"}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`);
     const running = daemon.run(stop.signal);

@@ -56,6 +56,14 @@ export interface PortState {
 
 export type PortSource = "ad-hoc" | "docker-proxy";
 
+export interface ProxyRequest {
+  proto: "tcp" | "udp";
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
 export interface AdhocEntry {
   id: string;
   spec: string;
@@ -83,6 +91,13 @@ export interface Daemon {
   publish(spec: string, source?: PortSource): Promise<{ id: string; created: boolean; ports: PortState[] }>;
   /** Unpublishes an ad-hoc entry by id or spec; false when there was none. */
   unpublish(idOrSpec: string): Promise<boolean>;
+  /**
+   * dockerd's userland proxy asks for a binding. The host's binding policy decides the address
+   * (dockerd says 0.0.0.0 or :: when the user named none). Counted: two proxies (0.0.0.0 and ::)
+   * that land on the same host ports share one entry, unpublished when the last one releases it.
+   */
+  publishProxy(req: ProxyRequest): Promise<{ id: string; ports: PortState[] }>;
+  releaseProxy(id: string): Promise<void>;
   /** runs until the signal aborts, then closes every listener */
   run(signal: AbortSignal): Promise<void>;
 }
@@ -289,6 +304,27 @@ export function createDaemon(o: DaemonOptions): Daemon {
     return true;
   }
 
+  const proxyRefs = new Map<string, number>();
+  const bracket = (ip: string) => (ip.includes(":") ? `[${ip}]` : ip);
+
+  async function publishProxy(req: ProxyRequest): Promise<{ id: string; ports: PortState[] }> {
+    const host = parseIp(req.hostIp);
+    const hostPart = isUnspecified(host) && o.binding !== "open" ? "" : `${bracket(host.text)}:`;
+    const r = await publish(`${hostPart}${req.hostPort}:${bracket(parseIp(req.containerIp).text)}:${req.containerPort}/${req.proto}`, "docker-proxy");
+    proxyRefs.set(r.id, (proxyRefs.get(r.id) ?? 0) + 1);
+    return { id: r.id, ports: r.ports };
+  }
+
+  async function releaseProxy(id: string): Promise<void> {
+    const n = (proxyRefs.get(id) ?? 0) - 1;
+    if (n > 0) {
+      proxyRefs.set(id, n);
+      return;
+    }
+    proxyRefs.delete(id);
+    if (adhoc.get(id)?.source === "docker-proxy") await unpublish(id);
+  }
+
   const api: Daemon = {
     state() {
       const ports: PortState[] = [];
@@ -318,6 +354,8 @@ export function createDaemon(o: DaemonOptions): Daemon {
     },
     publish,
     unpublish,
+    publishProxy,
+    releaseProxy,
     async run(signal) {
       if (o.engine) {
         watcher = createWatcher({

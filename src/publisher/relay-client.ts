@@ -5,6 +5,8 @@
 import type { ConsolaInstance } from "consola";
 import { EdgeportError } from "../shared/errors.ts";
 import { Session } from "../relay/session.ts";
+import type { Channel } from "../relay/channel.ts";
+import type { Destination } from "../relay/codec.ts";
 import { dialPipe } from "../relay/transports.ts";
 import { formatTransportUrl, type TransportUrl } from "../relay/transport-url.ts";
 
@@ -19,6 +21,8 @@ export interface RelayClientOptions {
   backoffMaxMs?: number;
   log: ConsolaInstance;
   version?: string;
+  /** channels the VM opens (control requests from dockerd's proxy); refused when absent */
+  onOpen?: (s: Session, ch: Channel, dest: Destination) => void;
 }
 
 export interface RelayClient {
@@ -90,6 +94,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
           version: o.version,
           log,
           onReady,
+          ...(o.onOpen ? { onOpen: (ch: Channel, dest: Destination) => o.onOpen!(s, ch, dest) } : {}),
           onClosed: (sess, err) => {
             const wasReady = ready === sess;
             if (wasReady) ready = null;

@@ -63,3 +63,6 @@ export const EXT_OPEN_RESULT = "open-result";
 export const EXT_PING = "ping";
 export const EXT_AUTH = "auth";
 export const EXTENSIONS = [EXT_OPEN_RESULT, EXT_PING, EXT_AUTH] as const;
+
+/** The Unix-path destination of channels the VM opens to the host's control service (docker-proxy requests). */
+export const CONTROL_DEST = "edgeport:control";

@@ -13,7 +13,8 @@ import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import type { DialPolicy } from "./dial-policy.ts";
 import { relaySocketHandlers, socketEndpoint, type RelayConn } from "./socket-endpoint.ts";
 import { Session } from "./session.ts";
-import { listenPipes, type PipeListener } from "./transports.ts";
+import { listenPipes, prepareUnixPath, type PipeListener } from "./transports.ts";
+import { CONTROL_DEST } from "./constants.ts";
 import type { TransportUrl } from "./transport-url.ts";
 
 export interface ForwarderOptions {
@@ -30,10 +31,14 @@ export interface ForwarderOptions {
   plain?: boolean;
   /** called when the last pipe of a stdio: forwarder ends */
   onStdioEnd?: () => void;
+  /** a VM-local unix socket whose connections become control channels to the host (edgeport docker-proxy) */
+  controlListen?: string;
 }
 
 export interface Forwarder {
   readonly address: string;
+  /** the VM-local control socket, when --control-listen was given */
+  readonly controlPath: string | null;
   readonly sessions: Set<Session>;
   close(): void;
 }
@@ -162,10 +167,42 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     return s.handlers;
   });
 
+  const control = o.controlListen ? listenControl(o.controlListen) : null;
+
+  /** Each local connection is relayed, byte for byte, over a channel the VM opens to the host's control service. */
+  function listenControl(path: string) {
+    prepareUnixPath(path);
+    const old = process.umask(0o077);
+    try {
+      return Bun.listen<RelayConn>({
+        unix: path,
+        allowHalfOpen: true,
+        socket: {
+          ...relaySocketHandlers,
+          open(sock) {
+            sock.data = { ch: null };
+            const s = [...sessions].reverse().find((x) => x.state === "ready");
+            if (!s) {
+              sock.write(`${JSON.stringify({ ok: false, error: "the pipe to the host is down" })}\n`);
+              sock.end();
+              return;
+            }
+            sock.data.ch = s.open({ proto: "unix", path: CONTROL_DEST }, socketEndpoint(sock));
+            log.debug(`control request relayed to the host on channel ${sock.data.ch.id}`);
+          },
+        },
+      });
+    } finally {
+      process.umask(old);
+    }
+  }
+
   return {
     address: listener.address,
+    controlPath: o.controlListen ?? null,
     sessions,
     close() {
+      control?.stop(true);
       listener.close();
       for (const s of sessions) s.close("forwarder stopping");
     },

@@ -69,7 +69,8 @@ export class Session implements ChannelHost {
   private blocked = false;
   private pumpQueued = false;
   private ring: Channel[] = [];
-  private nextId = 0;
+  /** the host counts ids up from 0, the VM down from 0xFFFFFFFF (vpnkit's convention), so they never meet */
+  private nextId: number;
   private lastRx = Date.now();
   private timer: ReturnType<typeof setInterval> | null = null;
   private pingNonce = 0;
@@ -78,6 +79,7 @@ export class Session implements ChannelHost {
   constructor(opts: SessionOptions) {
     if (opts.plain && opts.secret) throw new Error("a plain vpnkit session cannot use a pipe secret");
     this.o = { ...opts, keepaliveMs: opts.keepaliveMs ?? 5000, deadAfterMs: opts.deadAfterMs ?? 15000 };
+    this.nextId = opts.role === "vm" ? 0xffffffff : 0;
     this.hello = {
       edgeport: 1,
       version: opts.version,
@@ -115,12 +117,13 @@ export class Session implements ChannelHost {
 
   // ---- opener side ----
 
-  /** Opens a channel to dest for a local endpoint (host side). The session must be ready. */
+  /** Opens a channel to dest for a local endpoint (the host's connections; the VM's control requests). The session must be ready. */
   open(dest: Destination, ep: Endpoint): Channel {
     if (this.state !== "ready") throw new Error(`session is ${this.state}, not ready`);
+    const step = (id: number) => (this.o.role === "vm" ? (id - 1) >>> 0 : (id + 1) >>> 0);
     let id = this.nextId;
-    while (this.channels.has(id)) id = (id + 1) >>> 0;
-    this.nextId = (id + 1) >>> 0;
+    while (this.channels.has(id)) id = step(id);
+    this.nextId = step(id);
     const ch = new Channel(id, dest, this.negotiated!.recvWindow, this);
     this.channels.set(id, ch);
     this.sendControl(encodeOpen(id, dest, CONN_MULTIPLEXED));

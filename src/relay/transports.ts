@@ -80,7 +80,7 @@ export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<void> {
 }
 
 /** Prepares a unix socket path: a 0700 parent directory, no stale socket file. */
-function prepareUnixPath(path: string): void {
+export function prepareUnixPath(path: string): void {
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(path)) {

@@ -1,0 +1,109 @@
+/**
+ * The docker-proxy drop-in: dockerd in the test bed runs with userland-proxy-path pointing at the
+ * compiled edgeport binary itself. Each `docker run -p` makes dockerd start it with Go-style flags
+ * and a status pipe on fd 3; it asks the host daemon through the forwarder's VM-local control
+ * socket and the pipe, and the port is reachable on the host through edgeport.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
+import { canBind, freePortRange } from "../helpers/tcp-client.ts";
+import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
+import { udpClient } from "../helpers/udp-client.ts";
+import type { PortState } from "../../src/publisher/daemon.ts";
+
+const vmDir = mkdtempSync("/tmp/edgeport-dp-");
+const vmControl = join(vmDir, "control.sock");
+let tb: Testbed;
+let fwd: Bun.Subprocess;
+let fwdArgs: string[];
+let fwdLog: string;
+let host: Bun.Subprocess;
+let api: string;
+let base: number;
+
+const curl = (h: string, port: number) => Bun.spawnSync(["curl", "-sS", "-m", "3", `http://${h.includes(":") ? `[${h}]` : h}:${port}/`]).stdout.toString();
+const ports = async () => (await (await fetch("http://localhost/v1/ports", { unix: api } as RequestInit)).json()) as PortState[];
+
+beforeAll(async () => {
+  await ensureBinary();
+  tb = await startTestbed({ userlandProxy: EDGEPORT, env: { EDGEPORT_CONTROL: `unix://${vmControl}` } });
+  const fwdSock = join(tb.dir, "edgeport", "fwd.sock");
+  fwdLog = join(tb.dir, "forwarder.log");
+  fwdArgs = [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--control-listen", `unix://${vmControl}`, "--log-format", "json", "--log-level", "debug"];
+  fwd = tb.spawnInVm(fwdArgs, { logFile: fwdLog });
+  await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
+  api = join(tb.dir, "api", "control.sock");
+  const runLog = join(tb.dir, "run.log");
+  // the engine's events are not followed: dockerd's proxy is the one source of ports here
+  host = spawnHost(["run", "--engine", "none", "--relay", `unix://${fwdSock}`, "--api", `unix://${api}`, "--firewall", "none"], runLog);
+  await until(() => hasLog(runLog, /^pipe up/), "the host daemon's pipe");
+  base = freePortRange(10);
+}, 120_000);
+
+afterAll(async () => {
+  await stopProcess(host);
+  await stopProcess(fwd);
+  await tb?.stop();
+  rmSync(vmDir, { recursive: true, force: true });
+}, 60_000);
+
+describe("edgeport as dockerd's userland-proxy-path", () => {
+  test("docker run -p P:80 is reachable on the host (127.0.0.1 and ::1); docker rm -f frees it", async () => {
+    const p = base;
+    await tb.dockerOk(["run", "-d", "--name", "dpweb", "-p", `${p}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    // dockerd returned only after our proxy wrote "0\n" to fd 3: the port is already published
+    expect(curl("127.0.0.1", p)).toBe(INDEX_HTML);
+    expect(curl("::1", p)).toBe(INDEX_HTML);
+    const rows = (await ports()).filter((x) => x.key.endsWith(`:${p}`));
+    expect(rows.map((r) => r.source.kind)).toEqual(["docker-proxy", "docker-proxy"]);
+    await tb.dockerOk(["rm", "-f", "dpweb"]);
+    await until(() => canBind("127.0.0.1", p) && canBind("::1", p), "the host port to be free", 10_000);
+    expect((await ports()).filter((x) => x.key.endsWith(`:${p}`))).toEqual([]);
+  });
+
+  test("UDP too: docker run -p P:7001/udp echoes through the host", async () => {
+    const p = base + 1;
+    await tb.runTestServer("dpudp", ["-p", `${p}:7001/udp`]);
+    const c = await udpClient(p);
+    expect((await c.request("via dockerd's proxy", 3000))?.toString()).toBe("via dockerd's proxy");
+    c.close();
+    await tb.dockerOk(["rm", "-f", "dpudp"]);
+    await until(async () => (await ports()).every((x) => !x.key.endsWith(`:${p}`)), "the UDP port to go", 10_000);
+  });
+
+  test("a host port that is taken: docker run fails with the host's reason, and nothing is left behind", async () => {
+    const p = base + 2;
+    const held = Bun.listen({ hostname: "127.0.0.1", port: p, socket: { data() {} } });
+    try {
+      const r = await tb.docker(["run", "-d", "--name", "dpbusy", "-p", `${p}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${p}: the address is already in use`));
+      expect(canBind("::1", p)).toBe(true);
+    } finally {
+      held.stop(true);
+      await tb.docker(["rm", "-f", "dpbusy"]);
+    }
+  });
+
+  test("the forwarder dies: the host releases the port; once it is back, the proxy publishes again by itself", async () => {
+    const p = base + 3;
+    await tb.dockerOk(["run", "-d", "--name", "dpagain", "-p", `${p}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    expect(curl("127.0.0.1", p)).toBe(INDEX_HTML);
+    await stopProcess(fwd, "SIGKILL");
+    await until(() => canBind("127.0.0.1", p), "the host to release the port with the pipe", 10_000);
+    fwd = tb.spawnInVm(fwdArgs, { logFile: fwdLog });
+    await until(() => curl("127.0.0.1", p) === INDEX_HTML, "the port to be published again", 15_000);
+    await tb.dockerOk(["rm", "-f", "dpagain"]);
+    await until(() => canBind("127.0.0.1", p), "the port to be free", 10_000);
+  });
+
+  test("run by hand: -help shows the usage; bad flags are named", () => {
+    const help = Bun.spawnSync([EDGEPORT, "docker-proxy", "-help"]);
+    expect(help.stdout.toString()).toContain("userland-proxy-path");
+    const bad = Bun.spawnSync([EDGEPORT, "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port", "99999", "-container-ip", "172.17.0.2", "-container-port", "80"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toContain('-host-port "99999" is not a port 1-65535');
+  });
+});
