@@ -11,6 +11,7 @@ export const ContainerInspect = z.object({
   Name: z.string().default(""),
   Created: z.string().optional(),
   State: z.object({ Running: z.boolean(), Paused: z.boolean().default(false), StartedAt: z.string().optional() }),
+  Config: z.object({ Labels: z.record(z.string(), z.string()).nullish() }).nullish(),
   HostConfig: z
     .object({
       NetworkMode: z.string().optional(),

@@ -14,6 +14,7 @@ import { isLoopback, isUnspecified, parseIp } from "../shared/address.ts";
 import { formatMapping, parsePortSpec, type PortMapping } from "../shared/port-spec.ts";
 import { plan } from "./plan.ts";
 import type { Firewall } from "../firewall/index.ts";
+import type { PortRules } from "../shared/config.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions, type UdpStats } from "./udp-listener.ts";
@@ -30,6 +31,8 @@ export interface DaemonOptions {
   udp: UdpOptions;
   /** told about every change of the bound listeners (applies in the background) */
   firewall?: Firewall;
+  /** ignore rules and reserved ports from the config */
+  rules?: PortRules;
   log: ConsolaInstance;
 }
 
@@ -166,6 +169,13 @@ export function createDaemon(o: DaemonOptions): Daemon {
     }
   }
 
+  function allowedByRules(p: WantedPort, c: ContainerInspect): boolean {
+    const why = o.rules!.reserved(p.hostPort) ?? o.rules!.ignored(p.hostPort, p.containerName, c.Config?.Labels ?? {});
+    if (!why) return true;
+    once(`rules ${p.key} ${p.containerId}`, () => log.info(`${p.key} of container ${p.containerName} not published: ${why}`));
+    return false;
+  }
+
   function reconcile(containers: ReadonlyMap<string, ContainerInspect>, full: boolean): void {
     lastContainers = containers;
     const ordered = [...containers.values()].sort((a, b) => (a.State.StartedAt ?? "").localeCompare(b.State.StartedAt ?? "") || a.Id.localeCompare(b.Id));
@@ -173,7 +183,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
     for (const c of ordered) {
       const w = wantedPorts(c, o.binding);
       for (const msg of w.warnings) once(msg, () => log.warn(msg));
-      lists.push(w.ports);
+      lists.push(o.rules ? w.ports.filter((p) => allowedByRules(p, c)) : w.ports);
     }
     for (const e of adhoc.values()) lists.push(e.wants);
     // failed binds wait for a resync; everything else is retried now
@@ -251,6 +261,10 @@ export function createDaemon(o: DaemonOptions): Daemon {
     const mappings = parsed.flatMap((m) => applyPolicy({ hostIp: m.hostIp, hostPort: m.hostPort, proto: m.proto, targetPort: m.targetPort, targetIp: m.targetName ? names.get(m.targetName)! : m.targetIp }, spec));
     for (const m of mappings) {
       if (isUnspecified(parseIp(m.targetIp))) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the target address is unspecified`);
+    }
+    for (const m of mappings) {
+      const why = o.rules?.reserved(m.hostPort);
+      if (why) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
     }
     const canon = mappings.map((m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.targetIp} ${m.targetPort}`).sort().join(",");
     const id = new Bun.CryptoHasher("sha256").update(canon).digest("hex").slice(0, 12);

@@ -18,6 +18,7 @@ let fwdSock: string;
 let api: string;
 let srvIp: string;
 let base: number;
+let runLog: string;
 
 const cli = (args: string[]) => {
   const r = Bun.spawnSync([EDGEPORT, ...args, "--api", `unix://${api}`], { stdout: "pipe", stderr: "pipe" });
@@ -40,10 +41,13 @@ beforeAll(async () => {
   fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"], { logFile: fwdLog });
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
   api = join(tb.dir, "api", "control.sock");
-  const runLog = join(tb.dir, "run.log");
-  daemon = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--api", `unix://${api}`, "--firewall", "none"], runLog);
-  await until(() => hasLog(runLog, /^following engine/), "the daemon");
+  runLog = join(tb.dir, "run.log");
   base = freePortRange(20);
+  // the relay, the firewall and the rules come from a TOML config; the command line names the rest
+  const config = join(tb.dir, "edgeport.toml");
+  await Bun.write(config, `relay = "unix://${fwdSock}"\nfirewall = "none"\nbinding = "local-only"\nreserved = [22, ${base + 15}]\n[ignore]\nlabels = ["edgeport.ignore"]\n`);
+  daemon = spawnHost(["run", "--config", config, "--engine", tb.dockerHost, "--api", `unix://${api}`, "--binding", "local-default"], runLog);
+  await until(() => hasLog(runLog, /^following engine/), "the daemon");
 }, 120_000);
 
 afterAll(async () => {
@@ -135,6 +139,21 @@ describe("the control API and the CLI on the real daemon", () => {
     expect(await metric()).toBe(1000);
     const dbg = (await call("GET", "/v1/debug/state")).body;
     expect(dbg.events.some((e: { msg: string }) => e.msg.startsWith("pipe up"))).toBe(true);
+  });
+
+  test("the config file: flags win over it (binding), reserved ports are refused, ignored containers are not published", async () => {
+    expect(hasLog(runLog, /binding local-default, firewall none/)).toBe(true);
+    const r = await call("POST", "/v1/ports", { spec: `${base + 15}:${srvIp}:7001` });
+    expect(r.status).toBe(400);
+    expect(r.body.message).toMatch(new RegExp(`port ${base + 15} is reserved`));
+    const a = base + 16;
+    await tb.dockerOk(["run", "-d", "--name", "ignored", "--label", "edgeport.ignore=yes", "-p", `127.0.0.1:${a}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    await tb.dockerOk(["run", "-d", "--name", "kept", "-p", `127.0.0.1:${a + 1}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    await until(() => curl(a + 1) === INDEX_HTML, "the kept container");
+    expect(hasLog(runLog, new RegExp(`tcp:127\\.0\\.0\\.1:${a} of container ignored not published: container ignored is ignored by the config \\(ignore\\.labels "edgeport\\.ignore"\\)`))).toBe(true);
+    expect((await ports()).some((p) => p.key === `tcp:127.0.0.1:${a}`)).toBe(false);
+    expect(canBind("127.0.0.1", a)).toBe(true);
+    await tb.dockerOk(["rm", "-f", "ignored", "kept"]);
   });
 
   test("a TCP API needs the token and refuses a foreign Host and Origin", async () => {

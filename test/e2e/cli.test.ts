@@ -103,6 +103,17 @@ describe("publish on the host", () => {
     expect(bad.err).toMatch(/target port "0" is not a number 1-65535/);
   });
 
+  test("a config file with an unknown key, or without a relay anywhere: exit 2 naming it", async () => {
+    await Bun.write(`${dir}/bad.toml`, 'relay = "unix:///tmp/x.sock"\nbindng = "open"\n');
+    const bad = run(["run", "--config", `${dir}/bad.toml`]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain(`--config ${dir}/bad.toml: unknown key "bindng"`);
+    await Bun.write(`${dir}/norelay.json`, '{"binding":"open"}');
+    const none = run(["run", "--config", `${dir}/norelay.json`]);
+    expect(none.code).toBe(2);
+    expect(none.err).toContain("--relay is missing");
+  });
+
   test("nothing could be published: exit 1", async () => {
     const base = freePortRange(1);
     const held = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } });
