@@ -1,101 +1,206 @@
 #!/usr/bin/env bun
 /**
- * Relay benchmark, every figure from the same run on the same test bed:
- *   - iperf3 throughput, both directions: direct inside the VM (no relay: the ceiling), a socat
- *     two-hop relay over a unix socket (the naive peer), and edgeport at several window sizes;
- *   - small-request latency (64-byte echo round trips) while a bulk stream shares the pipe;
- *   - memory (RSS) of both edgeport processes after the runs.
- * Bounded: each iperf3 run lasts --seconds (default 3), each latency run 1000 round trips.
- *   bun scripts/bench.ts [--seconds 3] [--windows 65536,262144,1048576,4194304]
+ * `bun run bench`: edgeport side by side with what users would otherwise use, in one run, to the
+ * same server processes (iperf3 and the test server's echo, in a container of the test bed):
+ *   direct        client inside the VM, straight to the container (the physical limit here)
+ *   docker-proxy  Debian's /usr/sbin/docker-proxy in the VM, one userland hop on the same kernel
+ *   socat         socat TCP-LISTEN,fork -> TCP in the VM, one hop
+ *   edgeport      client on the host -> edgeport's listener -> the pipe -> edgeport forwarder in the VM
+ * For each: iperf3 single stream both ways and 8 parallel streams both ways, new connections per
+ * second (64-byte echo, then close, 8 concurrent loops), 64-byte echo round trip p50/p99 on a
+ * kept-alive connection; for edgeport also RSS with 1,000 and 10,000 idle connections open. Rounds
+ * interleave the paths; the median is quoted with min-max. Then scripts/bench-run.ts (start event ->
+ * listener, 100-port range). Results: bench-results/results.{md,json} and chart.svg.
+ *   bun scripts/bench.ts [--rounds 3] [--seconds 3] [--idle 1000,10000] [--skip-run-timings]
+ * Bounded: every iperf3 run --seconds, every rate run 2 s, latency 2,000 round trips, idle
+ * connections as many as --idle says; everything is torn down by PID.
  */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
-import { startTestbed } from "./testbed.ts";
-import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, waitForListener } from "../test/helpers/e2e.ts";
-import { connectClient, freePortRange } from "../test/helpers/tcp-client.ts";
+import { startTestbed, type Testbed } from "./testbed.ts";
+import { EDGEPORT, ensureBinary, hasLog, ROOT, spawnHost, stopProcess, until, waitForListener } from "../test/helpers/e2e.ts";
+import { freePortRange } from "../test/helpers/tcp-client.ts";
 
 const arg = (name: string, def: string) => (Bun.argv.includes(`--${name}`) ? Bun.argv[Bun.argv.indexOf(`--${name}`) + 1]! : def);
+const rounds = Number(arg("rounds", "3"));
 const seconds = Number(arg("seconds", "3"));
-const windows = arg("windows", "65536,262144,1048576,4194304").split(",").map(Number);
+const idleCounts = arg("idle", "1000,10000").split(",").map(Number).filter((n) => n > 0);
+const OUT = join(ROOT, "bench-results");
+const CLIENT = join(ROOT, "scripts", "bench-client.ts");
+
+type Where = "vm" | "host";
+interface Path {
+  name: string;
+  where: Where;
+  iperf: [string, number];
+  echo: [string, number];
+}
+const METRICS = ["up", "down", "up8", "down8", "rate", "p50", "p99"] as const;
+type Metric = (typeof METRICS)[number];
+const LABEL: Record<Metric, string> = {
+  up: "1 stream host->container Gbit/s",
+  down: "1 stream container->host Gbit/s",
+  up8: "8 streams host->container Gbit/s",
+  down8: "8 streams container->host Gbit/s",
+  rate: "new connections/s",
+  p50: "echo p50 ms",
+  p99: "echo p99 ms",
+};
+
+let tb: Testbed;
+const procs: Bun.Subprocess[] = [];
+const inVm = (where: Where, cmd: string[]) => (where === "vm" ? ["nsenter", `--net=${tb.netnsPath}`, "--", ...cmd] : cmd);
+
+function run(cmd: string[], timeoutS: number): string {
+  const r = Bun.spawnSync(cmd, { timeout: timeoutS * 1000, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.slice(0, 6).join(" ")}... failed (${r.exitCode}): ${r.stderr.toString().slice(0, 300)}${r.stdout.toString().slice(0, 300)}`);
+  return r.stdout.toString();
+}
+
+function iperf(p: Path, reverse: boolean, streams: number): number {
+  const out = run(inVm(p.where, ["iperf3", "-c", p.iperf[0], "-p", String(p.iperf[1]), "-t", String(seconds), "-P", String(streams), "-J", ...(reverse ? ["-R"] : [])]), seconds + 30);
+  return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
+}
+
+const client = (p: Path, args: string[], timeoutS: number) => JSON.parse(run(inVm(p.where, ["bun", CLIENT, ...args]), timeoutS).trim().split("\n").pop()!);
+
+function measure(p: Path): Record<Metric, number> {
+  const rate = client(p, ["rate", p.echo[0], String(p.echo[1]), "2", "8"], 30);
+  const lat = client(p, ["latency", p.echo[0], String(p.echo[1]), "2000"], 60);
+  return { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99 };
+}
+
+const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function svgChart(summary: Record<string, Record<Metric, { median: number }>>, names: string[]): string {
+  const panels: Metric[] = ["up", "down", "up8", "down8", "rate", "p99"];
+  const colors = ["#888", "#4a90d9", "#e0a030", "#2a9d5c"];
+  const W = 300, H = 190, cols = 3;
+  const parts: string[] = [];
+  panels.forEach((m, i) => {
+    const x0 = (i % cols) * W, y0 = Math.floor(i / cols) * H;
+    const max = Math.max(...names.map((n) => summary[n]![m].median)) || 1;
+    parts.push(`<text x="${x0 + 10}" y="${y0 + 18}" font-size="12" font-family="sans-serif">${LABEL[m]}</text>`);
+    names.forEach((n, j) => {
+      const v = summary[n]![m].median;
+      const w = Math.max(1, (v / max) * 170);
+      const y = y0 + 30 + j * 36;
+      parts.push(`<text x="${x0 + 10}" y="${y + 15}" font-size="11" font-family="sans-serif">${n}</text>`);
+      parts.push(`<rect x="${x0 + 95}" y="${y}" width="${w.toFixed(1)}" height="22" fill="${colors[j % colors.length]}"/>`);
+      parts.push(`<text x="${x0 + 100 + w}" y="${y + 15}" font-size="11" font-family="sans-serif">${v < 10 ? v.toFixed(2) : Math.round(v)}</text>`);
+    });
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${cols * W}" height="${2 * H}" viewBox="0 0 ${cols * W} ${2 * H}"><rect width="100%" height="100%" fill="white"/>${parts.join("")}</svg>\n`;
+}
 
 await ensureBinary();
-const tb = await startTestbed();
-const rows: string[] = [];
-const iperfJson = (out: string) => JSON.parse(out).end.sum_received.bits_per_second as number;
-const gbit = (bps: number) => (bps / 1e9).toFixed(2);
-
-async function iperf(where: "vm" | "host", host: string, port: number, reverse: boolean): Promise<number> {
-  const cmd = ["iperf3", "-c", host, "-p", String(port), "-t", String(seconds), "-J", ...(reverse ? ["-R"] : [])];
-  const full = where === "vm" ? ["nsenter", `--net=${tb.netnsPath}`, "--", ...cmd] : cmd;
-  const r = Bun.spawnSync(full, { timeout: (seconds + 20) * 1000 });
-  if (r.exitCode !== 0) throw new Error(`iperf3 failed: ${r.stdout.toString().slice(0, 300)} ${r.stderr.toString()}`);
-  return iperfJson(r.stdout.toString());
-}
-
-/** p50/p99 of 64-byte echo round trips on one connection, optionally while a bulk stream runs. */
-async function latency(echoPort: number, bulkPort: number | null): Promise<{ p50: number; p99: number }> {
-  // the bulk reader is its own process, so it does not share this event loop with the measurement
-  const bulk = bulkPort === null ? null : Bun.spawn(["timeout", "60", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${bulkPort}; echo "0 7" >&3; cat <&3 >/dev/null`]);
-  if (bulk) await Bun.sleep(500);
-  const c = await connectClient(echoPort);
-  const msg = new Uint8Array(64).fill(120);
-  const times: number[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const want = c.received + 64;
-    const t0 = performance.now();
-    await c.write(msg);
-    while (c.received < want) await new Promise((r) => setImmediate(r));
-    times.push(performance.now() - t0);
-  }
-  c.socket.terminate();
-  bulk?.kill();
-  await bulk?.exited;
-  times.sort((a, b) => a - b);
-  return { p50: times[500]!, p99: times[990]! };
-}
-
-const rss = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024);
-
+tb = await startTestbed();
+const started = new Date().toISOString();
+const samples: Record<string, Record<Metric, number[]>> = {};
+const idle: { connections: number; hostKiB: number; forwarderKiB: number; perConnKiB: number }[] = [];
+let runTimings = "";
 try {
   const srv = await tb.runTestServer("testsrv");
-  const iperfC = await tb.runContainer({ name: "iperf", args: ["/usr/bin/iperf3", "-s", "-p", "5201"], mounts: ["/usr:/usr:ro"] });
-  await until(() => Bun.spawnSync(["nsenter", `--net=${tb.netnsPath}`, "--", "bash", "-c", `exec 3<>/dev/tcp/${iperfC.ip}/5201`]).exitCode === 0, "iperf3 server");
-  const base = freePortRange(4);
+  const ip = await tb.runContainer({ name: "iperf", args: ["/usr/bin/iperf3", "-s", "-p", "5201"], mounts: ["/usr:/usr:ro"] });
+  await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/${ip.ip}/5201`])).exitCode === 0, "the iperf3 server");
+  const base = freePortRange(10);
 
-  // the ceiling: no relay, client inside the VM
-  rows.push(`| direct inside the VM (no relay) | - | ${gbit(await iperf("vm", iperfC.ip, 5201, false))} | ${gbit(await iperf("vm", iperfC.ip, 5201, true))} | - | - | - | - |`);
+  // docker-proxy and socat: one userland hop inside the VM, listening on the VM's loopback
+  for (const [port, target] of [[base, 5201], [base + 1, 7001]] as const) {
+    const t = target === 5201 ? ip.ip : srv.ip;
+    // docker-proxy reports readiness on fd 3, which must be writable
+    procs.push(tb.spawnInVm(["bash", "-c", `exec /usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port ${port} -container-ip ${t} -container-port ${target} 3>/dev/null`]));
+    procs.push(tb.spawnInVm(["socat", `TCP-LISTEN:${port + 2},bind=127.0.0.1,fork,reuseaddr,backlog=1024`, `TCP:${t}:${target}`]));
+  }
+  // edgeport: host listener -> pipe -> forwarder in the VM
+  const sock = join(tb.dir, "fwd.sock");
+  const flog = join(tb.dir, "fwd.log");
+  const fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--log-format", "json", "--log-level", "warn"], { logFile: flog });
+  await until(() => Bun.spawnSync(["test", "-S", sock]).exitCode === 0, "the forwarder");
+  const pub = spawnHost(["publish", "--relay", `unix://${sock}`, `127.0.0.1:${base + 4}:${ip.ip}:5201`, `127.0.0.1:${base + 5}:${srv.ip}:7001`], join(tb.dir, "pub.log"));
+  procs.push(fwd, pub);
+  await waitForListener(base + 4);
+  await waitForListener(base + 5);
+  for (const port of [base, base + 1, base + 2, base + 3]) {
+    await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`])).exitCode === 0, `the VM-side peer on ${port}`);
+  }
 
-  // the naive peer: socat host TCP -> unix socket -> socat in the VM -> container
-  const ssock = join(tb.dir, "socat.sock");
-  const vmSocat = tb.spawnInVm(["socat", `UNIX-LISTEN:${ssock},fork`, `TCP:${iperfC.ip}:5201`]);
-  const hostSocat = Bun.spawn(["socat", `TCP-LISTEN:${base},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${ssock}`]);
-  await waitForListener(base);
-  await until(() => Bun.spawnSync(["test", "-S", ssock]).exitCode === 0, "socat socket");
-  rows.push(`| socat two-hop over a unix socket (one socket per connection) | - | ${gbit(await iperf("host", "127.0.0.1", base, false))} | ${gbit(await iperf("host", "127.0.0.1", base, true))} | - | - | - | - |`);
-  hostSocat.kill();
-  await stopProcess(vmSocat);
+  const paths: Path[] = [
+    { name: "direct", where: "vm", iperf: [ip.ip, 5201], echo: [srv.ip, 7001] },
+    { name: "docker-proxy", where: "vm", iperf: ["127.0.0.1", base], echo: ["127.0.0.1", base + 1] },
+    { name: "socat", where: "vm", iperf: ["127.0.0.1", base + 2], echo: ["127.0.0.1", base + 3] },
+    { name: "edgeport", where: "host", iperf: ["127.0.0.1", base + 4], echo: ["127.0.0.1", base + 5] },
+  ];
+  for (const p of paths) samples[p.name] = Object.fromEntries(METRICS.map((m) => [m, []])) as unknown as Record<Metric, number[]>;
+  for (let r = 0; r < rounds; r++) {
+    for (const p of paths) {
+      const m = measure(p);
+      for (const k of METRICS) samples[p.name]![k].push(m[k]);
+      console.error(`round ${r + 1}/${rounds} ${p.name}: ${METRICS.map((k) => `${k} ${m[k].toFixed(2)}`).join(", ")}`);
+    }
+  }
 
-  for (const w of windows) {
-    const sock = join(tb.dir, `fwd-${w}.sock`);
-    const flog = join(tb.dir, `fwd-${w}.log`);
-    const fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--window", String(w), "--log-format", "json"], { logFile: flog });
-    await until(() => hasLog(flog, /^listening/), "forwarder");
-    const p = base + 1;
-    const pub = spawnHost(["publish", "--relay", `unix://${sock}`, "--window", String(w), `127.0.0.1:${p}:${iperfC.ip}:5201`, `127.0.0.1:${p + 1}-${p + 2}:${srv.ip}:7001-7002`, `127.0.0.1:${p + 3}:${srv.ip}:7003`], join(tb.dir, `pub-${w}.log`));
-    await waitForListener(p);
-    const up = await iperf("host", "127.0.0.1", p, false);
-    const down = await iperf("host", "127.0.0.1", p, true);
-    const idle = await latency(p + 1, null);
-    const lat = await latency(p + 1, p + 3);
-    rows.push(`| edgeport, window ${w / 1024} KiB | ${w} | ${gbit(up)} | ${gbit(down)} | ${idle.p50.toFixed(2)} / ${idle.p99.toFixed(2)} | ${lat.p50.toFixed(2)} / ${lat.p99.toFixed(2)} | ${rss(pub.pid)} | ${rss(fwd.pid)} |`);
-    await stopProcess(pub);
-    await stopProcess(fwd);
+  // idle connections through edgeport: RSS of a fresh pair of processes, per connection
+  for (const n of idleCounts) {
+    const isock = join(tb.dir, `idle-${n}.sock`);
+    const ifwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${isock}`, "--allow", "172.17.0.0/16", "--log-level", "warn"], { logFile: join(tb.dir, `idle-fwd-${n}.log`) });
+    await until(() => Bun.spawnSync(["test", "-S", isock]).exitCode === 0, "the idle forwarder");
+    const ipub = spawnHost(["publish", "--relay", `unix://${isock}`, "--log-level", "warn", `127.0.0.1:${base + 6}:${srv.ip}:7001`], join(tb.dir, `idle-pub-${n}.log`));
+    await waitForListener(base + 6);
+    await Bun.sleep(500);
+    const hostBase = rssKiB(ipub.pid), fwdBase = rssKiB(ifwd.pid);
+    const holder = Bun.spawn(["bun", CLIENT, "idle", "127.0.0.1", String(base + 6), String(n)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    const reader = holder.stdout.getReader();
+    const first = await Promise.race([reader.read(), Bun.sleep(120_000).then(() => null)]);
+    if (!first || first.done) throw new Error(`the idle client did not open ${n} connections`);
+    await Bun.sleep(1000); // let both sides settle
+    const h = rssKiB(ipub.pid), f = rssKiB(ifwd.pid);
+    idle.push({ connections: n, hostKiB: h - hostBase, forwarderKiB: f - fwdBase, perConnKiB: (h - hostBase + f - fwdBase) / n });
+    console.error(`idle ${n}: host ${hostBase} -> ${h} KiB, forwarder ${fwdBase} -> ${f} KiB`);
+    holder.stdin.end();
+    await holder.exited;
+    await stopProcess(ipub);
+    await stopProcess(ifwd);
   }
 } finally {
+  for (const p of procs.reverse()) await stopProcess(p);
   await tb.stop();
 }
 
-console.log(`\nRelay benchmark: iperf3 ${seconds} s per run, 64-byte echo latency over 1000 round trips while one bulk stream shares the pipe (${new Date().toISOString()}, ${Bun.version})\n`);
-console.log("| path | window (bytes) | host -> container Gbit/s | container -> host Gbit/s | echo p50 / p99 ms idle | echo p50 / p99 ms beside a bulk stream | host RSS MiB | forwarder RSS MiB |");
-console.log("|---|---|---|---|---|---|---|---|");
-for (const r of rows) console.log(r);
+if (!Bun.argv.includes("--skip-run-timings")) {
+  const r = Bun.spawnSync(["bun", join(ROOT, "scripts", "bench-run.ts"), "--rounds", "10"], { stdout: "pipe", stderr: "inherit", timeout: 300_000 });
+  runTimings = r.stdout.toString().trim();
+}
+
+const names = Object.keys(samples);
+const summary: Record<string, Record<Metric, { median: number; min: number; max: number }>> = {};
+for (const n of names) {
+  summary[n] = Object.fromEntries(METRICS.map((m) => [m, { median: median(samples[n]![m]), min: Math.min(...samples[n]![m]), max: Math.max(...samples[n]![m]) }])) as never;
+}
+const dp = summary["docker-proxy"]!;
+const fmt = (v: number) => (v >= 100 ? Math.round(v).toString() : v.toFixed(2));
+const lines = [
+  `# edgeport benchmark`,
+  ``,
+  `${started}, Bun ${Bun.version}, ${rounds} rounds (paths interleaved), iperf3 ${seconds} s per run; median (min-max), and the ratio to docker-proxy.`,
+  `Client inside the VM for direct, docker-proxy and socat; on the host for edgeport (which is the point of it). Same server processes for all.`,
+  ``,
+  `| metric | ${names.join(" | ")} |`,
+  `|---|${names.map(() => "---").join("|")}|`,
+  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)}) x${(summary[n]![m].median / dp[m].median).toFixed(2)}`).join(" | ")} |`),
+  ``,
+  `Added p99 latency of edgeport over direct: ${(summary.edgeport!.p99.median - summary.direct!.p99.median).toFixed(3)} ms (docker-proxy: ${(dp.p99.median - summary.direct!.p99.median).toFixed(3)} ms).`,
+  ``,
+  `| idle connections through edgeport | host RSS added | forwarder RSS added | per connection (both) |`,
+  `|---|---|---|---|`,
+  ...idle.map((i) => `| ${i.connections} | ${(i.hostKiB / 1024).toFixed(1)} MiB | ${(i.forwarderKiB / 1024).toFixed(1)} MiB | ${i.perConnKiB.toFixed(1)} KiB |`),
+  ``,
+  ...(runTimings ? ["## edgeport run timings", "", runTimings, ""] : []),
+];
+mkdirSync(OUT, { recursive: true });
+writeFileSync(join(OUT, "results.md"), `${lines.join("\n")}\n`);
+writeFileSync(join(OUT, "results.json"), `${JSON.stringify({ started, bun: Bun.version, rounds, seconds, samples, summary, idle, runTimings }, null, 2)}\n`);
+writeFileSync(join(OUT, "chart.svg"), svgChart(summary, names));
+console.log(lines.join("\n"));
+console.log(`\nwritten: ${join(OUT, "results.md")}, results.json, chart.svg`);

@@ -35,6 +35,28 @@ export class ByteQueue {
     return out;
   }
 
+  /** Removes and returns the first n bytes as views of the queued chunks: never a copy. */
+  takeViews(n: number): Uint8Array[] {
+    if (n > this.length) throw new RangeError(`takeViews(${n}) beyond ${this.length} queued bytes`);
+    const out: Uint8Array[] = [];
+    while (n > 0) {
+      const v = this.takeView(n);
+      out.push(v);
+      n -= v.length;
+    }
+    return out;
+  }
+
+  /** Removes and returns up to max bytes from the first chunk: a view, never a copy. */
+  takeView(max: number): Uint8Array {
+    const first = this.chunks[0];
+    if (!first || max <= 0) return new Uint8Array(0);
+    const n = Math.min(max, first.length - this.head);
+    const out = first.subarray(this.head, this.head + n);
+    this.skip(n);
+    return out;
+  }
+
   skip(n: number): void {
     this.length -= n;
     while (n > 0) {

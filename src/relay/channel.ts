@@ -139,10 +139,11 @@ export class Channel {
     return !this.closeSent && this.sendQ.length > 0 && this.credit.available > 0;
   }
 
-  /** Takes the next Data payload (bounded by credit and frame size). */
-  takePayload(): Uint8Array {
+  /** Takes the next Data payload (bounded by credit and frame size), as one or more pieces. */
+  takePayload(): Uint8Array[] {
     const n = Math.min(this.sendQ.length, this.credit.available, MAX_SEND_FRAME);
-    const payload = this.sendQ.take(n);
+    // views of the chunks the socket delivered: the bytes are copied only by the kernel
+    const payload = this.sendQ.takeViews(n);
     this.credit.consume(n);
     if (this.localPaused && this.sendQ.length < SEND_QUEUE_HIGH / 2) {
       this.localPaused = false;

@@ -214,7 +214,15 @@ export class FrameDecoder {
   private q = new ByteQueue();
   private pendingData: { id: number; length: number } | null = null;
 
-  constructor(private readonly maxPayload = MAX_RECV_FRAME) {}
+  /**
+   * @param stream emit a Data frame's payload in pieces as its bytes arrive (views into the
+   *   received chunks, never copied); several "data" frames with the same id then make up one
+   *   wire frame. Without it every Data frame comes out whole (copied when it spans chunks).
+   */
+  constructor(
+    private readonly maxPayload = MAX_RECV_FRAME,
+    private readonly stream = false,
+  ) {}
 
   /** Bytes buffered but not yet part of a whole frame. */
   get buffered(): number {
@@ -227,6 +235,14 @@ export class FrameDecoder {
     for (;;) {
       if (this.pendingData) {
         const { id, length } = this.pendingData;
+        if (this.stream) {
+          if (length > 0 && this.q.length === 0) break;
+          const piece = this.q.takeView(length);
+          if (piece.length > 0 || length === 0) frames.push({ cmd: "data", id, payload: piece });
+          this.pendingData.length -= piece.length;
+          if (this.pendingData.length === 0) this.pendingData = null;
+          continue;
+        }
         if (this.q.length < length) break;
         frames.push({ cmd: "data", id, payload: this.q.take(length) });
         this.pendingData = null;

@@ -37,7 +37,7 @@ export const EDGEPORT_WINDOW = 1024 * 1024;
 export const MIN_WINDOW = 16 * 1024;
 export const MAX_WINDOW = 16 * 1024 * 1024;
 /** Largest Data payload edgeport sends in one frame. */
-export const MAX_SEND_FRAME = 64 * 1024;
+export const MAX_SEND_FRAME = 256 * 1024;
 /** Largest Data payload edgeport accepts in one frame (credit bounds it further). */
 export const MAX_RECV_FRAME = MAX_WINDOW;
 

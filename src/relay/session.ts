@@ -50,6 +50,10 @@ export interface SessionOptions {
 
 /** Batch frames into writes of up to this many bytes. */
 const WRITE_BATCH = 256 * 1024;
+/** small pieces are coalesced into this reusable buffer */
+const BATCH_BUFFER = 64 * 1024;
+/** pieces this large are written directly, without being copied into the batch */
+const DIRECT_WRITE = 16 * 1024;
 /** A peer that makes us queue this many control bytes while it does not read is cut off. */
 const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
 
@@ -61,7 +65,10 @@ export class Session implements ChannelHost {
   private pipe: Pipe | null = null;
   private readonly hello: HelloPayload;
   private readonly hs = new HandshakeReader();
-  private readonly decoder = new FrameDecoder();
+  // payloads come out as views of the received chunks, as they arrive: no copy, no wait for a whole frame
+  private readonly decoder = new FrameDecoder(undefined, true);
+  /** one reusable write buffer: a fresh 256 KiB allocation per batch cost more than the copy itself */
+  private batch: Uint8Array | null = null;
   private ctrl: Uint8Array[] = [];
   private ctrlBytes = 0;
   private out: Uint8Array[] = [];
@@ -326,18 +333,39 @@ export class Session implements ChannelHost {
     while (this.pipe && this.state !== "closed" && !this.blocked) {
       if (this.outBytes === 0) this.fill();
       if (this.outBytes === 0) return;
-      const buf = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+      // a large piece (a Data payload) is written as it is; the small ones around it (headers,
+      // control frames, small payloads) are coalesced into one write: no payload is copied twice
+      const direct = this.out[0]!.length >= DIRECT_WRITE;
+      const buf = direct ? this.out[0]! : this.gather();
+      const pieces = direct ? 1 : this.gathered;
       const n = this.pipe.write(buf);
       if (n < 0) return this.fail("pipe closed while writing");
+      this.outBytes -= n;
+      this.out.splice(0, pieces);
       if (n < buf.length) {
-        this.out = [buf.subarray(n)];
-        this.outBytes = buf.length - n;
+        // the unwritten tail goes first, as its own piece (copied out of the reusable batch buffer)
+        this.out.unshift(direct ? buf.subarray(n) : buf.slice(n));
         this.blocked = true;
         return;
       }
-      this.out = [];
-      this.outBytes = 0;
     }
+  }
+
+  private gathered = 0;
+
+  /** Copies the leading small pieces of `out` into the reusable batch buffer, up to the next large one. */
+  private gather(): Uint8Array {
+    this.batch ??= new Uint8Array(BATCH_BUFFER);
+    let o = 0;
+    let i = 0;
+    for (; i < this.out.length; i++) {
+      const p = this.out[i]!;
+      if (p.length >= DIRECT_WRITE || o + p.length > BATCH_BUFFER) break;
+      this.batch.set(p, o);
+      o += p.length;
+    }
+    this.gathered = i;
+    return this.batch.subarray(0, o);
   }
 
   private takeControl(): void {
@@ -354,9 +382,9 @@ export class Session implements ChannelHost {
       const ch = this.ring.shift()!;
       ch.queued = false;
       if (!ch.hasSendable()) continue;
-      const payload = ch.takePayload();
-      this.queueOut(encodeDataHeader(ch.id, payload.length));
-      this.queueOut(payload);
+      const pieces = ch.takePayload();
+      this.queueOut(encodeDataHeader(ch.id, pieces.reduce((n, p) => n + p.length, 0)));
+      for (const p of pieces) this.queueOut(p);
       // takePayload may have queued a Shutdown: it must follow this data
       this.takeControl();
       if (ch.hasSendable()) {

@@ -1,0 +1,100 @@
+#!/usr/bin/env bun
+/**
+ * The benchmark's client, run as its own process (inside the VM's namespace for the VM-side
+ * paths) so that measuring never shares an event loop with the orchestrator. Prints one JSON line.
+ *   bench-client.ts rate HOST PORT SECONDS CONCURRENCY   new connections/s, each one 64-byte echo then close
+ *   bench-client.ts latency HOST PORT ROUNDTRIPS         p50/p99 ms of 64-byte echoes on one kept-alive connection
+ *   bench-client.ts idle HOST PORT N                     opens N connections (one echo each), prints, holds them until stdin closes
+ */
+import type { Socket } from "bun";
+
+const [mode, host, portText, a, b] = Bun.argv.slice(2);
+const port = Number(portText);
+const MSG = new Uint8Array(64).fill(120);
+
+interface Conn {
+  got: number;
+  want: number;
+  done: (() => void) | null;
+}
+
+async function connect(): Promise<Socket<Conn>> {
+  return Bun.connect<Conn>({
+    hostname: host!,
+    port,
+    data: { got: 0, want: 0, done: null },
+    socket: {
+      data(s, d) {
+        s.data.got += d.length;
+        if (s.data.done && s.data.got >= s.data.want) {
+          const f = s.data.done;
+          s.data.done = null;
+          f();
+        }
+      },
+      error() {},
+    },
+  });
+}
+
+function echo(s: Socket<Conn>): Promise<void> {
+  return new Promise((resolve) => {
+    s.data.want = s.data.got + MSG.length;
+    s.data.done = resolve;
+    s.write(MSG);
+  });
+}
+
+if (mode === "rate") {
+  const seconds = Number(a);
+  const conc = Number(b);
+  const end = performance.now() + seconds * 1000;
+  let count = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (performance.now() < end) {
+        try {
+          const s = await connect();
+          await echo(s);
+          s.end();
+          count++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  console.log(JSON.stringify({ rate: count / seconds, count, errors }));
+  process.exit(0);
+} else if (mode === "latency") {
+  const n = Number(a);
+  const s = await connect();
+  for (let i = 0; i < 100; i++) await echo(s); // warm up
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await echo(s);
+    times.push(performance.now() - t0);
+  }
+  s.end();
+  times.sort((x, y) => x - y);
+  console.log(JSON.stringify({ p50: times[Math.floor(n * 0.5)], p99: times[Math.floor(n * 0.99)] }));
+  process.exit(0);
+} else if (mode === "idle") {
+  const n = Number(a);
+  const held: Socket<Conn>[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const batch = await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => connect()));
+    await Promise.all(batch.map((s) => echo(s)));
+    held.push(...batch);
+  }
+  console.log(JSON.stringify({ open: held.length }));
+  for await (const _ of Bun.stdin.stream()) {
+    // hold until the orchestrator closes stdin
+  }
+  process.exit(0);
+} else {
+  console.error("usage: bench-client.ts rate|latency|idle HOST PORT ...");
+  process.exit(2);
+}
