@@ -35,7 +35,7 @@ interface Path {
   iperf: [string, number];
   echo: [string, number];
 }
-const METRICS = ["up", "down", "up8", "down8", "rate", "p50", "p99"] as const;
+const METRICS = ["up", "down", "up8", "down8", "rate", "p50", "p99", "steal"] as const;
 type Metric = (typeof METRICS)[number];
 const LABEL: Record<Metric, string> = {
   up: "1 stream host->container Gbit/s",
@@ -45,6 +45,7 @@ const LABEL: Record<Metric, string> = {
   rate: "new connections/s",
   p50: "echo p50 ms",
   p99: "echo p99 ms",
+  steal: "CPU taken by the hypervisor (steal) %",
 };
 
 let tb: Testbed;
@@ -58,16 +59,40 @@ function run(cmd: string[], timeoutS: number): string {
 }
 
 function iperf(p: Path, reverse: boolean, streams: number): number {
-  const out = run(inVm(p.where, ["iperf3", "-c", p.iperf[0], "-p", String(p.iperf[1]), "-t", String(seconds), "-P", String(streams), "-J", ...(reverse ? ["-R"] : [])]), seconds + 30);
-  return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
+  // iperf3's server takes one test at a time and can still be busy with the previous one (or with
+  // a readiness probe's connection): that is retried, anything else is an error
+  for (let attempt = 1; ; attempt++) {
+    const r = Bun.spawnSync(inVm(p.where, ["iperf3", "-c", p.iperf[0], "-p", String(p.iperf[1]), "-t", String(seconds), "-P", String(streams), "-J", ...(reverse ? ["-R"] : [])]), { timeout: (seconds + 30) * 1000, stdout: "pipe", stderr: "pipe" });
+    let j: { error?: string; end?: { sum_received?: { bits_per_second: number } } } = {};
+    try {
+      j = JSON.parse(r.stdout.toString());
+    } catch {}
+    const bps = j.end?.sum_received?.bits_per_second;
+    if (r.exitCode === 0 && bps !== undefined) return bps / 1e9;
+    const why = j.error ?? (r.stderr.toString().trim() || `exit ${r.exitCode}`);
+    if (attempt >= 5 || !/busy|reset|refused/i.test(why)) throw new Error(`iperf3 through ${p.name} (${streams} streams${reverse ? ", reverse" : ""}): ${why}`);
+    console.error(`iperf3 through ${p.name}: ${why}; again in 1 s`);
+    Bun.sleepSync(1000);
+  }
 }
 
 const client = (p: Path, args: string[], timeoutS: number) => JSON.parse(run(inVm(p.where, ["bun", CLIENT, ...args]), timeoutS).trim().split("\n").pop()!);
 
+/** the machine's CPU counters (jiffies): [total, steal] */
+function cpuTimes(): [number, number] {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return [f.reduce((a, b) => a + b, 0), f[7] ?? 0];
+}
+
 function measure(p: Path): Record<Metric, number> {
+  // a virtual machine's hypervisor can take CPU away mid-run: how much is measured and reported
+  // with every path, so a bad round is visible for what it is
+  const [t0, s0] = cpuTimes();
   const rate = client(p, ["rate", p.echo[0], String(p.echo[1]), "2", "8"], 30);
   const lat = client(p, ["latency", p.echo[0], String(p.echo[1]), "2000"], 60);
-  return { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99 };
+  const r = { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99 };
+  const [t1, s1] = cpuTimes();
+  return { ...r, steal: t1 > t0 ? (100 * (s1 - s0)) / (t1 - t0) : 0 };
 }
 
 const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
@@ -101,6 +126,11 @@ const samples: Record<string, Record<Metric, number[]>> = {};
 const idle: { connections: number; hostKiB: number; forwarderKiB: number; perConnKiB: number }[] = [];
 let runTimings = "";
 try {
+  // Every path dials the same server from the VM, and the client closes first: without reuse the
+  // TIME_WAIT sockets of earlier runs (60 s each) make connect() hunt for a free port, and the
+  // connection rate fell from ~7,000/s to ~400/s from the second run on, whatever the path.
+  // The VM is the test bed's own namespace: the host's settings are not touched.
+  run(inVm("vm", ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"]), 10);
   const srv = await tb.runTestServer("testsrv");
   const ip = await tb.runContainer({ name: "iperf", args: ["/usr/bin/iperf3", "-s", "-p", "5201"], mounts: ["/usr:/usr:ro"] });
   await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/${ip.ip}/5201`])).exitCode === 0, "the iperf3 server");
@@ -180,6 +210,27 @@ for (const n of names) {
 }
 const dp = summary["docker-proxy"]!;
 const fmt = (v: number) => (v >= 100 ? Math.round(v).toString() : v.toFixed(2));
+/**
+ * The issue's floor, checked on this run. Ratios are taken round by round (edgeport and
+ * docker-proxy ran seconds apart in the same round) and the median of those is quoted, so a
+ * round slowed by the machine counts against both paths rather than one.
+ */
+function floorLines(): string[] {
+  const ratio = (m: Metric) => median(samples.edgeport![m].map((v, i) => v / samples["docker-proxy"]![m][i]!));
+  const perConn = idle.find((i) => i.connections === 10_000)?.perConnKiB;
+  const addedP99 = summary.edgeport!.p99.median - summary.direct!.p99.median;
+  const rows: [string, string, string, boolean][] = [
+    ...(["up", "down", "up8", "down8", "rate"] as const).map((m) => [`${LABEL[m]}, edgeport / docker-proxy`, `x${ratio(m).toFixed(2)}`, ">= x0.50", ratio(m) >= 0.5] as [string, string, string, boolean]),
+    ["added p99 latency (edgeport p99 - direct p99)", `${addedP99.toFixed(3)} ms`, "< 1 ms", addedP99 < 1],
+    ["RSS per idle connection at 10,000 (host + forwarder)", perConn === undefined ? "not measured" : `${perConn.toFixed(1)} KiB`, "<= 16 KiB", perConn !== undefined && perConn <= 16],
+  ];
+  return [
+    `| floor (issue 7) | this run | floor | met |`,
+    `|---|---|---|---|`,
+    ...rows.map(([what, got, floor, ok]) => `| ${what} | ${got} | ${floor} | ${ok ? "yes" : "NO"} |`),
+  ];
+}
+
 const lines = [
   `# edgeport benchmark`,
   ``,
@@ -188,9 +239,11 @@ const lines = [
   ``,
   `| metric | ${names.join(" | ")} |`,
   `|---|${names.map(() => "---").join("|")}|`,
-  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)}) x${(summary[n]![m].median / dp[m].median).toFixed(2)}`).join(" | ")} |`),
+  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`).join(" | ")} |`),
   ``,
   `Added p99 latency of edgeport over direct: ${(summary.edgeport!.p99.median - summary.direct!.p99.median).toFixed(3)} ms (docker-proxy: ${(dp.p99.median - summary.direct!.p99.median).toFixed(3)} ms).`,
+  ``,
+  ...floorLines(),
   ``,
   `| idle connections through edgeport | host RSS added | forwarder RSS added | per connection (both) |`,
   `|---|---|---|---|`,
