@@ -155,3 +155,63 @@ describe("robust reading", () => {
     expect(() => new FrameDecoder().push(hex(bytes))).toThrow(message);
   });
 });
+
+/** Adjacent Data pieces of one channel merged, empty ones dropped: what a stream-mode reader sees as bytes. */
+function normalize(frames: Frame[]): Frame[] {
+  const out: Frame[] = [];
+  for (const f of frames) {
+    if (f.cmd === "data") {
+      if (f.payload.length === 0) continue;
+      const last = out[out.length - 1];
+      if (last?.cmd === "data" && last.id === f.id) {
+        out[out.length - 1] = { cmd: "data", id: f.id, payload: concat([last.payload, f.payload]) };
+        continue;
+      }
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+describe("stream mode (what the session uses): payloads as views, as they arrive", () => {
+  test.each([1, 2, 3, 4])("seed %i: 300 random frames, random chunking: the same bytes per channel, in the same order as the control frames", (seed) => {
+    const r = rng(seed * 104729);
+    const frames = Array.from({ length: 300 }, () => randomFrame(r));
+    const stream = concat(frames.map(encodeFrame));
+    const d = new FrameDecoder(undefined, true);
+    const got: Frame[] = [];
+    for (let off = 0; off < stream.length; ) {
+      const n = Math.min(stream.length - off, 1 + Math.floor(r() * 5000));
+      got.push(...d.push(stream.subarray(off, off + n)));
+      off += n;
+    }
+    expect(normalize(got)).toEqual(normalize(frames));
+    expect(d.buffered).toBe(0);
+  });
+
+  test("a Data frame split across chunks comes out piece by piece, before its end has arrived", () => {
+    const payload = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+    const wire = concat([encodeDataHeader(7, payload.length), payload]);
+    const d = new FrameDecoder(undefined, true);
+    const a = d.push(wire.subarray(0, 11 + 300));
+    expect(a).toEqual([{ cmd: "data", id: 7, payload: payload.subarray(0, 300) }]);
+    const b = d.push(wire.subarray(11 + 300));
+    expect(b).toEqual([{ cmd: "data", id: 7, payload: payload.subarray(300) }]);
+    expect(d.buffered).toBe(0);
+  });
+
+  test("a payload inside one received chunk is a view of that chunk: never copied", () => {
+    const payload = new Uint8Array(64 * 1024).fill(0x5a);
+    const chunk = concat([encodeClose(1), encodeDataHeader(9, payload.length), payload, encodeShutdown(9)]);
+    const got = new FrameDecoder(undefined, true).push(chunk);
+    expect(got.map((f) => f.cmd)).toEqual(["close", "data", "shutdown"]);
+    const data = got[1] as Extract<Frame, { cmd: "data" }>;
+    expect(data.payload.buffer).toBe(chunk.buffer);
+    expect(data.payload.length).toBe(payload.length);
+  });
+
+  test("an empty Data frame still comes out once", () => {
+    const got = new FrameDecoder(undefined, true).push(encodeFrame({ cmd: "data", id: 2, payload: new Uint8Array(0) }));
+    expect(got).toEqual([{ cmd: "data", id: 2, payload: new Uint8Array(0) }]);
+  });
+});
