@@ -8,6 +8,8 @@ import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatTransportUrl, type TransportUrl } from "./transport-url.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
+import { growSocketBuffers, PIPE_SOCKET_BUFFER, pipeBufferSetting } from "./sockbuf.ts";
+import { log } from "../shared/log.ts";
 
 /** Called once per connected pipe; returns the handlers that receive its events. */
 export type OnPipe = (pipe: Pipe) => PipeHandlers;
@@ -51,6 +53,20 @@ const pipeSocketHandlers = {
   },
 };
 
+let pipeBuffer = PIPE_SOCKET_BUFFER;
+try {
+  pipeBuffer = pipeBufferSetting();
+} catch (e) {
+  log.warn(`${(e as Error).message}; using ${PIPE_SOCKET_BUFFER}`);
+}
+
+/** A unix-socket pipe gets buffers larger than one frame (src/relay/sockbuf.ts says why). */
+function tuneUnixPipe(sock: Socket<SockState>, description: string): void {
+  const got = growSocketBuffers((sock as unknown as { fd?: number }).fd, pipeBuffer);
+  if (got) log.debug(`pipe ${description}: socket buffers ${got.send} bytes send, ${got.receive} receive (as the kernel counts them)`);
+  else log.debug(`pipe ${description}: the kernel's default socket buffers`);
+}
+
 function socketTarget(u: TransportUrl): { unix: string } | { hostname: string; port: number } {
   if (u.kind === "unix" || u.kind === "npipe") return { unix: u.path };
   if (u.kind === "tcp") return { hostname: u.host, port: u.port };
@@ -70,6 +86,7 @@ export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<void> {
       socket: {
         ...pipeSocketHandlers,
         open(sock) {
+          if (u.kind === "unix") tuneUnixPipe(sock, description);
           sock.data.h = onPipe(socketPipe(sock, description));
         },
       },
@@ -106,6 +123,7 @@ export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
         open(sock) {
           sock.data = { h: null, closed: false };
           const peer = u.kind === "tcp" ? `${description} from ${sock.remoteAddress}` : description;
+          if (u.kind === "unix") tuneUnixPipe(sock, description);
           sock.data.h = onPipe(socketPipe(sock, peer));
         },
       },

@@ -148,6 +148,29 @@ describe("unix destinations", () => {
   });
 });
 
+test("both ends of a unix pipe get 4 MiB socket buffers (the kernel's 208 KiB is less than a frame)", async () => {
+  const path = join(dir, "bufs", "fwd.sock");
+  const fwd = startForwarder({ listen: parseTransportUrl(`unix://${path}`, "listen"), policy: createDialPolicy({ allow: [] }), log: quiet });
+  const relay = createRelayClient({ url: parseTransportUrl(`unix://${path}`, "connect"), log: quiet });
+  try {
+    await relay.session(5000);
+    // ss lists the accepted end under the socket's path and the dialling end by its peer's inode
+    const lines = Bun.spawnSync(["ss", "-xmHn"]).stdout.toString().split("\n");
+    const accepted = lines.find((l) => l.includes(path) && l.startsWith("u_str") && l.includes("ESTAB"));
+    expect(accepted).toBeDefined();
+    const [, , , , , inode, , peer] = accepted!.trim().split(/\s+/);
+    const dialled = lines.find((l) => { const f = l.trim().split(/\s+/); return f[5] === peer && f[7] === inode; });
+    expect(dialled).toBeDefined();
+    for (const l of [accepted!, dialled!]) {
+      expect(l).toMatch(/rb8388608/);
+      expect(l).toMatch(/tb8388608/);
+    }
+  } finally {
+    relay.close();
+    fwd.close();
+  }
+});
+
 test("a unix pipe socket is owner-only, in a 0700 directory", async () => {
   const { statSync } = await import("node:fs");
   const path = join(dir, "private", "fwd.sock");
