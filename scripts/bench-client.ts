@@ -85,7 +85,8 @@ if (mode === "rate") {
   }
   s.end();
   times.sort((x, y) => x - y);
-  console.log(JSON.stringify({ p50: times[Math.floor(n * 0.5)], p99: times[Math.floor(n * 0.99)] }));
+  const q = (f: number) => times[Math.min(n - 1, Math.floor(n * f))]!;
+  console.log(JSON.stringify({ p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: times[n - 1], over1ms: times.filter((t) => t > 1).length }));
   process.exit(0);
 } else if (mode === "idle") {
   const n = Number(a);
