@@ -89,13 +89,18 @@ export function openUdpListener(
     flows.set(f.key, f);
   };
 
-  function fold(f: Flow): void {
+  /** Adds a flow's counters into t (the port's totals, or a copy of them). */
+  function addCounters(t: typeof totals, f: Flow): void {
     const c = f.ep.counters;
-    totals.datagramsIn += c.sent;
-    totals.bytesIn += c.bytesSent;
-    totals.datagramsOut += c.received;
-    totals.bytesOut += c.bytesReceived;
-    totals.dropped += c.dropped;
+    t.datagramsIn += c.sent;
+    t.bytesIn += c.bytesSent;
+    t.datagramsOut += c.received;
+    t.bytesOut += c.bytesReceived;
+    t.dropped += c.dropped;
+  }
+
+  function fold(f: Flow): void {
+    addCounters(totals, f);
   }
 
   function newFlow(key: string, clientPort: number, clientAddr: string): Flow {
@@ -201,14 +206,7 @@ export function openUdpListener(
     },
     stats() {
       const s = { ...totals };
-      for (const f of flows.values()) {
-        const c = f.ep.counters;
-        s.datagramsIn += c.sent;
-        s.bytesIn += c.bytesSent;
-        s.datagramsOut += c.received;
-        s.bytesOut += c.bytesReceived;
-        s.dropped += c.dropped;
-      }
+      for (const f of flows.values()) addCounters(s, f);
       return {
         flows: flows.size,
         flowsOpened: s.opened,
