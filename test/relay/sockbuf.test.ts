@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { growSocketBuffers, PIPE_SOCKET_BUFFER, pipeBufferSetting } from "../../src/relay/sockbuf.ts";
 
+/** Bun's sockets have a public fd that its type declarations do not list. */
+const fdOf = (s: unknown): number | undefined => (s as { fd?: number }).fd;
+
 describe("pipe socket buffers", () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -24,8 +27,8 @@ describe("pipe socket buffers", () => {
   test("a unix socket gets the asked size both ways on both ends (Linux reports twice what was set)", async () => {
     const { srv, client, accepted } = await pair();
     try {
-      const a = growSocketBuffers(client.fd, PIPE_SOCKET_BUFFER);
-      const b = growSocketBuffers(accepted.fd, PIPE_SOCKET_BUFFER);
+      const a = growSocketBuffers(fdOf(client), PIPE_SOCKET_BUFFER);
+      const b = growSocketBuffers(fdOf(accepted), PIPE_SOCKET_BUFFER);
       expect(a).not.toBeNull();
       expect(b).not.toBeNull();
       // as root the FORCE variants pass net.core.wmem_max/rmem_max, so the full size is granted
@@ -34,7 +37,7 @@ describe("pipe socket buffers", () => {
         expect(r.receive).toBe(2 * PIPE_SOCKET_BUFFER);
       }
       // and a smaller size really is applied, not just reported
-      expect(growSocketBuffers(client.fd, 100_000)).toEqual({ send: 200_000, receive: 200_000 });
+      expect(growSocketBuffers(fdOf(client), 100_000)).toEqual({ send: 200_000, receive: 200_000 });
     } finally {
       client.end();
       srv.stop(true);
@@ -53,7 +56,7 @@ describe("pipe socket buffers", () => {
     const srv = Bun.listen({
       unix: path,
       socket: {
-        open: (s) => void growSocketBuffers(s.fd, PIPE_SOCKET_BUFFER),
+        open: (s) => void growSocketBuffers(fdOf(s), PIPE_SOCKET_BUFFER),
         data(_s, d) {
           got.update(d);
           n += d.length;
@@ -75,7 +78,7 @@ describe("pipe socket buffers", () => {
         data() {},
       },
     });
-    growSocketBuffers(client.fd, PIPE_SOCKET_BUFFER);
+    growSocketBuffers(fdOf(client), PIPE_SOCKET_BUFFER);
     off += client.write(payload);
     while (off < payload.length) {
       await Bun.sleep(1);
