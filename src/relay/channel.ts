@@ -34,6 +34,9 @@ export interface ChannelHost {
   windowFrame(id: number, seq: number): Uint8Array;
 }
 
+/** A received piece holding a chunk this many times its size is copied before it is queued. */
+const PIN_RATIO = 16;
+
 /** Pause reading the local socket past this many unsent bytes. */
 export const SEND_QUEUE_HIGH = 256 * 1024;
 
@@ -176,7 +179,9 @@ export class Channel {
       this.recv.consume(payload.length);
       return;
     }
-    this.recvQ.push(payload);
+    // a piece is a view of the chunk it arrived in; a small one is copied, so that what the
+    // window allows to wait here (bytes) also bounds the memory it holds (chunks up to 512 KiB)
+    this.recvQ.push(payload.buffer.byteLength > PIN_RATIO * payload.length ? payload.slice() : payload);
     this.flushRecv();
   }
 

@@ -33,16 +33,26 @@ function load(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
   if (process.platform !== "linux" && process.platform !== "darwin") return libc;
-  try {
-    const lib = dlopen(process.platform === "darwin" ? "libc.dylib" : "libc.so.6", {
-      setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-      getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-    });
-    libc = lib.symbols as unknown as Libc;
-  } catch {
-    // no libc by that name (a musl system, say): the kernel's default buffers stay
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  // glibc, then musl (an Alpine or LinuxKit VM running Bun's musl build), then whatever libc.so is
+  const names = process.platform === "darwin" ? ["libc.dylib"] : ["libc.so.6", `libc.musl-${arch}.so.1`, "libc.so"];
+  for (const name of names) {
+    try {
+      libc = open(name);
+      return libc;
+    } catch {
+      // try the next name; with none, the kernel's default buffers stay
+    }
   }
   return libc;
+}
+
+function open(name: string): Libc {
+  const lib = dlopen(name, {
+    setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  });
+  return lib.symbols as unknown as Libc;
 }
 
 const darwin = process.platform === "darwin";

@@ -62,10 +62,24 @@ try {
 
 /** A unix-socket pipe gets buffers larger than one frame (src/relay/sockbuf.ts says why). */
 function tuneUnixPipe(sock: Socket<SockState>, description: string): void {
+  if (pipeBuffer <= 0 || process.platform === "win32") return;
   const got = growSocketBuffers((sock as unknown as { fd?: number }).fd, pipeBuffer);
-  if (got) log.debug(`pipe ${description}: socket buffers ${got.send} bytes send, ${got.receive} receive (as the kernel counts them)`);
-  else log.debug(`pipe ${description}: the kernel's default socket buffers`);
+  if (!got) {
+    if (!toldBuffers) log.info(`pipe ${description}: the socket buffers could not be set (no libc reachable through bun:ffi); the kernel's defaults cost throughput`);
+    toldBuffers = true;
+    return;
+  }
+  log.debug(`pipe ${description}: socket buffers ${got.send} bytes send, ${got.receive} receive (as the kernel counts them)`);
+  // Linux reports twice what it granted; a grant below the ask was capped by net.core.wmem_max
+  if (got.send >= 0 && got.send < pipeBuffer && !toldBuffers) {
+    toldBuffers = true;
+    log.info(
+      `pipe ${description}: the kernel capped the socket send buffer at ${got.send} bytes (asked ${pipeBuffer}); ` +
+        `as root, or with net.core.wmem_max raised to ${pipeBuffer}, the pipe is faster (docs/performance.md)`,
+    );
+  }
 }
+let toldBuffers = false;
 
 function socketTarget(u: TransportUrl): { unix: string } | { hostname: string; port: number } {
   if (u.kind === "unix" || u.kind === "npipe") return { unix: u.path };

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import type { Channel } from "../../src/relay/channel.ts";
+import { Channel } from "../../src/relay/channel.ts";
 import { encodeClose, encodeData, encodeShutdown, encodeWindow, FrameDecoder, type Destination, type Frame } from "../../src/relay/codec.ts";
 import { OPEN_FORBIDDEN, VPNKIT_WINDOW } from "../../src/relay/constants.ts";
 import { encodeHandshake, HandshakeReader } from "../../src/relay/handshake.ts";
@@ -337,5 +337,47 @@ describe("authentication and keepalive", () => {
     await until(() => h.state === "closed", "declared dead", 2000);
     expect(Date.now() - t0).toBeLessThan(400);
     expect(closed.host).toContain("keepalive");
+  });
+});
+
+describe("memory held by received pieces", () => {
+  const host = {
+    sendControl() {},
+    schedule() {},
+    release() {},
+    protocolError(m: string) {
+      throw new Error(m);
+    },
+    closeFrame: () => new Uint8Array(0),
+    shutdownFrame: () => new Uint8Array(0),
+    windowFrame: () => new Uint8Array(0),
+  };
+
+  test("a small piece of a big received chunk is copied before it waits; a large one stays a view", () => {
+    const written: Uint8Array[] = [];
+    let accept = false;
+    const ep = {
+      write: (d: Uint8Array) => {
+        if (!accept) return 0;
+        written.push(d);
+        return d.length;
+      },
+      shutdown() {},
+      close() {},
+      reset() {},
+      pause() {},
+      resume() {},
+    };
+    const ch = new Channel(1, { proto: "tcp", ip: Uint8Array.of(127, 0, 0, 1), port: 1 }, 1024 * 1024, host);
+    ch.attach(ep);
+    const chunk = new Uint8Array(512 * 1024).fill(7);
+    ch.peerData(chunk.subarray(100, 110)); // 10 bytes holding 512 KiB
+    ch.peerData(chunk.subarray(0, 256 * 1024)); // half the chunk: worth keeping as a view
+    accept = true;
+    ch.localDrain();
+    expect(written.map((w) => w.length)).toEqual([10, 256 * 1024]);
+    expect(written[0]!.buffer).not.toBe(chunk.buffer);
+    expect(written[0]!.buffer.byteLength).toBe(10);
+    expect(written[1]!.buffer).toBe(chunk.buffer);
   });
 });
