@@ -216,18 +216,31 @@ const fmt = (v: number) => (v >= 100 ? Math.round(v).toString() : v.toFixed(2));
  * round slowed by the machine counts against both paths rather than one.
  */
 function floorLines(): string[] {
-  const ratio = (m: Metric) => median(samples.edgeport![m].map((v, i) => v / samples["docker-proxy"]![m][i]!));
+  const ep = samples.edgeport!, dpS = samples["docker-proxy"]!, dS = samples.direct!;
+  const all = ep.up.map((_, i) => i);
+  // rounds in which the hypervisor took under 5 % of the CPU from each of the three paths compared
+  const quiet = all.filter((i) => ep.steal[i]! < 5 && dpS.steal[i]! < 5 && dS.steal[i]! < 5);
+  const ratio = (m: Metric, rs: number[]) => (rs.length ? median(rs.map((i) => ep[m][i]! / dpS[m][i]!)) : NaN);
+  const added = (rs: number[]) => (rs.length ? median(rs.map((i) => ep.p99[i]! - dS.p99[i]!)) : NaN);
   const perConn = idle.find((i) => i.connections === 10_000)?.perConnKiB;
-  const addedP99 = summary.edgeport!.p99.median - summary.direct!.p99.median;
-  const rows: [string, string, string, boolean][] = [
-    ...(["up", "down", "up8", "down8", "rate"] as const).map((m) => [`${LABEL[m]}, edgeport / docker-proxy`, `x${ratio(m).toFixed(2)}`, ">= x0.50", ratio(m) >= 0.5] as [string, string, string, boolean]),
-    ["added p99 latency (edgeport p99 - direct p99)", `${addedP99.toFixed(3)} ms`, "< 1 ms", addedP99 < 1],
-    ["RSS per idle connection at 10,000 (host + forwarder)", perConn === undefined ? "not measured" : `${perConn.toFixed(1)} KiB`, "<= 16 KiB", perConn !== undefined && perConn <= 16],
+  const cell = (v: number, text: string, ok: boolean) => (Number.isNaN(v) ? "no such round" : `${text} ${ok ? "yes" : "NO"}`);
+  const rows: string[] = [
+    ...(["up", "down", "up8", "down8", "rate"] as const).map((m) => {
+      const a = ratio(m, all), q = ratio(m, quiet);
+      return `| ${LABEL[m]}, edgeport / docker-proxy | >= x0.50 | ${cell(a, `x${a.toFixed(2)}`, a >= 0.5)} | ${cell(q, `x${q.toFixed(2)}`, q >= 0.5)} |`;
+    }),
+    (() => {
+      const a = added(all), q = added(quiet);
+      return `| added p99 latency (edgeport p99 - direct p99) | < 1 ms | ${cell(a, `${a.toFixed(3)} ms`, a < 1)} | ${cell(q, `${q.toFixed(3)} ms`, q < 1)} |`;
+    })(),
+    `| RSS per idle connection at 10,000 (host + forwarder) | <= 16 KiB | ${perConn === undefined ? "not measured" : `${perConn.toFixed(1)} KiB ${perConn <= 16 ? "yes" : "NO"}`} | |`,
   ];
   return [
-    `| floor (issue 7) | this run | floor | met |`,
+    `Floor of issue 7, from ratios taken round by round (median): over all ${all.length} rounds, and over the ${quiet.length} quiet rounds (steal under 5 % on direct, docker-proxy and edgeport alike; edgeport, with two processes in the path, suffers more when the hypervisor takes CPU away).`,
+    ``,
+    `| floor | wanted | all rounds, met | quiet rounds, met |`,
     `|---|---|---|---|`,
-    ...rows.map(([what, got, floor, ok]) => `| ${what} | ${got} | ${floor} | ${ok ? "yes" : "NO"} |`),
+    ...rows,
   ];
 }
 
