@@ -53,17 +53,27 @@ const pipeSocketHandlers = {
   },
 };
 
-let pipeBuffer = PIPE_SOCKET_BUFFER;
-try {
-  pipeBuffer = pipeBufferSetting();
-} catch (e) {
-  log.warn(`${(e as Error).message}; using ${PIPE_SOCKET_BUFFER}`);
+let pipeBufferBytes: number | null = null;
+let toldBuffers = false;
+
+/** EDGEPORT_PIPE_BUFFER, read once, when the first pipe connects (the log is configured by then). */
+function pipeBuffer(): number {
+  if (pipeBufferBytes === null) {
+    try {
+      pipeBufferBytes = pipeBufferSetting();
+    } catch (e) {
+      log.warn(`${(e as Error).message}; using ${PIPE_SOCKET_BUFFER}`);
+      pipeBufferBytes = PIPE_SOCKET_BUFFER;
+    }
+  }
+  return pipeBufferBytes;
 }
 
 /** A unix-socket pipe gets buffers larger than one frame (src/relay/sockbuf.ts says why). */
 function tuneUnixPipe(sock: Socket<SockState>, description: string): void {
-  if (pipeBuffer <= 0 || process.platform === "win32") return;
-  const got = growSocketBuffers((sock as unknown as { fd?: number }).fd, pipeBuffer);
+  const want = pipeBuffer();
+  if (want <= 0 || process.platform === "win32") return;
+  const got = growSocketBuffers((sock as unknown as { fd?: number }).fd, want);
   if (!got) {
     if (!toldBuffers) log.info(`pipe ${description}: the socket buffers could not be set (no libc reachable through bun:ffi); the kernel's defaults cost throughput`);
     toldBuffers = true;
@@ -71,15 +81,14 @@ function tuneUnixPipe(sock: Socket<SockState>, description: string): void {
   }
   log.debug(`pipe ${description}: socket buffers ${got.send} bytes send, ${got.receive} receive (as the kernel counts them)`);
   // Linux reports twice what it granted; a grant below the ask was capped by net.core.wmem_max
-  if (got.send >= 0 && got.send < pipeBuffer && !toldBuffers) {
+  if (got.send >= 0 && got.send < want && !toldBuffers) {
     toldBuffers = true;
     log.info(
-      `pipe ${description}: the kernel capped the socket send buffer at ${got.send} bytes (asked ${pipeBuffer}); ` +
-        `as root, or with net.core.wmem_max raised to ${pipeBuffer}, the pipe is faster (docs/performance.md)`,
+      `pipe ${description}: the kernel capped the socket send buffer at ${got.send} bytes (asked ${want}); ` +
+        `as root, or with net.core.wmem_max raised to ${want}, the pipe is faster (docs/performance.md)`,
     );
   }
 }
-let toldBuffers = false;
 
 function socketTarget(u: TransportUrl): { unix: string } | { hostname: string; port: number } {
   if (u.kind === "unix" || u.kind === "npipe") return { unix: u.path };
