@@ -132,9 +132,10 @@ afterAll(async () => {
 const web = ["httpd", "-f", "-p", "80", "-h", "/www"];
 
 describe("nftables rules for edgeport's non-loopback listeners", () => {
-  test("default drop: the lan cannot reach a listener of the host namespace", () => {
+  test("default drop: the lan cannot reach a listener of the host namespace", async () => {
     otherListener(base);
-    expect(Bun.spawnSync(inHost(["curl", "-sS", "-m", "1", `http://${HOST_IP}:${base}/`])).stdout.toString()).toBe("other\n"); // it listens
+    // it listens (socat needs a moment to bind: polled, not assumed)
+    await until(() => Bun.spawnSync(inHost(["curl", "-sS", "-m", "1", `http://${HOST_IP}:${base}/`])).stdout.toString() === "other\n", "the other listener");
     expect(fromLan(base)).toBe(""); // but the host's firewall drops the lan
     expect(ownRules()).toEqual([]);
   });
