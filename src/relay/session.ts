@@ -23,6 +23,7 @@ import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING,
 import { authMac, encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
 import { safe } from "../shared/log.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
+import { WriteQueue } from "./write-queue.ts";
 
 export type { Pipe, PipeHandlers };
 
@@ -48,12 +49,8 @@ export interface SessionOptions {
   plain?: boolean;
 }
 
-/** Batch frames into writes of up to this many bytes. */
+/** The writer moves frames into the write queue until it holds this many bytes. */
 const WRITE_BATCH = 256 * 1024;
-/** small pieces are coalesced into this reusable buffer */
-const BATCH_BUFFER = 64 * 1024;
-/** pieces this large are written directly, without being copied into the batch */
-const DIRECT_WRITE = 16 * 1024;
 /** A peer that makes us queue this many control bytes while it does not read is cut off. */
 const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
 
@@ -67,12 +64,9 @@ export class Session implements ChannelHost {
   private readonly hs = new HandshakeReader();
   // payloads come out as views of the received chunks, as they arrive: no copy, no wait for a whole frame
   private readonly decoder = new FrameDecoder(undefined, true);
-  /** one reusable write buffer: a fresh 256 KiB allocation per batch cost more than the copy itself */
-  private batch: Uint8Array | null = null;
   private ctrl: Uint8Array[] = [];
   private ctrlBytes = 0;
-  private out: Uint8Array[] = [];
-  private outBytes = 0;
+  private readonly out = new WriteQueue();
   private blocked = false;
   private pumpQueued = false;
   private ring: Channel[] = [];
@@ -116,7 +110,7 @@ export class Session implements ChannelHost {
   start(pipe: Pipe): void {
     this.pipe = pipe;
     this.lastRx = Date.now();
-    this.queueOut(this.o.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
+    this.out.push(this.o.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
     const tick = Math.max(10, Math.min(this.o.keepaliveMs || this.o.deadAfterMs, this.o.deadAfterMs) / 2);
     this.timer = setInterval(() => this.onTick(), tick);
     this.pump();
@@ -315,11 +309,6 @@ export class Session implements ChannelHost {
 
   // ---- write path ----
 
-  private queueOut(buf: Uint8Array): void {
-    this.out.push(buf);
-    this.outBytes += buf.length;
-  }
-
   private schedulePump(): void {
     if (this.pumpQueued || this.blocked || !this.pipe) return;
     this.pumpQueued = true;
@@ -331,45 +320,19 @@ export class Session implements ChannelHost {
 
   private pump(): void {
     while (this.pipe && this.state !== "closed" && !this.blocked) {
-      if (this.outBytes === 0) this.fill();
-      if (this.outBytes === 0) return;
-      // a large piece (a Data payload) is written as it is; the small ones around it (headers,
-      // control frames, small payloads) are coalesced into one write: no payload is copied twice
-      const direct = this.out[0]!.length >= DIRECT_WRITE;
-      const buf = direct ? this.out[0]! : this.gather();
-      const pieces = direct ? 1 : this.gathered;
-      const n = this.pipe.write(buf);
-      if (n < 0) return this.fail("pipe closed while writing");
-      this.outBytes -= n;
-      this.out.splice(0, pieces);
-      if (n < buf.length) {
-        // the unwritten tail goes first, as its own piece (copied out of the reusable batch buffer)
-        this.out.unshift(direct ? buf.subarray(n) : buf.slice(n));
+      if (this.out.bytes === 0) this.fill();
+      if (this.out.bytes === 0) return;
+      const { written, full } = this.out.writeNext((buf) => this.pipe!.write(buf));
+      if (written < 0) return this.fail("pipe closed while writing");
+      if (full) {
         this.blocked = true;
         return;
       }
     }
   }
 
-  private gathered = 0;
-
-  /** Copies the leading small pieces of `out` into the reusable batch buffer, up to the next large one. */
-  private gather(): Uint8Array {
-    this.batch ??= new Uint8Array(BATCH_BUFFER);
-    let o = 0;
-    let i = 0;
-    for (; i < this.out.length; i++) {
-      const p = this.out[i]!;
-      if (p.length >= DIRECT_WRITE || o + p.length > BATCH_BUFFER) break;
-      this.batch.set(p, o);
-      o += p.length;
-    }
-    this.gathered = i;
-    return this.batch.subarray(0, o);
-  }
-
   private takeControl(): void {
-    for (const c of this.ctrl) this.queueOut(c);
+    for (const c of this.ctrl) this.out.push(c);
     this.ctrl = [];
     this.ctrlBytes = 0;
   }
@@ -378,13 +341,13 @@ export class Session implements ChannelHost {
   private fill(): void {
     this.takeControl();
     if (this.state !== "ready") return;
-    while (this.outBytes < WRITE_BATCH && this.ring.length > 0) {
+    while (this.out.bytes < WRITE_BATCH && this.ring.length > 0) {
       const ch = this.ring.shift()!;
       ch.queued = false;
       if (!ch.hasSendable()) continue;
       const pieces = ch.takePayload();
-      this.queueOut(encodeDataHeader(ch.id, pieces.reduce((n, p) => n + p.length, 0)));
-      for (const p of pieces) this.queueOut(p);
+      this.out.push(encodeDataHeader(ch.id, pieces.reduce((n, p) => n + p.length, 0)));
+      for (const p of pieces) this.out.push(p);
       // takePayload may have queued a Shutdown: it must follow this data
       this.takeControl();
       if (ch.hasSendable()) {
