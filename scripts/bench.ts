@@ -18,7 +18,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestbed, type Testbed } from "./testbed.ts";
-import { EDGEPORT, ensureBinary, hasLog, ROOT, spawnHost, stopProcess, until, waitForListener } from "../test/helpers/e2e.ts";
+import { EDGEPORT, ensureBinary, ROOT, rssKiB, spawnHost, stopProcess, until, waitForListener } from "../test/helpers/e2e.ts";
 import { freePortRange } from "../test/helpers/tcp-client.ts";
 
 const arg = (name: string, def: string) => (Bun.argv.includes(`--${name}`) ? Bun.argv[Bun.argv.indexOf(`--${name}`) + 1]! : def);
@@ -95,7 +95,6 @@ function measure(p: Path): Record<Metric, number> {
   return { ...r, steal: t1 > t0 ? (100 * (s1 - s0)) / (t1 - t0) : 0 };
 }
 
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function svgChart(summary: Record<string, Record<Metric, { median: number }>>, names: string[]): string {

@@ -8,6 +8,9 @@ import { until } from "./until.ts";
 export { until };
 
 export const ROOT = resolve(import.meta.dir, "../..");
+
+/** A process's resident memory (VmRSS), in KiB. */
+export const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 export const EDGEPORT = join(ROOT, "dist", "edgeport");
 
 function newestSource(dir: string): number {
