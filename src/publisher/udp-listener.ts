@@ -99,10 +99,6 @@ export function openUdpListener(
     t.dropped += c.dropped;
   }
 
-  function fold(f: Flow): void {
-    addCounters(totals, f);
-  }
-
   function newFlow(key: string, clientPort: number, clientAddr: string): Flow {
     if (flows.size >= maxFlows) {
       const oldest = flows.values().next().value as Flow;
@@ -119,7 +115,7 @@ export function openUdpListener(
       },
       (reason) => {
         if (flows.get(key) === flow) flows.delete(key);
-        fold(flow);
+        addCounters(totals, flow);
         if (reason) {
           totals.failed++;
           if (!failuresLogged.has(reason)) {
