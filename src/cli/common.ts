@@ -4,7 +4,7 @@ import type { ArgsDef } from "citty";
 import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
 import { parseDuration } from "../shared/duration.ts";
-import { MAX_WINDOW, MIN_WINDOW } from "../relay/constants.ts";
+import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/constants.ts";
 
 export const VERSION = "0.1.0";
 
@@ -15,7 +15,8 @@ export const logArgs = {
 
 export const pipeArgs = {
   "token-file": { type: "string", description: "File holding the pipe secret; both ends must use the same one", valueHint: "PATH" },
-  window: { type: "string", description: "Per-channel receive window offered to an edgeport peer, in bytes (vpnkit peers always get 64 KiB)", default: "1048576", valueHint: "BYTES" },
+  window: { type: "string", description: "Per-channel receive window offered to an edgeport peer at first, in bytes (vpnkit peers always get 64 KiB)", default: "1048576", valueHint: "BYTES" },
+  "window-max": { type: "string", description: "What a fast channel's window may grow to, in bytes, when the window and not the destination limits it; equal to --window: no growth", default: "8388608", valueHint: "BYTES" },
   keepalive: { type: "string", description: "Ping an edgeport peer after this much silence (0 disables)", default: "5s", valueHint: "DURATION" },
   "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
 } as const satisfies ArgsDef;
@@ -50,11 +51,12 @@ export function applyLogArgs(args: { "log-level"?: string; "log-format"?: string
 export interface PipeSettings {
   secret?: Uint8Array;
   window: number;
+  windowMax: number;
   keepaliveMs: number;
   deadAfterMs: number;
 }
 
-export function pipeSettings(args: { "token-file"?: string; window?: string; keepalive?: string; "dead-after"?: string }): PipeSettings {
+export function pipeSettings(args: { "token-file"?: string; window?: string; "window-max"?: string; keepalive?: string; "dead-after"?: string }): PipeSettings {
   let secret: Uint8Array | undefined;
   const file = args["token-file"];
   if (file) {
@@ -72,10 +74,15 @@ export function pipeSettings(args: { "token-file"?: string; window?: string; kee
   if (!Number.isInteger(window) || window < MIN_WINDOW || window > MAX_WINDOW) {
     throw new EdgeportError("E_BAD_ARG", `--window: "${args.window}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`);
   }
+  const windowMax = Number(args["window-max"] ?? String(EDGEPORT_WINDOW_MAX));
+  if (!Number.isInteger(windowMax) || windowMax < MIN_WINDOW || windowMax > MAX_WINDOW) {
+    throw new EdgeportError("E_BAD_ARG", `--window-max: "${args["window-max"]}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`);
+  }
+  if (windowMax < window) throw new EdgeportError("E_BAD_ARG", `--window-max (${windowMax}) is smaller than --window (${window}); a window only grows`);
   const keepaliveMs = parseDuration(args.keepalive ?? "5s", "--keepalive");
   const deadAfterMs = parseDuration(args["dead-after"] ?? "15s", "--dead-after");
   if (keepaliveMs > 0 && deadAfterMs <= keepaliveMs) throw new EdgeportError("E_BAD_ARG", `--dead-after (${deadAfterMs} ms) must be longer than --keepalive (${keepaliveMs} ms)`);
-  return { secret, window, keepaliveMs, deadAfterMs };
+  return { secret, window, windowMax, keepaliveMs, deadAfterMs };
 }
 
 /** Every value of a repeatable flag (`--allow a --allow b`, `--allow=a`); citty keeps only the last. */

@@ -14,6 +14,7 @@ export interface RelayClientOptions {
   url: TransportUrl;
   secret?: Uint8Array;
   window?: number;
+  windowMax?: number;
   keepaliveMs?: number;
   deadAfterMs?: number;
   /** first and largest delay between dial attempts */
@@ -88,6 +89,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
         const s = new Session({
           role: "host",
           window: o.window,
+          windowMax: o.windowMax,
           secret: o.secret,
           keepaliveMs: o.keepaliveMs,
           deadAfterMs: o.deadAfterMs,

@@ -5,7 +5,7 @@
 import { ByteQueue } from "./byte-queue.ts";
 import type { Destination } from "./codec.ts";
 import { MAX_SEND_FRAME } from "./constants.ts";
-import { RecvWindow, SendCredit } from "./window.ts";
+import { RecvWindow, SendCredit, type RecvWindowOptions } from "./window.ts";
 
 /** The local side of a channel: a TCP socket, or a fake in tests. Same contract as a Bun socket. */
 export interface Endpoint {
@@ -68,8 +68,9 @@ export class Channel {
     readonly dest: Destination,
     recvWindow: number,
     private readonly host: ChannelHost,
+    growth: RecvWindowOptions = {},
   ) {
-    this.recv = new RecvWindow(recvWindow);
+    this.recv = new RecvWindow(recvWindow, growth);
   }
 
   get closed(): boolean {
@@ -283,6 +284,7 @@ export class Channel {
       this.closeSent = true;
       this.sendQ.skip(this.sendQ.length);
       this.host.sendControl(this.host.closeFrame(this.id));
+      this.recv.release();
       this.onEnded?.(this.failure);
     }
     if (this.closeReceived) this.host.release(this);

@@ -34,6 +34,10 @@ export const AUTH_MAC_LEN = 32;
 export const VPNKIT_WINDOW = 64 * 1024;
 /** Default receive window between two edgeport ends (see docs/protocol.md for the measurement). */
 export const EDGEPORT_WINDOW = 1024 * 1024;
+/** What an edgeport channel's window may grow to by default (`--window-max`): see window.ts. */
+export const EDGEPORT_WINDOW_MAX = 8 * 1024 * 1024;
+/** What all channels of one pipe may grow their windows by together. */
+export const WINDOW_GROWTH_BUDGET = 64 * 1024 * 1024;
 export const MIN_WINDOW = 16 * 1024;
 export const MAX_WINDOW = 16 * 1024 * 1024;
 /** Largest Data payload edgeport sends in one frame. */

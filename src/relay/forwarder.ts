@@ -22,6 +22,7 @@ export interface ForwarderOptions {
   policy: DialPolicy;
   secret?: Uint8Array;
   window?: number;
+  windowMax?: number;
   keepaliveMs?: number;
   deadAfterMs?: number;
   dialTimeoutMs?: number;
@@ -145,6 +146,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     const s = new Session({
       role: "vm",
       window: o.window,
+      windowMax: o.windowMax,
       secret: o.secret,
       keepaliveMs: o.keepaliveMs,
       deadAfterMs: o.deadAfterMs,

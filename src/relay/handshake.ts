@@ -80,14 +80,16 @@ export function parseHello(payload: Uint8Array): HelloPayload | null {
 export interface Negotiated {
   edgeportPeer: boolean;
   ext: Set<Extension>;
-  /** the window this end advertises on each channel */
+  /** the window this end advertises on each channel at first */
   recvWindow: number;
+  /** what that window may grow to (the same for a plain vpnkit peer: no growth) */
+  recvWindowMax: number;
 }
 
-export function negotiate(local: HelloPayload, peer: HelloPayload | null): Negotiated {
-  if (!peer) return { edgeportPeer: false, ext: new Set(), recvWindow: VPNKIT_WINDOW };
+export function negotiate(local: HelloPayload, peer: HelloPayload | null, windowMax = local.window): Negotiated {
+  if (!peer) return { edgeportPeer: false, ext: new Set(), recvWindow: VPNKIT_WINDOW, recvWindowMax: VPNKIT_WINDOW };
   const ext = new Set<Extension>(EXTENSIONS.filter((e) => local.ext.includes(e) && peer.ext.includes(e)));
-  return { edgeportPeer: true, ext, recvWindow: local.window };
+  return { edgeportPeer: true, ext, recvWindow: local.window, recvWindowMax: Math.max(local.window, windowMax) };
 }
 
 const AUTH_LABEL = "edgeport-pipe-auth-v1";

@@ -19,10 +19,11 @@ import {
   type Destination,
   type Frame,
 } from "./codec.ts";
-import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
+import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EDGEPORT_WINDOW_MAX, WINDOW_GROWTH_BUDGET, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
 import { authMac, encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
 import { safe } from "../shared/log.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
+import { WindowBudget } from "./window.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 export type { Pipe, PipeHandlers };
@@ -31,8 +32,10 @@ export type Role = "host" | "vm";
 
 export interface SessionOptions {
   role: Role;
-  /** receive window offered to an edgeport peer (a vpnkit peer always gets 64 KiB) */
+  /** receive window offered to an edgeport peer at first (a vpnkit peer always gets 64 KiB) */
   window?: number;
+  /** what a channel's window may grow to when the Window round trip limits its flow */
+  windowMax?: number;
   /** pipe secret; when set, the peer must prove it holds the same one */
   secret?: Uint8Array;
   /** send a ping after this much silence (edgeport peers only); 0 disables */
@@ -75,6 +78,8 @@ export class Session implements ChannelHost {
   private lastRx = Date.now();
   private timer: ReturnType<typeof setInterval> | null = null;
   private pingNonce = 0;
+  /** what all channels' windows may grow by together: bounds what grown windows hold */
+  private readonly windowBudget = new WindowBudget(WINDOW_GROWTH_BUDGET);
   private readonly o: Required<Pick<SessionOptions, "keepaliveMs" | "deadAfterMs">> & SessionOptions;
 
   constructor(opts: SessionOptions) {
@@ -125,11 +130,16 @@ export class Session implements ChannelHost {
     let id = this.nextId;
     while (this.channels.has(id)) id = step(id);
     this.nextId = step(id);
-    const ch = new Channel(id, dest, this.negotiated!.recvWindow, this);
+    const ch = this.newChannel(id, dest);
     this.channels.set(id, ch);
     this.sendControl(encodeOpen(id, dest, CONN_MULTIPLEXED));
     ch.attach(ep);
     return ch;
+  }
+
+  private newChannel(id: number, dest: Destination): Channel {
+    const n = this.negotiated!;
+    return new Channel(id, dest, n.recvWindow, this, { max: n.recvWindowMax, budget: this.windowBudget });
   }
 
   /** One line for logs: what kind of peer, which window and extensions. */
@@ -137,7 +147,7 @@ export class Session implements ChannelHost {
     const n = this.negotiated;
     if (!n) return "handshake not finished";
     if (!n.edgeportPeer) return "plain vpnkit peer, window 64 KiB, no extensions";
-    return `edgeport peer ${safe(this.peer?.version ?? "", 64)}, window ${n.recvWindow} B, extensions ${[...n.ext].join(",") || "none"}`;
+    return `edgeport peer ${safe(this.peer?.version ?? "", 64)}, window ${n.recvWindow} B (up to ${n.recvWindowMax} B), extensions ${[...n.ext].join(",") || "none"}`;
   }
 
   /** True when the peer replies to every Open with an open-result frame. */
@@ -224,7 +234,7 @@ export class Session implements ChannelHost {
     // a plain end ignores whatever the peer announced, as vpnkit does
     const peer = this.o.plain ? null : announced;
     this.peer = peer;
-    this.negotiated = negotiate(this.hello, peer);
+    this.negotiated = negotiate(this.hello, peer, this.o.windowMax ?? Math.max(EDGEPORT_WINDOW_MAX, this.hello.window));
     const peerAuth = !!peer?.auth && this.negotiated.ext.has(EXT_AUTH);
     if (this.o.secret && !peerAuth) {
       return this.fail("authentication failed: the peer has no pipe secret (start it with --token-file)");
@@ -300,7 +310,7 @@ export class Session implements ChannelHost {
 
   private onPeerOpen(id: number, dest: Destination, connType: number): void {
     if (this.channels.has(id)) return this.protocolError(`open for channel ${id}, which is already open`);
-    const ch = new Channel(id, dest, this.negotiated!.recvWindow, this);
+    const ch = this.newChannel(id, dest);
     this.channels.set(id, ch);
     if (connType !== CONN_MULTIPLEXED) return this.reject(ch, 5, `connection type ${connType} is not supported`);
     if (!this.o.onOpen) return this.reject(ch, 3, `this ${this.o.role} side does not accept channels`);

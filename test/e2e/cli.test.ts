@@ -41,6 +41,8 @@ describe("bad input exits 2 with a message naming the problem", () => {
     [["publish", "--relay", "unix:///tmp/x.sock"], /Missing required positional argument: SPEC/],
     [["publish", "--relya", "x", "8080:1.2.3.4:80"], /unknown option --relya/],
     [["publish", "--relay", "unix:///tmp/x.sock", "--window", "12", "8080:1.2.3.4:80"], /--window: "12" must be a whole number of bytes/],
+    [["forwarder", "--listen", "stdio:", "--window-max", "1e9"], /--window-max: "1e9" must be a whole number of bytes from 16384 to 16777216/],
+    [["publish", "--relay", "unix:///tmp/x.sock", "--window", "4194304", "--window-max", "1048576", "8080:1.2.3.4:80"], /--window-max \(1048576\) is smaller than --window \(4194304\); a window only grows/],
     [["publish", "--relay", "unix:///tmp/x.sock", "--keepalive", "5 parsecs", "8080:1.2.3.4:80"], /--keepalive: "5 parsecs" is not a duration/],
     [["publish", "--relay", "unix:///tmp/x.sock", "--token-file", "/nonexistent/token", "8080:1.2.3.4:80"], /--token-file: cannot read \/nonexistent\/token: ENOENT/],
     [["forwarder", "--listen", "exec:sh"], /exec: is for the host side/],

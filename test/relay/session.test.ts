@@ -93,7 +93,7 @@ describe("handshake", () => {
     const peer = vpnkitPeer(b);
     h.start(a);
     await until(() => h.state === "ready", "host ready");
-    expect(h.negotiated).toEqual({ edgeportPeer: false, ext: new Set(), recvWindow: VPNKIT_WINDOW });
+    expect(h.negotiated).toEqual({ edgeportPeer: false, ext: new Set(), recvWindow: VPNKIT_WINDOW, recvWindowMax: VPNKIT_WINDOW });
     const ep = new FakeEndpoint();
     const ch = h.open(dest, ep);
     await until(() => peer.frames.length >= 2, "open and window");
@@ -197,7 +197,7 @@ describe("flow control", () => {
     slowEp.accept = 0; // the client never reads
     const slow = h.open(dest, slowEp);
     const fastEp = new FakeEndpoint();
-    h.open(dest, fastEp);
+    const fast = h.open(dest, fastEp);
     await until(() => vmEndpoints.length === 2, "accepted");
     const [s, f] = vmEndpoints;
     const big = randomBytes(4 << 20, 3);
@@ -216,6 +216,10 @@ describe("flow control", () => {
     expect(sha(fastEp.chunks)).toBe(sha([big]));
     expect(slowEp.bytes).toBe(0);
     expect(slow.recv.buffered).toBeLessThanOrEqual(win);
+    // the fast channel's window grew (its reader kept up, the sender waited for credit); the
+    // stalled one's did not, so what it holds is still bounded by the window it started with
+    expect(fast.recv.size).toBeGreaterThan(win);
+    expect(slow.recv.size).toBe(win);
     expect(s!.ep.paused).toBe(true); // backpressure reached the server's socket
     expect(s!.ch.bufferedBytes).toBeLessThan(600 * 1024);
     // the stalled reader wakes up and gets everything, in order
@@ -224,6 +228,21 @@ describe("flow control", () => {
     await slowPour;
     await until(() => slowEp.bytes === sent, "stalled channel catches up", 20_000);
     expect(sha(slowEp.chunks)).toBe(sha([big.subarray(0, sent)]));
+  });
+
+  test("--window-max equal to --window: a fast channel's window stays as it is", async () => {
+    const win = 64 * 1024;
+    const { h, vmEndpoints } = pair({ window: win, windowMax: win }, { window: win, windowMax: win });
+    await until(() => h.state === "ready", "ready");
+    const ep = new FakeEndpoint();
+    const ch = h.open(dest, ep);
+    await until(() => vmEndpoints.length === 1, "accepted");
+    const big = randomBytes(2 << 20, 5);
+    await pour(vmEndpoints[0]!.ch, vmEndpoints[0]!.ep, big);
+    await until(() => ep.bytes === big.length, "complete", 20_000);
+    expect(sha(ep.chunks)).toBe(sha([big]));
+    expect(ch.recv.size).toBe(win);
+    expect(ch.recv.advertised - ch.recv.consumed).toBeLessThanOrEqual(win);
   });
 
   test("a peer that sends past its credit closes the pipe with a line naming it", async () => {
