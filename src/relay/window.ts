@@ -58,6 +58,8 @@ export interface RecvWindowOptions {
   now?: () => number;
 }
 
+const monotonicNow = () => performance.now();
+
 /** The receiving half: what we advertised, received and handed on. */
 export class RecvWindow {
   received = 0;
@@ -78,7 +80,7 @@ export class RecvWindow {
     this.size = this.initial = size;
     this.max = Math.max(size, opts.max ?? size);
     this.budget = opts.budget;
-    this.now = opts.now ?? (() => performance.now());
+    this.now = opts.now ?? monotonicNow;
   }
 
   /** Bytes held: received but not yet consumed. Never exceeds `size`. */
