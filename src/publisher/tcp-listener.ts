@@ -8,7 +8,11 @@ import { formatHostPort, parseIp } from "../shared/address.ts";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
 import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/socket-endpoint.ts";
+import type { Session } from "../relay/session.ts";
 import type { RelayClient } from "./relay-client.ts";
+
+/** consola's level number for debug */
+const LOG_DEBUG = 4;
 
 interface Conn extends RelayConn {
   gone: boolean;
@@ -58,17 +62,25 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
     return ep;
   };
 
+  function attach(sock: Socket<Conn>, s: Session, peer: string): void {
+    const ch = s.open(dest, countedEndpoint(sock));
+    sock.data.ch = ch;
+    ch.onEnded = (failure) => {
+      if (failure) log.info(`${address} <- ${peer}: ${failure}`);
+    };
+    if (log.level >= LOG_DEBUG) log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
+  }
+
+  /** The connection becomes a channel at once when the pipe is up; else it waits, paused, for the pipe. */
   function connect(sock: Socket<Conn>): void {
     const peer = formatHostPort(sock.remoteAddress, (sock as unknown as { remotePort?: number }).remotePort ?? 0);
+    const up = relay.current;
+    if (up?.state === "ready") return attach(sock, up, peer);
+    sock.pause();
     relay.session(o.pipeWaitMs).then(
       (s) => {
         if (sock.data.gone) return;
-        const ch = s.open(dest, countedEndpoint(sock));
-        sock.data.ch = ch;
-        ch.onEnded = (failure) => {
-          if (failure) log.info(`${address} <- ${peer}: ${failure}`);
-        };
-        log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
+        attach(sock, s, peer);
         sock.resume();
       },
       (e: Error) => {
@@ -98,7 +110,6 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
           counters.connectionsTotal++;
           sock.data = { ch: null, gone: false };
           sockets.add(sock);
-          sock.pause();
           connect(sock);
         },
         close(sock, err) {
