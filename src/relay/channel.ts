@@ -55,6 +55,7 @@ export class Channel {
   private epShutdown = false;
   private closeSent = false;
   private closeReceived = false;
+  private windowReleased = false;
   /** the peer's Window arrived: for the opener this means "accepted" */
   peerWindowSeen = false;
   queued = false; // in the session's ready ring
@@ -214,6 +215,8 @@ export class Channel {
     if (!this.failure) this.failure = reason;
     const ep = this.ep;
     this.ep = null;
+    // nothing queued for the local socket can be delivered any more
+    this.recvQ = [];
     ep?.reset();
     this.sendClose();
   }
@@ -247,6 +250,7 @@ export class Channel {
       }
       this.recvQ.shift();
     }
+    if (this.closeSent) this.releaseWindow();
     if (this.remoteEof && !this.epShutdown) {
       this.epShutdown = true;
       ep.shutdown();
@@ -284,9 +288,19 @@ export class Channel {
       this.closeSent = true;
       this.sendQ.skip(this.sendQ.length);
       this.host.sendControl(this.host.closeFrame(this.id));
-      this.recv.release();
       this.onEnded?.(this.failure);
     }
+    this.releaseWindow();
     if (this.closeReceived) this.host.release(this);
+  }
+
+  /**
+   * A grown window's extra goes back to the session once the channel is closed and holds no
+   * received bytes (a peer's graceful close can leave some still to be written to the socket).
+   */
+  private releaseWindow(): void {
+    if (this.windowReleased || !this.closeSent || (this.ep && this.recvQ.length > 0)) return;
+    this.windowReleased = true;
+    this.recv.release();
   }
 }

@@ -133,6 +133,12 @@ export class Session implements ChannelHost {
     const ch = this.newChannel(id, dest);
     this.channels.set(id, ch);
     this.sendControl(encodeOpen(id, dest, CONN_MULTIPLEXED));
+    if ((this.state as Session["state"]) === "closed") {
+      // that very frame failed the pipe (its control backlog), which dropped the channel before
+      // it had an endpoint: the local socket is reset here
+      ep.reset();
+      return ch;
+    }
     ch.attach(ep);
     return ch;
   }

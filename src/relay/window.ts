@@ -69,7 +69,7 @@ export class RecvWindow {
   /** the window now: starts at the initial size, may grow up to max */
   size: number;
   private readonly initial: number;
-  private readonly max: number;
+  private max: number;
   private readonly budget: WindowBudget | undefined;
   private readonly now: () => number;
   /** the peer used every byte of its credit since the last Window */
@@ -122,9 +122,12 @@ export class RecvWindow {
     return this.advertised;
   }
 
-  /** The channel ended: its growth goes back to the budget. */
+  /**
+   * The channel ended and holds nothing more: its growth goes back to the budget, and it never
+   * grows again (bytes the peer had in flight may still be received and credited back).
+   */
   release(): void {
     this.budget?.give(this.size - this.initial);
-    this.size = this.initial;
+    this.size = this.max = this.initial;
   }
 }

@@ -307,6 +307,29 @@ describe("flow control", () => {
     await until(() => h.state === "closed", "cut off");
     expect(err as unknown as string).toContain("control frames queued while the peer does not read");
   });
+
+  test("an Open that overflows the control backlog: the pipe is cut off and that connection is reset too", async () => {
+    const [a, b] = pipePair(64 * 1024);
+    let err: string | null = null;
+    const h = new Session({ role: "host", onClosed: (_s, e) => (err = e) });
+    sessions.push(h);
+    a.handlers = h.handlers;
+    b.handlers = { data() {}, drain() {}, closed() {} };
+    h.start(a);
+    const { encodeHello } = await import("../../src/relay/handshake.ts");
+    b.write(encodeHello({ edgeport: 1, role: "vm", window: 65536, ext: [], auth: false, nonce: "0".repeat(32) }));
+    await until(() => h.state === "ready", "ready");
+    a.blackhole = true;
+    const eps: FakeEndpoint[] = [];
+    while (h.state === "ready" && eps.length < 1_000_000) {
+      const ep = new FakeEndpoint();
+      eps.push(ep);
+      h.open(dest, ep);
+    }
+    expect(err as unknown as string).toContain("control frames queued while the peer does not read");
+    // every local socket is reset, the last one (whose Open failed the pipe) included
+    expect(eps.filter((e) => !e.resetCalled).length).toBe(0);
+  });
 });
 
 describe("authentication and keepalive", () => {
