@@ -4,6 +4,9 @@
  * paths) so that measuring never shares an event loop with the orchestrator. Prints one JSON line.
  *   bench-client.ts rate HOST PORT SECONDS CONCURRENCY   new connections/s, each one 64-byte echo then close
  *   bench-client.ts latency HOST PORT ROUNDTRIPS         p50/p99 ms of 64-byte echoes on one kept-alive connection
+ *   bench-client.ts latency-blocks HOST PORT             connects, warms up, prints {"ready":true}; then for each line N on
+ *                                                        stdin makes 20 untimed and N timed round trips and prints the N
+ *                                                        times in ms; exits when stdin closes
  *   bench-client.ts idle HOST PORT N                     opens N connections (one echo each), prints, holds them until stdin closes
  */
 import type { Socket } from "bun";
@@ -88,6 +91,33 @@ if (mode === "rate") {
   const q = (f: number) => times[Math.min(n - 1, Math.floor(n * f))]!;
   console.log(JSON.stringify({ p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: times[n - 1], over1ms: times.filter((t) => t > 1).length }));
   process.exit(0);
+} else if (mode === "latency-blocks") {
+  // the orchestrator takes blocks from every path in turn, so that a noisy moment of the machine
+  // falls on all of them alike
+  const s = await connect();
+  for (let i = 0; i < 200; i++) await echo(s); // warm up
+  console.log(JSON.stringify({ ready: true }));
+  let pending = "";
+  for await (const chunk of Bun.stdin.stream()) {
+    pending += new TextDecoder().decode(chunk);
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const n = Number(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+      // the path sat idle while the others were measured: a few untimed round trips wake it up, as
+      // the warm-up before one long run did
+      for (let i = 0; i < 20; i++) await echo(s);
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await echo(s);
+        ms.push(Math.round((performance.now() - t0) * 1000) / 1000);
+      }
+      console.log(JSON.stringify({ ms }));
+    }
+  }
+  s.end();
+  process.exit(0);
 } else if (mode === "idle") {
   const n = Number(a);
   const held: Socket<Conn>[] = [];
@@ -102,6 +132,6 @@ if (mode === "rate") {
   }
   process.exit(0);
 } else {
-  console.error("usage: bench-client.ts rate|latency|idle HOST PORT ...");
+  console.error("usage: bench-client.ts rate|latency|latency-blocks|idle HOST PORT ...");
   process.exit(2);
 }

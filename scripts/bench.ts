@@ -8,7 +8,8 @@
  *   edgeport      client on the host -> edgeport's listener -> the pipe -> edgeport forwarder in the VM
  * For each: iperf3 single stream both ways and 8 parallel streams both ways, new connections per
  * second (64-byte echo, then close, 8 concurrent loops), 64-byte echo round trip p50/p99 on a
- * kept-alive connection; for edgeport also RSS with 1,000 and 10,000 idle connections open. Rounds
+ * kept-alive connection (2,000 per path and round, in blocks taken from the paths in turn); for
+ * edgeport also RSS with 1,000 and 10,000 idle connections open. Rounds
  * interleave the paths; the median is quoted with min-max. Then scripts/bench-run.ts (start event ->
  * listener, 100-port range). Results: bench-results/results.{md,json} and chart.svg.
  *   bun scripts/bench.ts [--rounds 3] [--seconds 3] [--idle 1000,10000] [--skip-run-timings]
@@ -84,12 +85,65 @@ function cpuTimes(): [number, number] {
   return [f.reduce((a, b) => a + b, 0), f[7] ?? 0];
 }
 
-function measure(p: Path): Record<Metric, number> {
+/** Lines of a child's stdout, one at a time. */
+function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> {
+  const reader = stream.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  return async () => {
+    for (;;) {
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        return line;
+      }
+      const r = await Promise.race([reader.read(), Bun.sleep(60_000).then(() => null)]);
+      if (!r || r.done) throw new Error("a latency client stopped answering");
+      buf += dec.decode(r.value);
+    }
+  };
+}
+
+const LAT_BLOCKS = 10;
+const LAT_BLOCK = 200;
+
+/**
+ * 64-byte echo round trips on one kept-alive connection per path, LAT_BLOCKS blocks of LAT_BLOCK
+ * taken from the paths in turn (the first path rotates), so that a slow moment of the machine
+ * falls on every path alike instead of on whichever path was being measured: p50 and p99 per path.
+ */
+async function interleavedLatency(paths: Path[]): Promise<Record<string, { p50: number; p99: number }>> {
+  const clients = paths.map((p) => {
+    const proc = Bun.spawn(inVm(p.where, ["bun", CLIENT, "latency-blocks", p.echo[0], String(p.echo[1])]), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    procs.push(proc);
+    return { p, proc, next: lineReader(proc.stdout), ms: [] as number[] };
+  });
+  try {
+    for (const c of clients) JSON.parse(await c.next());
+    for (let b = 0; b < LAT_BLOCKS; b++) {
+      for (let i = 0; i < clients.length; i++) {
+        const c = clients[(b + i) % clients.length]!;
+        c.proc.stdin.write(`${LAT_BLOCK}\n`);
+        c.proc.stdin.flush();
+        c.ms.push(...(JSON.parse(await c.next()) as { ms: number[] }).ms);
+      }
+    }
+  } finally {
+    for (const c of clients) {
+      c.proc.stdin.end();
+      await stopProcess(c.proc);
+    }
+  }
+  const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))]!;
+  return Object.fromEntries(clients.map((c) => [c.p.name, { p50: q(c.ms, 0.5), p99: q(c.ms, 0.99) }]));
+}
+
+function measure(p: Path, lat: { p50: number; p99: number }): Record<Metric, number> {
   // a virtual machine's hypervisor can take CPU away mid-run: how much is measured and reported
   // with every path, so a bad round is visible for what it is
   const [t0, s0] = cpuTimes();
   const rate = client(p, ["rate", p.echo[0], String(p.echo[1]), "2", "8"], 30);
-  const lat = client(p, ["latency", p.echo[0], String(p.echo[1]), "2000"], 60);
   const r = { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99 };
   const [t1, s1] = cpuTimes();
   return { ...r, steal: t1 > t0 ? (100 * (s1 - s0)) / (t1 - t0) : 0 };
@@ -163,8 +217,9 @@ try {
   ];
   for (const p of paths) samples[p.name] = Object.fromEntries(METRICS.map((m) => [m, []])) as unknown as Record<Metric, number[]>;
   for (let r = 0; r < rounds; r++) {
+    const lat = await interleavedLatency(paths);
     for (const p of paths) {
-      const m = measure(p);
+      const m = measure(p, lat[p.name]!);
       for (const k of METRICS) samples[p.name]![k].push(m[k]);
       console.error(`round ${r + 1}/${rounds} ${p.name}: ${METRICS.map((k) => `${k} ${m[k].toFixed(2)}`).join(", ")}`);
     }
