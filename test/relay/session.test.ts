@@ -286,47 +286,43 @@ describe("flow control", () => {
     expect(h.state).toBe("ready");
   });
 
-  test("a control-frame flood while the peer does not read is cut off, not queued without bound", async () => {
+  /** A ready host session whose writes are never read from now on (`closed.error` once it fails). */
+  async function hostThatNobodyReads(ext: string[]) {
     const [a, b] = pipePair(64 * 1024);
-    let err: string | null = null;
-    const h = new Session({ role: "host", onClosed: (_s, e) => (err = e) });
+    const closed: { error: string | null } = { error: null };
+    const h = new Session({ role: "host", onClosed: (_s, e) => (closed.error = e) });
     sessions.push(h);
     a.handlers = h.handlers;
     b.handlers = { data() {}, drain() {}, closed() {} };
     h.start(a);
     const { encodeHello } = await import("../../src/relay/handshake.ts");
-    const { encodePing } = await import("../../src/relay/codec.ts");
-    b.write(encodeHello({ edgeport: 1, role: "vm", window: 65536, ext: ["ping"], auth: false, nonce: "0".repeat(32) }));
+    b.write(encodeHello({ edgeport: 1, role: "vm", window: 65536, ext, auth: false, nonce: "0".repeat(32) }));
     await until(() => h.state === "ready", "ready");
     a.blackhole = true; // whatever the host writes now is never read
+    return { h, peer: b, closed };
+  }
+
+  test("a control-frame flood while the peer does not read is cut off, not queued without bound", async () => {
+    const { h, peer, closed } = await hostThatNobodyReads(["ping"]);
+    const { encodePing } = await import("../../src/relay/codec.ts");
     const pings = Buffer.concat(Array.from({ length: 4096 }, (_, i) => encodePing(i)));
     for (let i = 0; i < 80 && h.state !== "closed"; i++) {
-      b.write(pings);
+      peer.write(pings);
       await Bun.sleep(1);
     }
     await until(() => h.state === "closed", "cut off");
-    expect(err as unknown as string).toContain("control frames queued while the peer does not read");
+    expect(closed.error).toContain("control frames queued while the peer does not read");
   });
 
   test("an Open that overflows the control backlog: the pipe is cut off and that connection is reset too", async () => {
-    const [a, b] = pipePair(64 * 1024);
-    let err: string | null = null;
-    const h = new Session({ role: "host", onClosed: (_s, e) => (err = e) });
-    sessions.push(h);
-    a.handlers = h.handlers;
-    b.handlers = { data() {}, drain() {}, closed() {} };
-    h.start(a);
-    const { encodeHello } = await import("../../src/relay/handshake.ts");
-    b.write(encodeHello({ edgeport: 1, role: "vm", window: 65536, ext: [], auth: false, nonce: "0".repeat(32) }));
-    await until(() => h.state === "ready", "ready");
-    a.blackhole = true;
+    const { h, closed } = await hostThatNobodyReads([]);
     const eps: FakeEndpoint[] = [];
     while (h.state === "ready" && eps.length < 1_000_000) {
       const ep = new FakeEndpoint();
       eps.push(ep);
       h.open(dest, ep);
     }
-    expect(err as unknown as string).toContain("control frames queued while the peer does not read");
+    expect(closed.error).toContain("control frames queued while the peer does not read");
     // every local socket is reset, the last one (whose Open failed the pipe) included
     expect(eps.filter((e) => !e.resetCalled).length).toBe(0);
   });
