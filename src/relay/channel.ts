@@ -128,6 +128,7 @@ export class Channel {
   localClosed(error?: string): void {
     if (!this.ep) return;
     this.ep = null;
+    this.dropRecv();
     if (error) {
       if (!this.failure) this.failure = error;
       this.sendClose();
@@ -215,8 +216,7 @@ export class Channel {
     if (!this.failure) this.failure = reason;
     const ep = this.ep;
     this.ep = null;
-    // nothing queued for the local socket can be delivered any more
-    this.recvQ = [];
+    this.dropRecv();
     ep?.reset();
     this.sendClose();
   }
@@ -294,12 +294,18 @@ export class Channel {
     if (this.closeReceived) this.host.release(this);
   }
 
+  /** The local socket is gone: what waited for it is dropped, and counted as handed on. */
+  private dropRecv(): void {
+    for (const piece of this.recvQ) this.recv.consume(piece.length);
+    this.recvQ = [];
+  }
+
   /**
    * A grown window's extra goes back to the session once the channel is closed and holds no
    * received bytes (a peer's graceful close can leave some still to be written to the socket).
    */
   private releaseWindow(): void {
-    if (this.windowReleased || !this.closeSent || (this.ep && this.recvQ.length > 0)) return;
+    if (this.windowReleased || !this.closeSent || this.recvQ.length > 0) return;
     this.windowReleased = true;
     this.recv.release();
   }

@@ -112,3 +112,14 @@ describe("a grown window and the session's budget", () => {
     expect(budget.available).toBe(100_000);
   });
 });
+
+test("the local socket closes while bytes wait for it: they are dropped and the growth comes back", () => {
+  const budget = new WindowBudget(100_000);
+  const { ch, ep, clock } = setup(budget);
+  grow(ch, clock);
+  ep.accept = 0;
+  ch.peerData(new Uint8Array(ch.recv.advertised - ch.recv.received));
+  ch.localClosed("EPIPE");
+  expect(budget.available).toBe(100_000);
+  expect(ch.bufferedBytes).toBeLessThanOrEqual(INIT);
+});
