@@ -100,26 +100,18 @@ describe("a grown window and the session's budget", () => {
     expect(budget.available).toBe(0);
   });
 
-  test("an aborted channel drops what waited for its socket and returns its growth", () => {
+  test.each([
+    ["the channel is aborted (pipe lost)", (ch: Channel) => ch.abort("pipe lost")],
+    ["the local socket closes with an error", (ch: Channel) => ch.localClosed("EPIPE")],
+  ] as const)("%s while bytes wait for the socket: they are dropped and the growth comes back", (_what, end) => {
     const budget = new WindowBudget(100_000);
     const { ch, ep, clock } = setup(budget);
     grow(ch, clock);
     ep.accept = 0;
     ch.peerData(new Uint8Array(ch.recv.advertised - ch.recv.received));
-    expect(ch.recv.buffered).toBeGreaterThan(0);
-    ch.abort("pipe lost");
-    expect(ep.resetCalled).toBe(true);
+    expect(ch.recv.buffered).toBeGreaterThan(INIT);
+    end(ch);
     expect(budget.available).toBe(100_000);
+    expect(ch.bufferedBytes).toBe(0);
   });
-});
-
-test("the local socket closes while bytes wait for it: they are dropped and the growth comes back", () => {
-  const budget = new WindowBudget(100_000);
-  const { ch, ep, clock } = setup(budget);
-  grow(ch, clock);
-  ep.accept = 0;
-  ch.peerData(new Uint8Array(ch.recv.advertised - ch.recv.received));
-  ch.localClosed("EPIPE");
-  expect(budget.available).toBe(100_000);
-  expect(ch.bufferedBytes).toBeLessThanOrEqual(INIT);
 });
