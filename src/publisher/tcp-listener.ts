@@ -3,16 +3,13 @@
  * a ready pipe, then becomes a channel to the target.
  */
 import type { Socket, TCPSocketListener, TCPSocketListenOptions } from "bun";
-import type { ConsolaInstance } from "consola";
+import { LogLevels, type ConsolaInstance } from "consola";
 import { formatHostPort, parseIp } from "../shared/address.ts";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
 import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/socket-endpoint.ts";
 import type { Session } from "../relay/session.ts";
 import type { RelayClient } from "./relay-client.ts";
-
-/** consola's level number for debug */
-const LOG_DEBUG = 4;
 
 interface Conn extends RelayConn {
   gone: boolean;
@@ -68,7 +65,7 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
     ch.onEnded = (failure) => {
       if (failure) log.info(`${address} <- ${peer}: ${failure}`);
     };
-    if (log.level >= LOG_DEBUG) log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
+    if (log.level >= LogLevels.debug) log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
   }
 
   /** The connection becomes a channel at once when the pipe is up; else it waits, paused, for the pipe. */

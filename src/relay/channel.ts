@@ -55,7 +55,6 @@ export class Channel {
   private epShutdown = false;
   private closeSent = false;
   private closeReceived = false;
-  private windowReleased = false;
   /** the peer's Window arrived: for the opener this means "accepted" */
   peerWindowSeen = false;
   queued = false; // in the session's ready ring
@@ -250,7 +249,7 @@ export class Channel {
       }
       this.recvQ.shift();
     }
-    if (this.closeSent) this.releaseWindow();
+    this.releaseWindow();
     if (this.remoteEof && !this.epShutdown) {
       this.epShutdown = true;
       ep.shutdown();
@@ -303,10 +302,9 @@ export class Channel {
   /**
    * A grown window's extra goes back to the session once the channel is closed and holds no
    * received bytes (a peer's graceful close can leave some still to be written to the socket).
+   * Releasing again gives nothing back: a released window never grows.
    */
   private releaseWindow(): void {
-    if (this.windowReleased || !this.closeSent || this.recvQ.length > 0) return;
-    this.windowReleased = true;
-    this.recv.release();
+    if (this.closeSent && this.recvQ.length === 0) this.recv.release();
   }
 }

@@ -240,7 +240,7 @@ export class Session implements ChannelHost {
     // a plain end ignores whatever the peer announced, as vpnkit does
     const peer = this.o.plain ? null : announced;
     this.peer = peer;
-    this.negotiated = negotiate(this.hello, peer, this.o.windowMax ?? Math.max(EDGEPORT_WINDOW_MAX, this.hello.window));
+    this.negotiated = negotiate(this.hello, peer, this.o.windowMax ?? EDGEPORT_WINDOW_MAX);
     const peerAuth = !!peer?.auth && this.negotiated.ext.has(EXT_AUTH);
     if (this.o.secret && !peerAuth) {
       return this.fail("authentication failed: the peer has no pipe secret (start it with --token-file)");

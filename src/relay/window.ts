@@ -124,7 +124,8 @@ export class RecvWindow {
 
   /**
    * The channel ended and holds nothing more: its growth goes back to the budget, and it never
-   * grows again (bytes the peer had in flight may still be received and credited back).
+   * grows again (bytes the peer had in flight may still be received and credited back). Calling
+   * it again gives nothing more back.
    */
   release(): void {
     this.budget?.give(this.size - this.initial);

@@ -124,6 +124,8 @@ describe("RecvWindow growth", () => {
     expect([a.size, b.size, budget.available]).toEqual([200, 150, 0]);
     a.release();
     expect(budget.available).toBe(100);
+    a.release(); // again: nothing more comes back
+    expect(budget.available).toBe(100);
     burst(b); // +100 from a's return
     expect(b.size).toBe(250);
   });
