@@ -3,7 +3,6 @@
  * The benchmark's client, run as its own process (inside the VM's namespace for the VM-side
  * paths) so that measuring never shares an event loop with the orchestrator. Prints one JSON line.
  *   bench-client.ts rate HOST PORT SECONDS CONCURRENCY   new connections/s, each one 64-byte echo then close
- *   bench-client.ts latency HOST PORT ROUNDTRIPS         p50/p99 ms of 64-byte echoes on one kept-alive connection
  *   bench-client.ts latency-blocks HOST PORT             connects, warms up, prints {"ready":true}; then for each line N on
  *                                                        stdin makes 20 untimed and N timed round trips and prints the N
  *                                                        times in ms; exits when stdin closes
@@ -76,21 +75,6 @@ if (mode === "rate") {
   const elapsed = (performance.now() - t0) / 1000;
   console.log(JSON.stringify({ rate: count / elapsed, count, errors, elapsed, slowestMs: slowest }));
   process.exit(0);
-} else if (mode === "latency") {
-  const n = Number(a);
-  const s = await connect();
-  for (let i = 0; i < 100; i++) await echo(s); // warm up
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await echo(s);
-    times.push(performance.now() - t0);
-  }
-  s.end();
-  times.sort((x, y) => x - y);
-  const q = (f: number) => times[Math.min(n - 1, Math.floor(n * f))]!;
-  console.log(JSON.stringify({ p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: times[n - 1], over1ms: times.filter((t) => t > 1).length }));
-  process.exit(0);
 } else if (mode === "latency-blocks") {
   // the orchestrator takes blocks from every path in turn, so that a noisy moment of the machine
   // falls on all of them alike
@@ -132,6 +116,6 @@ if (mode === "rate") {
   }
   process.exit(0);
 } else {
-  console.error("usage: bench-client.ts rate|latency|latency-blocks|idle HOST PORT ...");
+  console.error("usage: bench-client.ts rate|latency-blocks|idle HOST PORT ...");
   process.exit(2);
 }

@@ -89,8 +89,8 @@ function cpuTimes(): [number, number] {
   return [f.reduce((a, b) => a + b, 0), f[7] ?? 0];
 }
 
-/** Lines of a child's stdout, one at a time. */
-function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> {
+/** Lines of a child's stdout, one at a time; waiting longer than timeoutMs for one is an error. */
+function lineReader(stream: ReadableStream<Uint8Array>, what: string, timeoutMs = 60_000): () => Promise<string> {
   const reader = stream.getReader();
   const dec = new TextDecoder();
   let buf = "";
@@ -102,8 +102,8 @@ function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> {
         buf = buf.slice(nl + 1);
         return line;
       }
-      const r = await Promise.race([reader.read(), Bun.sleep(60_000).then(() => null)]);
-      if (!r || r.done) throw new Error("a latency client stopped answering");
+      const r = await Promise.race([reader.read(), Bun.sleep(timeoutMs).then(() => null)]);
+      if (!r || r.done) throw new Error(`${what} stopped answering`);
       buf += dec.decode(r.value);
     }
   };
@@ -121,7 +121,7 @@ async function interleavedLatency(paths: Path[]): Promise<Record<string, { p50: 
   const clients = paths.map((p) => {
     const proc = Bun.spawn(inVm(p.where, ["bun", CLIENT, "latency-blocks", p.echo[0], String(p.echo[1])]), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     procs.push(proc);
-    return { p, proc, next: lineReader(proc.stdout), ms: [] as number[] };
+    return { p, proc, next: lineReader(proc.stdout, `the latency client of ${p.name}`), ms: [] as number[] };
   });
   try {
     for (const c of clients) JSON.parse(await c.next());
@@ -241,9 +241,7 @@ try {
     await Bun.sleep(500);
     const hostBase = rssKiB(ipub.pid), fwdBase = rssKiB(ifwd.pid);
     const holder = Bun.spawn(["bun", CLIENT, "idle", "127.0.0.1", String(base + 6), String(n)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-    const reader = holder.stdout.getReader();
-    const first = await Promise.race([reader.read(), Bun.sleep(120_000).then(() => null)]);
-    if (!first || first.done) throw new Error(`the idle client did not open ${n} connections`);
+    await lineReader(holder.stdout, `the idle client opening ${n} connections`, 120_000)();
     await Bun.sleep(1000); // let both sides settle
     const h = rssKiB(ipub.pid), f = rssKiB(ifwd.pid);
     idle.push({ connections: n, hostKiB: h - hostBase, forwarderKiB: f - fwdBase, perConnKiB: (h - hostBase + f - fwdBase) / n });
