@@ -1,6 +1,6 @@
 /**
- * A mux session over one pipe: handshake, optional authentication, channels, a fair writer
- * (control frames first, then channels round robin) and keepalive. The pipe is injected.
+ * A mux session over one pipe: handshake, optional authentication, channels and keepalive; its
+ * frames go out through a FrameWriter (frame-writer.ts). The pipe is injected.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { ConsolaInstance } from "consola";
@@ -8,7 +8,6 @@ import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
 import {
   encodeAuth,
   encodeClose,
-  encodeDataHeader,
   encodeOpen,
   encodeOpenResult,
   encodePing,
@@ -24,7 +23,7 @@ import { authMac, encodeHandshake, encodeHello, HandshakeReader, negotiate, type
 import { safe } from "../shared/log.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
 import { WindowBudget } from "./window.ts";
-import { WriteQueue } from "./write-queue.ts";
+import { FrameWriter } from "./frame-writer.ts";
 
 export type { Pipe, PipeHandlers };
 
@@ -52,11 +51,6 @@ export interface SessionOptions {
   plain?: boolean;
 }
 
-/** The writer moves frames into the write queue until it holds this many bytes. */
-const WRITE_BATCH = 256 * 1024;
-/** A peer that makes us queue this many control bytes while it does not read is cut off. */
-const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
-
 export class Session implements ChannelHost {
   readonly channels = new Map<number, Channel>();
   state: "handshake" | "auth" | "ready" | "closed" = "handshake";
@@ -67,12 +61,11 @@ export class Session implements ChannelHost {
   private readonly hs = new HandshakeReader();
   // payloads come out as views of the received chunks, as they arrive: no copy, no wait for a whole frame
   private readonly decoder = new FrameDecoder(undefined, true);
-  private ctrl: Uint8Array[] = [];
-  private ctrlBytes = 0;
-  private readonly out = new WriteQueue();
-  private blocked = false;
-  private pumpQueued = false;
-  private ring: Channel[] = [];
+  private readonly writer = new FrameWriter({
+    closed: () => this.state === "closed",
+    ready: () => this.state === "ready",
+    fail: (reason) => this.fail(reason),
+  });
   /** the host counts ids up from 0, the VM down from 0xFFFFFFFF (vpnkit's convention), so they never meet */
   private nextId: number;
   private lastRx = Date.now();
@@ -104,10 +97,7 @@ export class Session implements ChannelHost {
   /** Handlers to give the transport; data may arrive before start(). */
   readonly handlers: PipeHandlers = {
     data: (chunk) => this.receive(chunk),
-    drain: () => {
-      this.blocked = false;
-      this.pump();
-    },
+    drain: () => this.writer.drained(),
     closed: (error) => this.fail(error ? `pipe closed: ${error}` : null),
   };
 
@@ -115,10 +105,9 @@ export class Session implements ChannelHost {
   start(pipe: Pipe): void {
     this.pipe = pipe;
     this.lastRx = Date.now();
-    this.out.push(this.o.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
     const tick = Math.max(10, Math.min(this.o.keepaliveMs || this.o.deadAfterMs, this.o.deadAfterMs) / 2);
     this.timer = setInterval(() => this.onTick(), tick);
-    this.pump();
+    this.writer.start(pipe, this.o.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
   }
 
   // ---- opener side ----
@@ -186,22 +175,11 @@ export class Session implements ChannelHost {
   // ---- ChannelHost ----
 
   sendControl(frame: Uint8Array): void {
-    if (this.state === "closed") return;
-    this.ctrl.push(frame);
-    this.ctrlBytes += frame.length;
-    if (this.ctrlBytes > MAX_CONTROL_BACKLOG) {
-      this.fail(`protocol error: more than ${MAX_CONTROL_BACKLOG} bytes of control frames queued while the peer does not read`);
-      return;
-    }
-    this.schedulePump();
+    if (this.state !== "closed") this.writer.control(frame);
   }
 
   schedule(ch: Channel): void {
-    if (!ch.queued && ch.hasSendable()) {
-      ch.queued = true;
-      this.ring.push(ch);
-      this.schedulePump();
-    }
+    this.writer.schedule(ch);
   }
 
   release(ch: Channel): void {
@@ -323,56 +301,6 @@ export class Session implements ChannelHost {
     this.o.onOpen(ch, dest);
   }
 
-  // ---- write path ----
-
-  private schedulePump(): void {
-    if (this.pumpQueued || this.blocked || !this.pipe) return;
-    this.pumpQueued = true;
-    queueMicrotask(() => {
-      this.pumpQueued = false;
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.pipe && this.state !== "closed" && !this.blocked) {
-      if (this.out.bytes === 0) this.fill();
-      if (this.out.bytes === 0) return;
-      const { written, full } = this.out.writeNext((buf) => this.pipe!.write(buf));
-      if (written < 0) return this.fail("pipe closed while writing");
-      if (full) {
-        this.blocked = true;
-        return;
-      }
-    }
-  }
-
-  private takeControl(): void {
-    for (const c of this.ctrl) this.out.push(c);
-    this.ctrl = [];
-    this.ctrlBytes = 0;
-  }
-
-  /** Moves control frames, then Data frames round robin, into the output batch. */
-  private fill(): void {
-    this.takeControl();
-    if (this.state !== "ready") return;
-    while (this.out.bytes < WRITE_BATCH && this.ring.length > 0) {
-      const ch = this.ring.shift()!;
-      ch.queued = false;
-      if (!ch.hasSendable()) continue;
-      const pieces = ch.takePayload();
-      this.out.push(encodeDataHeader(ch.id, pieces.reduce((n, p) => n + p.length, 0)));
-      for (const p of pieces) this.out.push(p);
-      // takePayload may have queued a Shutdown: it must follow this data
-      this.takeControl();
-      if (ch.hasSendable()) {
-        ch.queued = true;
-        this.ring.push(ch);
-      }
-    }
-  }
-
   // ---- liveness and teardown ----
 
   private onTick(): void {
@@ -395,8 +323,7 @@ export class Session implements ChannelHost {
     const why = reason ?? "pipe closed";
     for (const ch of [...this.channels.values()]) ch.dropped(why);
     this.channels.clear();
-    this.ring = [];
-    this.ctrl = [];
+    this.writer.clear();
     try {
       this.pipe?.close();
     } catch {
