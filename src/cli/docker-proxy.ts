@@ -5,7 +5,9 @@
  * host daemon, through the forwarder's VM-local control socket and the pipe, to publish the port on
  * the host (the host's binding policy picks the host address), then stays up until SIGTERM. While
  * it runs it holds the request open: if it dies, or the pipe breaks, the host releases the port;
- * it reconnects and publishes again when the pipe is back.
+ * it reconnects and publishes again when the pipe is back. Inside the VM it serves the published
+ * address itself, as dockerd's own proxy does (src/relay/local-proxy.ts): on the socket dockerd
+ * passes as fd 4 with -use-listen-fd, else on one it binds.
  */
 import { closeSync, writeSync } from "node:fs";
 import type { Socket } from "bun";
@@ -13,6 +15,7 @@ import { defineCommand } from "citty";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
 import { parseIp } from "../shared/address.ts";
+import { startLocalProxy, type LocalProxy } from "../relay/local-proxy.ts";
 import { stop } from "./context.ts";
 
 export const DEFAULT_CONTROL = "unix:///run/edgeport/control.sock";
@@ -25,7 +28,8 @@ USAGE  edgeport docker-proxy -proto tcp|udp -host-ip IP -host-port N -container-
 
 OPTIONS
   -proto, -host-ip, -host-port, -container-ip, -container-port   the binding dockerd publishes
-  -use-listen-fd                    accepted (newer dockerd passes a listening socket; edgeport does not listen in the VM)
+  -use-listen-fd                    serve the socket dockerd passes as fd 4 (newer dockerd); without it the proxy binds
+                                    -host-ip:-host-port in the VM itself, as older dockerd expects
   --control URL                     the forwarder's --control-listen socket (default: EDGEPORT_CONTROL, else ${DEFAULT_CONTROL})
 `;
 
@@ -36,7 +40,12 @@ export interface ProxyArgs {
   containerIp: string;
   containerPort: number;
   control: string;
+  /** dockerd passed the bound socket as fd 4 */
+  listenFd: boolean;
 }
+
+/** where dockerd puts the bound socket with -use-listen-fd (fd 3 is the status pipe) */
+export const LISTEN_FD = 4;
 
 const FLAGS = new Set(["proto", "host-ip", "host-port", "container-ip", "container-port", "use-listen-fd", "control"]);
 
@@ -45,12 +54,18 @@ export const looksLikeDockerd = (argv: string[]): boolean => argv.length > 0 && 
 
 export function parseProxyArgs(argv: string[], env: Record<string, string | undefined>): ProxyArgs {
   const v: Record<string, string> = {};
+  let listenFd = false;
   for (let i = 0; i < argv.length; i++) {
     const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
     if (!m) throw new EdgeportError("E_BAD_ARG", `docker-proxy: unexpected argument "${argv[i]}"`);
     const name = m[1]!;
     if (!FLAGS.has(name)) throw new EdgeportError("E_BAD_ARG", `docker-proxy: unknown flag -${name}`);
-    if (name === "use-listen-fd") continue;
+    if (name === "use-listen-fd") {
+      // a Go bool flag: -use-listen-fd, or -use-listen-fd=true|false
+      if (m[2] !== undefined && !/^(true|false|1|0)$/.test(m[2])) throw new EdgeportError("E_BAD_ARG", `docker-proxy: -use-listen-fd="${m[2]}" is not true or false`);
+      listenFd = m[2] === undefined || m[2] === "true" || m[2] === "1";
+      continue;
+    }
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new EdgeportError("E_BAD_ARG", `docker-proxy: -${name} needs a value`);
     v[name] = value;
@@ -75,7 +90,7 @@ export function parseProxyArgs(argv: string[], env: Record<string, string | unde
   };
   const control = v.control ?? env.EDGEPORT_CONTROL ?? DEFAULT_CONTROL;
   if (!control.startsWith("unix:///")) throw new EdgeportError("E_BAD_ARG", `docker-proxy: --control "${control}" must be unix:///path`);
-  return { proto, hostIp: ip("host-ip"), hostPort: port("host-port"), containerIp: ip("container-ip"), containerPort: port("container-port"), control };
+  return { proto, hostIp: ip("host-ip"), hostPort: port("host-port"), containerIp: ip("container-ip"), containerPort: port("container-port"), control, listenFd };
 }
 
 /** dockerd's status pipe (fd 3): absent when run by hand. */
@@ -147,6 +162,26 @@ export async function runDockerProxy(argv: string[]): Promise<number> {
     return 2;
   }
   const what = `${a.hostIp}:${a.hostPort} -> ${a.containerIp}:${a.containerPort}/${a.proto}`;
+  // in the VM first, as dockerd's proxy does: a port that cannot be served there fails `docker run`
+  // before anything is published on the host
+  let local: LocalProxy;
+  try {
+    local = await startLocalProxy({ proto: a.proto, host: a.hostIp, port: a.hostPort, fd: a.listenFd ? LISTEN_FD : undefined, targetHost: a.containerIp, targetPort: a.containerPort, log: plog });
+  } catch (e) {
+    const msg = `${what}: ${(e as Error).message}`;
+    tellDockerd(`1\n${msg}`);
+    plog.error(msg);
+    return 1;
+  }
+  try {
+    return await publishOnHost(a, what, plog);
+  } finally {
+    await local.close();
+  }
+}
+
+/** Publishes on the host through the control socket and holds it until SIGTERM: the exit code. */
+async function publishOnHost(a: ProxyArgs, what: string, plog: typeof log): Promise<number> {
   let first = true;
   let delay = 100;
   while (!stop.signal.aborted) {
