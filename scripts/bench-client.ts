@@ -3,7 +3,7 @@
  * The benchmark's client, run as its own process (inside the VM's namespace for the VM-side
  * paths) so that measuring never shares an event loop with the orchestrator. Prints one JSON line.
  *   bench-client.ts rate HOST PORT SECONDS CONCURRENCY   new connections/s, each one 64-byte echo then close
- *   bench-client.ts latency-blocks HOST PORT             connects, warms up, prints {"ready":true}; then for each line N on
+ *   bench-client.ts latency-blocks HOST PORT             connects, warms up (2,000 round trips), prints {"ready":true}; then for each line N on
  *                                                        stdin makes 20 untimed and N timed round trips and prints the N
  *                                                        times in ms; exits when stdin closes
  *   bench-client.ts idle HOST PORT N                     opens N connections (one echo each), prints, holds them until stdin closes
@@ -79,7 +79,9 @@ if (mode === "rate") {
   // the orchestrator takes blocks from every path in turn, so that a noisy moment of the machine
   // falls on all of them alike
   const s = await connect();
-  for (let i = 0; i < 200; i++) await echo(s); // warm up
+  // warm up, alike for every path: 2,000 round trips, by which a JavaScript relay's hot path is
+  // compiled (a daemon that runs for hours is measured, not its first second)
+  for (let i = 0; i < 2000; i++) await echo(s);
   console.log(JSON.stringify({ ready: true }));
   let pending = "";
   for await (const chunk of Bun.stdin.stream()) {

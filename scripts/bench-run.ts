@@ -36,7 +36,7 @@ try {
   fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--engine", tb.dockerHost, "--log-format", "json"], { logFile: flog });
   await until(() => hasLog(flog, /^listening/), "forwarder");
   const rlog = join(tb.dir, "run.log");
-  run = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${sock}`, "--api", "none", "--firewall", "none", "--log-level", "info"], rlog);
+  run = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${sock}`, "--api", "none", "--firewall", "none"], rlog, "info");
   await until(() => hasLog(rlog, /^following engine/), "edgeport run");
 
   // engine event times, from the engine's own stream (same clock: the VM is this machine)

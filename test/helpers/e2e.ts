@@ -54,10 +54,14 @@ export function logLines(file: string): { level: string; msg: string; tag?: stri
 
 export const hasLog = (file: string, re: RegExp) => logLines(file).some((l) => re.test(l.msg));
 
-/** Starts `edgeport ...` on the host, logs (json, debug) to a file. */
-export function spawnHost(args: string[], logFile: string): Bun.Subprocess {
+/**
+ * Starts `edgeport ...` on the host, logs (json) to a file: at debug for the tests; the benchmark
+ * passes the level a user runs with (a repeated flag takes the last value, so the level is not
+ * for args to say).
+ */
+export function spawnHost(args: string[], logFile: string, level: "debug" | "info" | "warn" = "debug"): Bun.Subprocess {
   const fd = openSync(logFile, "a");
-  return Bun.spawn([EDGEPORT, ...args, "--log-format", "json", "--log-level", "debug"], { stdout: fd, stderr: fd, stdin: "ignore" });
+  return Bun.spawn([EDGEPORT, ...args, "--log-format", "json", "--log-level", level], { stdout: fd, stderr: fd, stdin: "ignore" });
 }
 
 export async function stopProcess(p: Bun.Subprocess | null | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
