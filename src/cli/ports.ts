@@ -26,7 +26,7 @@ export const ls = defineCommand({
     for (const p of r.body) {
       const source = p.source.kind === "container" ? `container ${p.source.containerName}` : p.source.kind;
       const state = p.status === "published" ? "listening" : `${p.status}: ${p.error ?? ""}`;
-      rows.push([p.id, `${p.host}->${p.target}/${p.proto}`, source, state, p.status === "published" ? `${p.connections ?? 0}/${p.connectionsTotal ?? 0}` : "-", bytes(p.bytesIn), bytes(p.bytesOut)]);
+      rows.push([p.id, `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`, source, state, p.status === "published" ? `${p.connections ?? 0}/${p.connectionsTotal ?? 0}` : "-", bytes(p.bytesIn), bytes(p.bytesOut)]);
     }
     console.log(rows.length === 1 ? "no ports published" : table(rows));
   },

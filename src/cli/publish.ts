@@ -18,6 +18,7 @@ const args = {
     required: true,
     valueHint: "SPEC...",
   },
+  "proxy-protocol": { type: "boolean", description: "Start each TCP connection with a PROXY protocol v2 header carrying the client's address, for servers that read it (nginx proxy_protocol, HAProxy accept-proxy); TCP specs only", default: false },
   relay: { type: "string", description: "Standalone, in the foreground: the pipe to the VM forwarder (unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME). Without it the specs go to the running daemon (edgeport run)", valueHint: "URL" },
   ...apiArgs,
   "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
@@ -25,6 +26,13 @@ const args = {
   ...pipeArgs,
   ...logArgs,
 } as const;
+
+/** With --proxy-protocol every mapping of the spec must be TCP; they are marked for the header. */
+function proxyCheck<M extends PortMapping>(spec: string, ms: M[], proxy: boolean): M[] {
+  if (!proxy) return ms;
+  if (ms.some((m) => m.proto !== "tcp")) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": --proxy-protocol is for TCP only`);
+  return ms.map((m) => ({ ...m, proxyProtocol: true }));
+}
 
 export default defineCommand({
   meta: { name: "publish", description: "Publish ports by hand: through the running daemon (kept until edgeport unpublish), or standalone with --relay in the foreground until Ctrl-C" },
@@ -35,15 +43,15 @@ export default defineCommand({
     const specs = (a._ as string[]).filter((s) => s !== "--");
     if (!a.relay) {
       const client = apiClient(a);
-      for (const spec of specs) parsePortSpec(spec, { targetNames: true }); // bad input fails before anything is sent
+      for (const spec of specs) proxyCheck(spec, parsePortSpec(spec, { targetNames: true }), a["proxy-protocol"]); // bad input fails before anything is sent
       for (const spec of specs) {
-        const r = await client.request<{ id: string; created: boolean; ports: PortState[]; code?: string; message?: string }>("POST", "/v1/ports", { spec });
+        const r = await client.request<{ id: string; created: boolean; ports: PortState[]; code?: string; message?: string }>("POST", "/v1/ports", { spec, ...(a["proxy-protocol"] ? { proxyProtocol: true } : {}) });
         if (r.status >= 300) throw apiError(r.status, r.body);
         console.log(`${r.body.id} ${r.body.created ? "published" : "already published"}: ${r.body.ports.map((p) => `${p.host}->${p.target}/${p.proto}`).join(", ")}`);
       }
       return;
     }
-    const mappings: PortMapping[] = specs.flatMap((s) => parsePortSpec(s));
+    const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"]));
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");

@@ -21,6 +21,8 @@ export interface WantedPort {
   targetPort: number;
   containerId: string;
   containerName: string;
+  /** TCP only: connections start with a PROXY protocol v2 header (label edgeport.proxy-protocol) */
+  proxyProtocol?: boolean;
 }
 
 export interface Wanted {
@@ -32,6 +34,30 @@ export interface Wanted {
 }
 
 export const portKey = (proto: Proto, hostIp: string, hostPort: number): string => `${proto}:${formatHostPort(hostIp, hostPort)}`;
+
+/** The container label that opts ports into the PROXY protocol v2 header. */
+export const PROXY_PROTOCOL_LABEL = "edgeport.proxy-protocol";
+
+/**
+ * The label's value: "true" (every TCP port of the container) or a comma-separated list of
+ * container ports ("80,443", "8080/tcp"). Returns a test for a container port, and what was wrong
+ * with the value (nothing of a bad value is applied: a typo must not half-apply).
+ */
+export function proxyProtocolPorts(value: string | undefined): { has: (port: number) => boolean; problem?: string } {
+  if (value === undefined) return { has: () => false };
+  const v = value.trim().toLowerCase();
+  if (v === "true" || v === "all") return { has: () => true };
+  if (v === "false" || v === "") return { has: () => false };
+  const ports = new Set<number>();
+  for (const item of v.split(",").map((x) => x.trim())) {
+    const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(item);
+    const n = m ? Number(m[1]) : NaN;
+    if (!m || n < 1 || n > 65535) return { has: () => false, problem: `label ${PROXY_PROTOCOL_LABEL}="${value}": "${item}" is not a container port (write "true", or ports like "80,443")` };
+    if (m[2] === "udp") return { has: () => false, problem: `label ${PROXY_PROTOCOL_LABEL}="${value}": "${item}": the PROXY protocol is for TCP only` };
+    ports.add(n);
+  }
+  return { has: (p) => ports.has(p) };
+}
 
 const LOOPBACKS = ["127.0.0.1", "::1"];
 const ALL = ["0.0.0.0", "::"];
@@ -81,6 +107,8 @@ export function wantedPorts(c: ContainerInspect, policy: BindingPolicy): Wanted 
   const keys = new Set([...Object.keys(resolved), ...Object.keys(intentMap)]);
   const target = targetAddress(c);
   const seen = new Set<string>();
+  const proxied = proxyProtocolPorts(c.Config?.Labels?.[PROXY_PROTOCOL_LABEL]);
+  if (proxied.problem) out.warnings.push(`container ${name}: ${proxied.problem}; no port gets the PROXY header`);
   for (const k of keys) {
     const m = /^(\d+)\/(tcp|udp|sctp)$/.exec(k);
     if (!m) continue;
@@ -111,7 +139,8 @@ export function wantedPorts(c: ContainerInspect, policy: BindingPolicy): Wanted 
         const key = portKey(proto, hostIp, hostPort);
         if (seen.has(key)) continue;
         seen.add(key);
-        out.ports.push({ key, hostIp, hostPort, proto, targetIp: target, targetPort: containerPort, containerId: c.Id, containerName: name });
+        const proxyProtocol = proto === "tcp" && proxied.has(containerPort);
+        out.ports.push({ key, hostIp, hostPort, proto, targetIp: target, targetPort: containerPort, containerId: c.Id, containerName: name, ...(proxyProtocol ? { proxyProtocol } : {}) });
       }
     }
   }

@@ -48,7 +48,7 @@ const STATUS: Partial<Record<ErrorCode, 400 | 404 | 409 | 503>> = {
   E_DIAL: 503,
 };
 
-const PublishBody = z.strictObject({ spec: z.string().min(1).max(400) });
+const PublishBody = z.strictObject({ spec: z.string().min(1).max(400), proxyProtocol: z.boolean().optional() });
 
 /** Prometheus label values: backslash, quote and newline escaped. */
 const label = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -108,9 +108,9 @@ export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unp
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const key = issue.code === "unrecognized_keys" ? `unknown key "${issue.keys.join('", "')}"` : `${issue.path.join(".") || "body"}: ${issue.message}`;
-      throw fail("E_BAD_ARG", `bad request: ${key}; expected {"spec": "..."}`);
+      throw fail("E_BAD_ARG", `bad request: ${key}; expected {"spec": "...", "proxyProtocol"?: true|false}`);
     }
-    const r = await daemon.publish(parsed.data.spec, "ad-hoc");
+    const r = await daemon.publish(parsed.data.spec, "ad-hoc", { proxyProtocol: parsed.data.proxyProtocol });
     return c.json(r, r.created ? 201 : 200);
   });
   app.delete("/v1/ports/:id", async (c) => {

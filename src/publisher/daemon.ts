@@ -49,6 +49,8 @@ export interface PortState {
   /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
   id: string;
   proto: "tcp" | "udp";
+  /** each connection starts with a PROXY protocol v2 header */
+  proxyProtocol?: boolean;
   /** open connections (TCP) or flows (UDP) */
   connections?: number;
   connectionsTotal?: number;
@@ -91,7 +93,7 @@ export interface Daemon {
    * published by someone else), E_PORT_IN_USE / E_ADDR_NOT_AVAILABLE / E_PERMISSION (bind failed;
    * nothing of the spec stays published).
    */
-  publish(spec: string, source?: PortSource): Promise<{ id: string; created: boolean; ports: PortState[] }>;
+  publish(spec: string, source?: PortSource, opts?: { proxyProtocol?: boolean }): Promise<{ id: string; created: boolean; ports: PortState[] }>;
   /** Unpublishes an ad-hoc entry by id or spec; false when there was none. */
   unpublish(idOrSpec: string): Promise<boolean>;
   /**
@@ -105,7 +107,7 @@ export interface Daemon {
   run(signal: AbortSignal): Promise<void>;
 }
 
-const mappingOf = (w: WantedPort) => ({ hostIp: w.hostIp, hostPort: w.hostPort, targetIp: w.targetIp, targetPort: w.targetPort, proto: w.proto });
+const mappingOf = (w: WantedPort) => ({ hostIp: w.hostIp, hostPort: w.hostPort, targetIp: w.targetIp, targetPort: w.targetPort, proto: w.proto, ...(w.proxyProtocol ? { proxyProtocol: true } : {}) });
 
 export function createDaemon(o: DaemonOptions): Daemon {
   const { log } = o;
@@ -254,8 +256,9 @@ export function createDaemon(o: DaemonOptions): Daemon {
     return ip;
   }
 
-  async function entryOf(spec: string, source: PortSource): Promise<AdhocEntry> {
+  async function entryOf(spec: string, source: PortSource, proxyProtocol = false): Promise<AdhocEntry> {
     const parsed = parsePortSpec(spec, { targetNames: true });
+    if (proxyProtocol && parsed.some((m) => m.proto !== "tcp")) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the PROXY protocol is for TCP only`);
     const names = new Map<string, string>();
     for (const m of parsed) if (m.targetName && !names.has(m.targetName)) names.set(m.targetName, await resolveTarget(m.targetName));
     const mappings = parsed.flatMap((m) => applyPolicy({ hostIp: m.hostIp, hostPort: m.hostPort, proto: m.proto, targetPort: m.targetPort, targetIp: m.targetName ? names.get(m.targetName)! : m.targetIp }, spec));
@@ -266,20 +269,20 @@ export function createDaemon(o: DaemonOptions): Daemon {
       const why = o.rules?.reserved(m.hostPort);
       if (why) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
     }
-    const canon = mappings.map((m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.targetIp} ${m.targetPort}`).sort().join(",");
+    const canon = mappings.map((m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.targetIp} ${m.targetPort}${proxyProtocol ? " proxy-v2" : ""}`).sort().join(",");
     const id = new Bun.CryptoHasher("sha256").update(canon).digest("hex").slice(0, 12);
     const keys = new Set<string>();
     const wants = mappings.map((m) => {
       const key = portKey(m.proto, m.hostIp, m.hostPort);
       if (keys.has(key)) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${key} appears twice`);
       keys.add(key);
-      return { key, ...m, containerId: `adhoc:${id}`, containerName: source === "docker-proxy" ? "(docker-proxy)" : "(ad-hoc)" } satisfies WantedPort;
+      return { key, ...m, containerId: `adhoc:${id}`, containerName: source === "docker-proxy" ? "(docker-proxy)" : "(ad-hoc)", ...(proxyProtocol ? { proxyProtocol } : {}) } satisfies WantedPort;
     });
     return { id, spec, source, wants };
   }
 
-  async function publish(spec: string, source: PortSource = "ad-hoc"): Promise<{ id: string; created: boolean; ports: PortState[] }> {
-    const entry = await entryOf(spec, source);
+  async function publish(spec: string, source: PortSource = "ad-hoc", opts: { proxyProtocol?: boolean } = {}): Promise<{ id: string; created: boolean; ports: PortState[] }> {
+    const entry = await entryOf(spec, source, !!opts.proxyProtocol);
     const rows = () => api.state().ports.filter((p) => p.id === entry.id);
     if (adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
     // a host port someone else already publishes is a conflict, never taken over
@@ -309,7 +312,12 @@ export function createDaemon(o: DaemonOptions): Daemon {
 
   async function unpublish(idOrSpec: string): Promise<boolean> {
     let id = idOrSpec;
-    if (!adhoc.has(id) && idOrSpec.includes(":")) id = (await entryOf(idOrSpec, "ad-hoc")).id;
+    if (!adhoc.has(id) && idOrSpec.includes(":")) {
+      // the same SPEC published with or without the PROXY header
+      const plain = (await entryOf(idOrSpec, "ad-hoc")).id;
+      const proxied = parsePortSpec(idOrSpec, { targetNames: true }).every((m) => m.proto === "tcp") ? (await entryOf(idOrSpec, "ad-hoc", true)).id : plain;
+      id = adhoc.has(proxied) ? proxied : plain;
+    }
     const e = adhoc.get(id);
     if (!e) return false;
     adhoc.delete(id);
@@ -351,6 +359,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
         target: `${w.targetIp.includes(":") ? `[${w.targetIp}]` : w.targetIp}:${w.targetPort}`,
         container: w.containerName,
         status,
+        ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
         ...(error ? { error: typeof error === "string" ? error : error.message, ...(typeof error === "string" ? {} : { code: error.code }) } : {}),
         ...(l ? traffic(l) : {}),
       });

@@ -22,7 +22,7 @@ export interface Plan {
 }
 
 const sameTarget = (a: WantedPort, b: WantedPort) =>
-  a.targetIp === b.targetIp && a.targetPort === b.targetPort && a.containerId === b.containerId;
+  a.targetIp === b.targetIp && a.targetPort === b.targetPort && a.containerId === b.containerId && !!a.proxyProtocol === !!b.proxyProtocol;
 
 /**
  * @param wanted every container's wanted ports, containers in priority order (earliest start first)

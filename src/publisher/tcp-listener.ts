@@ -7,6 +7,7 @@ import { LogLevels, type ConsolaInstance } from "consola";
 import { formatHostPort, parseIp } from "../shared/address.ts";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
+import { proxyV2Header } from "../shared/proxy-protocol.ts";
 import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/socket-endpoint.ts";
 import type { Session } from "../relay/session.ts";
 import type { RelayClient } from "./relay-client.ts";
@@ -62,6 +63,9 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
   function attach(sock: Socket<Conn>, s: Session, peer: string): void {
     const ch = s.open(dest, countedEndpoint(sock));
     sock.data.ch = ch;
+    // opted in: the container learns the client's address from a PROXY v2 header, ahead of the
+    // client's first byte (it travels as channel data, so any forwarder carries it)
+    if (m.proxyProtocol) ch.localData(proxyV2Header({ ip: sock.remoteAddress, port: sock.remotePort }, { ip: sock.localAddress || m.hostIp, port: sock.localPort || listener.port }));
     ch.onEnded = (failure) => {
       if (failure) log.info(`${address} <- ${peer}: ${failure}`);
     };
@@ -70,7 +74,7 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
 
   /** The connection becomes a channel at once when the pipe is up; else it waits, paused, for the pipe. */
   function connect(sock: Socket<Conn>): void {
-    const peer = formatHostPort(sock.remoteAddress, (sock as unknown as { remotePort?: number }).remotePort ?? 0);
+    const peer = formatHostPort(sock.remoteAddress, sock.remotePort);
     const up = relay.current;
     if (up?.state === "ready") return attach(sock, up, peer);
     sock.pause();

@@ -17,6 +17,8 @@ export const PortMapping = z.object({
   targetIp: z.string(),
   targetPort: z.number().int().min(1).max(65535),
   proto: Proto,
+  /** TCP only: each connection starts with a PROXY protocol v2 header carrying the client's address */
+  proxyProtocol: z.boolean().optional(),
 });
 export type PortMapping = z.infer<typeof PortMapping>;
 
@@ -115,7 +117,7 @@ export function parsePortSpec(spec: string, o: { targetNames?: boolean } = {}): 
 }
 
 export const formatMapping = (m: PortMapping): string =>
-  `${formatHostPort(m.hostIp, m.hostPort)} -> ${formatHostPort(m.targetIp, m.targetPort)}/${m.proto}`;
+  `${formatHostPort(m.hostIp, m.hostPort)} -> ${formatHostPort(m.targetIp, m.targetPort)}/${m.proto}${m.proxyProtocol ? " (PROXY v2)" : ""}`;
 
 // re-exported for callers that validate parsed addresses themselves
 export { parseIp };

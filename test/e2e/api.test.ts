@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
-import { canBind, freePortRange } from "../helpers/tcp-client.ts";
+import { canBind, connectClient, freePortRange, sha256 } from "../helpers/tcp-client.ts";
 import { echoOnce, EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, writeToken } from "../helpers/e2e.ts";
 import type { PortState } from "../../src/publisher/daemon.ts";
+import { parseProxyV2 } from "../../src/shared/proxy-protocol.ts";
 
 let tb: Testbed;
 let fwd: Bun.Subprocess;
@@ -29,6 +30,18 @@ const call = async (method: string, path: string, body?: unknown) => {
   return { status: r.status, body: (await r.json().catch(async () => r.text())) as any };
 };
 const ports = async () => (await call("GET", "/v1/ports")).body as PortState[];
+/** Sends `send` and collects what comes back until n bytes (the test server echoes). */
+async function echoed(port: number, send: string, n: number, host = "127.0.0.1"): Promise<{ bytes: Uint8Array; localPort: number }> {
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const s = await Bun.connect({ hostname: host, port, socket: { data(_s, d) { chunks.push(d); got += d.length; if (got >= n) resolve(); } } });
+  const localPort = s.localPort; // read while open: a closed socket no longer has one
+  s.write(send);
+  await Promise.race([promise, Bun.sleep(5000)]);
+  s.end();
+  return { bytes: Buffer.concat(chunks), localPort };
+}
 const curl = (port: number) => Bun.spawnSync(["curl", "-sS", "-m", "3", `http://127.0.0.1:${port}/`]).stdout.toString();
 
 beforeAll(async () => {
@@ -109,6 +122,44 @@ describe("the control API and the CLI on the real daemon", () => {
     }
     expect(await echoOnce(base, "still here")).toBe(true);
     expect(curl(base + 1)).toBe(INDEX_HTML);
+  });
+
+  test("--proxy-protocol: the container gets a PROXY v2 header with the client's address before the client's bytes; TCP only; ls shows it", async () => {
+    const p = base + 8;
+    const r = cli(["publish", "--proxy-protocol", `${p}:${srvIp}:7001`]);
+    expect(r.code).toBe(0);
+    // the test server echoes everything it receives: the header comes back first
+    for (const host of ["127.0.0.1", "::1"]) {
+      const { bytes, localPort } = await echoed(p, "who am I?", 9 + (host === "::1" ? 52 : 28), host);
+      const h = parseProxyV2(bytes)!;
+      expect(h).toEqual({ src: { ip: host, port: localPort }, dst: { ip: host, port: p }, length: host === "::1" ? 52 : 28 });
+      expect(Buffer.from(bytes.subarray(h.length)).toString()).toBe("who am I?");
+    }
+    expect(cli(["ls"]).out).toMatch(new RegExp(`127\\.0\\.0\\.1:${p}->\\S+:7001/tcp \\+PROXY`));
+    const udp = cli(["publish", "--proxy-protocol", `${p + 1}:${srvIp}:7002/udp`]);
+    expect([udp.code, udp.err]).toEqual([2, expect.stringContaining("--proxy-protocol is for TCP only")]);
+    const api = await call("POST", "/v1/ports", { spec: `${p + 1}:${srvIp}:7002/udp`, proxyProtocol: true });
+    expect([api.status, api.body.message]).toEqual([400, expect.stringContaining("the PROXY protocol is for TCP only")]);
+    // the same spec without the header is another entry: it conflicts, and the spec unpublishes the one there is
+    expect((await call("POST", "/v1/ports", { spec: `${p}:${srvIp}:7001` })).status).toBe(409);
+    expect(cli(["unpublish", `${p}:${srvIp}:7001`]).out).toBe(`${p}:${srvIp}:7001: unpublished\n`);
+    await until(() => canBind("127.0.0.1", p), "the port to be free");
+  });
+
+  test("label edgeport.proxy-protocol on a container: its ports named there get the header from edgeport run", async () => {
+    const p = base + 18;
+    await tb.runTestServer("proxied", ["--label", "edgeport.proxy-protocol=7001", "-p", `127.0.0.1:${p}:7001`, "-p", `127.0.0.1:${p + 1}:7002`]);
+    await until(async () => (await ports()).some((x) => x.key === `tcp:127.0.0.1:${p + 1}`), "the container's ports");
+    const { bytes, localPort } = await echoed(p, "labelled", 8 + 28);
+    expect(parseProxyV2(bytes)).toEqual({ src: { ip: "127.0.0.1", port: localPort }, dst: { ip: "127.0.0.1", port: p }, length: 28 });
+    // a port the label does not name gets no header: the server counts exactly the client's bytes
+    const c = await connectClient(p + 1);
+    await c.write(new TextEncoder().encode("plain"));
+    c.socket.shutdown();
+    await c.closed;
+    expect(c.text()).toBe(`${sha256("plain")} 5\n`);
+    expect((await ports()).find((x) => x.key === `tcp:127.0.0.1:${p}`)?.proxyProtocol).toBe(true);
+    await tb.dockerOk(["rm", "-f", "proxied"]);
   });
 
   test("unpublish by id and by spec; again is idempotent; the ports are free", async () => {

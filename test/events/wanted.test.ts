@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { ContainerInspect } from "../../src/events/schemas.ts";
-import { wantedPorts, type BindingPolicy } from "../../src/events/wanted.ts";
+import { proxyProtocolPorts, wantedPorts, type BindingPolicy } from "../../src/events/wanted.ts";
 
 /** Shapes as dockerd 20.10 returns them (captured in the test bed), trimmed. */
-function inspect(o: { ports?: object; bindings?: object; publishAll?: boolean; ip?: string; ip6?: string; running?: boolean; mode?: string }) {
+function inspect(o: { ports?: object; bindings?: object; publishAll?: boolean; ip?: string; ip6?: string; running?: boolean; mode?: string; labels?: Record<string, string> }) {
   return ContainerInspect.parse({
+    ...(o.labels ? { Config: { Labels: o.labels } } : {}),
     Id: "c0ffee0000000000000000000000000000000000000000000000000000000001",
     Name: "/web",
     State: { Running: o.running ?? true, Paused: false, StartedAt: "2026-11-22T16:02:55.842314637Z", Pid: 42, ExtraField: "stripped" },
@@ -49,6 +50,25 @@ describe("wanted ports from the inspect JSON", () => {
   test("local-only names the address it narrowed", () => {
     expect(wantedPorts(lan, "local-only").warnings).toEqual(["container web: 80/tcp asks for 192.168.1.5:80; --binding local-only publishes it on 127.0.0.1 instead"]);
     expect(wantedPorts(lan, "local-default").warnings).toEqual([]);
+  });
+
+  test("label edgeport.proxy-protocol: the TCP ports it names get the PROXY header, and a bad value applies nothing and says why", () => {
+    const ports = { "80/tcp": [hp("0.0.0.0", "8080")], "443/tcp": [hp("0.0.0.0", "8443")], "53/udp": [hp("0.0.0.0", "5353")] };
+    const bindings = { "80/tcp": [hp("", "8080")], "443/tcp": [hp("", "8443")], "53/udp": [hp("", "5353")] };
+    const proxied = (labels?: Record<string, string>) => {
+      const w = wantedPorts(inspect({ ports, bindings, labels }), "local-default");
+      return { on: w.ports.filter((p) => p.proxyProtocol).map((p) => p.key), warnings: w.warnings };
+    };
+    expect(proxied()).toEqual({ on: [], warnings: [] });
+    expect(proxied({ "edgeport.proxy-protocol": "443" })).toEqual({ on: ["tcp:127.0.0.1:8443", "tcp:[::1]:8443"], warnings: [] });
+    expect(proxied({ "edgeport.proxy-protocol": "true" }).on).toEqual(["tcp:127.0.0.1:8080", "tcp:[::1]:8080", "tcp:127.0.0.1:8443", "tcp:[::1]:8443"]);
+    expect(proxied({ "edgeport.proxy-protocol": " 80/tcp, 443 " }).on.length).toBe(4);
+    const typo = proxied({ "edgeport.proxy-protocol": "80,44x" });
+    expect(typo.on).toEqual([]);
+    expect(typo.warnings).toEqual(['container web: label edgeport.proxy-protocol="80,44x": "44x" is not a container port (write "true", or ports like "80,443"); no port gets the PROXY header']);
+    expect(proxied({ "edgeport.proxy-protocol": "53/udp" }).warnings[0]).toContain("the PROXY protocol is for TCP only");
+    expect(proxyProtocolPorts("0").problem).toContain('"0" is not a container port');
+    expect(proxyProtocolPorts("false").has(80)).toBe(false);
   });
 
   test("udp ports are carried in the model", () => {

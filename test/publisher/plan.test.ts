@@ -21,6 +21,7 @@ test.each([
   ["two containers, one host port: the first keeps it", [[w("a", 8080)], [w("b", 8080)]], pub(), ["open tcp:127.0.0.1:8080"], ["tcp:127.0.0.1:8080: a keeps it, b refused"]],
   ["the published one keeps it even when listed later", [[w("b", 8080)], [w("a", 8080)]], pub(w("a", 8080)), [], ["tcp:127.0.0.1:8080: a keeps it, b refused"]],
   ["a freed port goes to the other container in the same pass (close first)", [[w("b", 8080, "172.17.0.3")]], pub(w("a", 8080)), ["retarget tcp:127.0.0.1:8080 -> 172.17.0.3"], []],
+  ["the PROXY header turned on for a published port: retarget, no rebind", [[{ ...w("a", 8080), proxyProtocol: true }]], pub(w("a", 8080)), ["retarget tcp:127.0.0.1:8080 -> 172.17.0.2"], []],
   ["closes come before opens", [[w("b", 9000)]], pub(w("a", 8080)), ["close tcp:127.0.0.1:8080", "open tcp:127.0.0.1:9000"], []],
 ])("%s", (_name, wanted, published, actions, conflicts) => {
   expect(summary(plan(wanted as WantedPort[][], published))).toEqual({ actions, conflicts });
