@@ -61,9 +61,11 @@ export function parseProxyArgs(argv: string[], env: Record<string, string | unde
     const name = m[1]!;
     if (!FLAGS.has(name)) throw new EdgeportError("E_BAD_ARG", `docker-proxy: unknown flag -${name}`);
     if (name === "use-listen-fd") {
-      // a Go bool flag: -use-listen-fd, or -use-listen-fd=true|false
-      if (m[2] !== undefined && !/^(true|false|1|0)$/.test(m[2])) throw new EdgeportError("E_BAD_ARG", `docker-proxy: -use-listen-fd="${m[2]}" is not true or false`);
-      listenFd = m[2] === undefined || m[2] === "true" || m[2] === "1";
+      // a Go bool flag: -use-listen-fd, or -use-listen-fd=VALUE with what Go's strconv.ParseBool takes
+      const TRUE = ["1", "t", "T", "TRUE", "true", "True"];
+      const FALSE = ["0", "f", "F", "FALSE", "false", "False"];
+      if (m[2] !== undefined && !TRUE.includes(m[2]) && !FALSE.includes(m[2])) throw new EdgeportError("E_BAD_ARG", `docker-proxy: -use-listen-fd="${m[2]}" is not true or false`);
+      listenFd = m[2] === undefined || TRUE.includes(m[2]);
       continue;
     }
     const value = m[2] ?? argv[++i];

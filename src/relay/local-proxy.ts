@@ -7,11 +7,14 @@
  *
  * TCP: each accepted connection is spliced to the container: half-close and resets are carried,
  * and a side that cannot take more pauses the other (stream pipes). UDP: one socket per client
- * towards the container, so replies go back to the client that asked, from the published address;
- * a client idle for `udpIdleMs` is forgotten.
+ * towards the container, so replies go back to the client that asked; a client idle for
+ * `udpIdleMs` is forgotten, and past `udpMaxFlows` the least recently active one is. Replies leave
+ * from the published socket with the source address the kernel picks: on a socket bound to a
+ * wildcard address that is the address routed towards the client, which is not always the one the
+ * client sent to (dockerd's own proxy sets IP_PKTINFO to answer from that one; see
+ * docs/operations.md).
  */
 import dgram from "node:dgram";
-import { closeSync } from "node:fs";
 import net from "node:net";
 import { formatHostPort } from "../shared/address.ts";
 
@@ -25,6 +28,7 @@ export interface LocalProxyOptions {
   targetHost: string;
   targetPort: number;
   udpIdleMs?: number;
+  udpMaxFlows?: number;
   log?: { warn(m: string): void; debug(m: string): void };
 }
 
@@ -38,6 +42,7 @@ export interface LocalProxy {
 }
 
 const DEFAULT_UDP_IDLE_MS = 90_000; // docker-proxy's own UDP connection timeout
+const DEFAULT_UDP_MAX_FLOWS = 4096; // each flow holds a descriptor
 const isV6 = (ip: string) => ip.includes(":");
 
 /** Starts serving; rejects with an error that names the address when it cannot. */
@@ -109,9 +114,7 @@ interface Flow {
 function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
   const address = `${formatHostPort(o.host, o.port)}/udp`;
   const idleMs = o.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
-  // a datagram socket cannot be adopted from a descriptor here: the one dockerd bound is closed
-  // and the same address bound again at once (dockerd keeps the port reserved on its side)
-  if (o.fd !== undefined) closeSync(o.fd);
+  const maxFlows = o.udpMaxFlows ?? DEFAULT_UDP_MAX_FLOWS;
   const sock = dgram.createSocket({ type: isV6(o.host) ? "udp6" : "udp4", ipv6Only: isV6(o.host), reuseAddr: false });
   const flows = new Map<string, Flow>();
   const end = (key: string) => {
@@ -128,7 +131,12 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
   sock.on("message", (msg, rinfo) => {
     const key = formatHostPort(rinfo.address, rinfo.port);
     let f = flows.get(key);
-    if (!f) {
+    if (f) {
+      // most recently active last: the Map's order is the eviction order
+      flows.delete(key);
+      flows.set(key, f);
+    } else {
+      if (flows.size >= maxFlows) end(flows.keys().next().value!);
       // connected to the container: the kernel passes only its replies
       const up = dgram.createSocket(isV6(o.targetHost) ? "udp6" : "udp4");
       const flow: Flow = { up, last: Date.now(), waiting: [] };
@@ -155,7 +163,9 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
       clearInterval(sweep);
       reject(new Error(`cannot listen on ${address} in the VM: ${e.code ?? e.message}`));
     });
-    sock.bind({ address: o.host, port: o.port, exclusive: true }, () => {
+    // the socket dockerd bound (fd 4) is adopted as it is: dockerd still holds its own copy until the
+    // proxy has reported, so the address could not be bound again
+    const bound = () => {
       sock.removeAllListeners("error");
       sock.on("error", (e) => o.log?.warn(`${address}: ${e.message}`));
       resolve({
@@ -169,6 +179,8 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
           sock.close();
         },
       });
-    });
+    };
+    if (o.fd !== undefined) sock.bind({ fd: o.fd } as dgram.BindOptions, bound);
+    else sock.bind({ address: o.host, port: o.port, exclusive: true }, bound);
   });
 }

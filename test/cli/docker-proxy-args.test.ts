@@ -10,6 +10,8 @@ describe("docker-proxy flags", () => {
     expect(parseProxyArgs([...FLAGS, "-use-listen-fd"], {}).listenFd).toBe(true);
     expect(parseProxyArgs([...FLAGS, "-use-listen-fd=true"], {}).listenFd).toBe(true);
     expect(parseProxyArgs([...FLAGS, "--use-listen-fd=false"], {}).listenFd).toBe(false);
+    expect(parseProxyArgs([...FLAGS, "-use-listen-fd=T"], {}).listenFd).toBe(true);
+    expect(parseProxyArgs([...FLAGS, "-use-listen-fd=FALSE"], {}).listenFd).toBe(false);
     expect(parseProxyArgs(["--proto=udp", ...FLAGS.slice(2)], { EDGEPORT_CONTROL: "unix:///x.sock" })).toMatchObject({ proto: "udp", control: "unix:///x.sock" });
     expect(looksLikeDockerd(FLAGS)).toBe(true);
     expect(looksLikeDockerd(["run"])).toBe(false);

@@ -142,6 +142,24 @@ describe("edgeport as dockerd's userland-proxy-path", () => {
     await tb.dockerOk(["rm", "-f", "dpfd"]);
   });
 
+  test("-use-listen-fd with UDP: the socket dockerd bound (and still holds) is adopted and served in the VM; the host echoes too", async () => {
+    const p = base + 6;
+    const srv = await tb.runTestServer("dpfdudp");
+    const log = join(tb.dir, "with-listen-fd-udp.log");
+    const proc = tb.spawnInVm(["bun", join(import.meta.dir, "fixtures", "with-listen-fd.ts"), "udp", String(p), "--", EDGEPORT, "-proto", "udp", "-host-ip", "127.0.0.1", "-host-port", String(p), "-container-ip", srv.ip, "-container-port", "7001", "-use-listen-fd", "--control", `unix://${vmControl}`], { logFile: log });
+    try {
+      await until(() => existsSync(log) && readFileSync(log, "utf8").includes('{"status":"0\\n"}'), "the proxy to report 0 on fd 3", 15_000);
+      const inVm = Bun.spawnSync(["nsenter", `--net=${tb.netnsPath}`, "--", "socat", "-t", "2", "-", `UDP:127.0.0.1:${p}`], { stdin: new TextEncoder().encode("fd 4, udp") });
+      expect(inVm.stdout.toString()).toBe("fd 4, udp");
+      const c = await udpClient(p);
+      expect((await c.request("from the host", 3000))?.toString()).toBe("from the host");
+      c.close();
+    } finally {
+      await stopProcess(proc);
+      await tb.docker(["rm", "-f", "dpfdudp"]);
+    }
+  });
+
   test("run by hand: -help shows the usage; bad flags are named", () => {
     const help = Bun.spawnSync([EDGEPORT, "docker-proxy", "-help"]);
     expect(help.stdout.toString()).toContain("userland-proxy-path");

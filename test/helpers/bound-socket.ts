@@ -11,6 +11,7 @@ const libc = dlopen("libc.so.6", {
   listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
+  dup: { args: [FFIType.i32], returns: FFIType.i32 },
 }).symbols;
 
 const AF_INET = 2;
@@ -37,3 +38,5 @@ export function boundSocket(proto: "tcp" | "udp", port: number): number {
 }
 
 export const closeFd = (fd: number) => libc.close(fd);
+/** A second descriptor for the same socket (dockerd keeps its own until the proxy has reported). */
+export const dupFd = (fd: number) => libc.dup(fd);
