@@ -47,7 +47,7 @@ export default defineCommand({
       for (const spec of specs) {
         const r = await client.request<{ id: string; created: boolean; ports: PortState[]; code?: string; message?: string }>("POST", "/v1/ports", { spec, ...(a["proxy-protocol"] ? { proxyProtocol: true } : {}) });
         if (r.status >= 300) throw apiError(r.status, r.body);
-        console.log(`${r.body.id} ${r.body.created ? "published" : "already published"}: ${r.body.ports.map((p) => `${p.host}->${p.target}/${p.proto}`).join(", ")}`);
+        console.log(`${r.body.id} ${r.body.created ? "published" : "already published"}: ${r.body.ports.map((p) => `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`).join(", ")}`);
       }
       return;
     }

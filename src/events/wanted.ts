@@ -39,15 +39,16 @@ export const portKey = (proto: Proto, hostIp: string, hostPort: number): string 
 export const PROXY_PROTOCOL_LABEL = "edgeport.proxy-protocol";
 
 /**
- * The label's value: "true" (every TCP port of the container) or a comma-separated list of
- * container ports ("80,443", "8080/tcp"). Returns a test for a container port, and what was wrong
- * with the value (nothing of a bad value is applied: a typo must not half-apply).
+ * The label's value: "true", "all" or no value at all (`docker run -l edgeport.proxy-protocol`):
+ * every TCP port of the container; "false": none; else a comma-separated list of container ports
+ * ("80,443", "8080/tcp"). Returns a test for a container port, and what was wrong with the value
+ * (nothing of a bad value is applied: a typo must not half-apply).
  */
 export function proxyProtocolPorts(value: string | undefined): { has: (port: number) => boolean; problem?: string } {
   if (value === undefined) return { has: () => false };
   const v = value.trim().toLowerCase();
-  if (v === "true" || v === "all") return { has: () => true };
-  if (v === "false" || v === "") return { has: () => false };
+  if (v === "true" || v === "all" || v === "") return { has: () => true };
+  if (v === "false") return { has: () => false };
   const ports = new Set<number>();
   for (const item of v.split(",").map((x) => x.trim())) {
     const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(item);

@@ -61,11 +61,22 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
   };
 
   function attach(sock: Socket<Conn>, s: Session, peer: string): void {
+    // opted in: the container learns the client's address from a PROXY v2 header, ahead of the
+    // client's first byte (it travels as channel data, so any forwarder carries it); built before
+    // the channel opens, so a socket whose addresses cannot be read is reset, never sent headerless
+    let header: Uint8Array | null = null;
+    if (m.proxyProtocol) {
+      try {
+        header = proxyV2Header({ ip: sock.remoteAddress, port: sock.remotePort }, { ip: sock.localAddress || m.hostIp, port: sock.localPort || listener.port });
+      } catch (e) {
+        log.warn(`${address} <- ${peer}: reset: no PROXY header: ${(e as Error).message}`);
+        sock.terminate();
+        return;
+      }
+    }
     const ch = s.open(dest, countedEndpoint(sock));
     sock.data.ch = ch;
-    // opted in: the container learns the client's address from a PROXY v2 header, ahead of the
-    // client's first byte (it travels as channel data, so any forwarder carries it)
-    if (m.proxyProtocol) ch.localData(proxyV2Header({ ip: sock.remoteAddress, port: sock.remotePort }, { ip: sock.localAddress || m.hostIp, port: sock.localPort || listener.port }));
+    if (header) ch.localData(header);
     ch.onEnded = (failure) => {
       if (failure) log.info(`${address} <- ${peer}: ${failure}`);
     };

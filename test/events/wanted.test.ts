@@ -69,6 +69,8 @@ describe("wanted ports from the inspect JSON", () => {
     expect(proxied({ "edgeport.proxy-protocol": "53/udp" }).warnings[0]).toContain("the PROXY protocol is for TCP only");
     expect(proxyProtocolPorts("0").problem).toContain('"0" is not a container port');
     expect(proxyProtocolPorts("false").has(80)).toBe(false);
+    // `docker run -l edgeport.proxy-protocol` (no value) means on
+    expect(proxyProtocolPorts("").has(80)).toBe(true);
   });
 
   test("udp ports are carried in the model", () => {
