@@ -35,8 +35,10 @@ interface Path {
   where: Where;
   iperf: [string, number];
   echo: [string, number];
+  /** the relay's processes, whose CPU per echo round trip is reported (none for direct; socat forks) */
+  cpuPids?: number[];
 }
-const METRICS = ["up", "down", "up8", "down8", "rate", "p50", "p99", "steal", "lsteal"] as const;
+const METRICS = ["up", "down", "up8", "down8", "rate", "p50", "p99", "cpu", "steal", "lsteal"] as const;
 type Metric = (typeof METRICS)[number];
 const LABEL: Record<Metric, string> = {
   up: "1 stream host->container Gbit/s",
@@ -46,6 +48,7 @@ const LABEL: Record<Metric, string> = {
   rate: "new connections/s",
   p50: "echo p50 ms",
   p99: "echo p99 ms",
+  cpu: "relay CPU per echo round trip, us (its processes, during the echo blocks)",
   steal: "CPU taken by the hypervisor (steal) %, during the path's throughput and rate runs",
   lsteal: "steal %, during the echo blocks (all paths in turn)",
 };
@@ -121,15 +124,25 @@ const LAT_BLOCK = 200;
  * taken from the paths in turn (the first path rotates), so that a slow moment of the machine
  * falls on every path alike instead of on whichever path was being measured: p50 and p99 per path.
  */
-async function interleavedLatency(paths: Path[]): Promise<{ steal: number; lat: Record<string, { p50: number; p99: number }> }> {
+/** CPU time a process has used, in clock ticks (1/100 s) */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+async function interleavedLatency(paths: Path[]): Promise<{ steal: number; lat: Record<string, { p50: number; p99: number; cpu: number }> }> {
   const clients = paths.map((p) => {
     const proc = Bun.spawn(inVm(p.where, ["bun", CLIENT, "latency-blocks", p.echo[0], String(p.echo[1])]), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     procs.push(proc);
     return { p, proc, next: lineReader(proc.stdout, `the latency client of ${p.name}`), ms: [] as number[] };
   });
   let steal = 0;
+  const ticks = (p: Path) => (p.cpuPids ? p.cpuPids.reduce((a, pid) => a + cpuTicks(pid), 0) : NaN);
+  const cpu = new Map<string, number>();
   try {
     for (const c of clients) JSON.parse(await c.next());
+    for (const p of paths) cpu.set(p.name, ticks(p));
     const [t0, s0] = cpuTimes();
     for (let b = 0; b < LAT_BLOCKS; b++) {
       for (let i = 0; i < clients.length; i++) {
@@ -141,6 +154,8 @@ async function interleavedLatency(paths: Path[]): Promise<{ steal: number; lat: 
     }
     const [t1, s1] = cpuTimes();
     steal = t1 > t0 ? (100 * (s1 - s0)) / (t1 - t0) : 0;
+    // ticks are 10 ms: over the 2,200 round trips of a round that is a resolution of about 5 us
+    for (const p of paths) cpu.set(p.name, ((ticks(p) - cpu.get(p.name)!) * 10_000) / (LAT_BLOCKS * (LAT_BLOCK + 20)));
   } finally {
     for (const c of clients) {
       c.proc.stdin.end();
@@ -148,15 +163,15 @@ async function interleavedLatency(paths: Path[]): Promise<{ steal: number; lat: 
     }
   }
   const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))]!;
-  return { steal, lat: Object.fromEntries(clients.map((c) => [c.p.name, { p50: q(c.ms, 0.5), p99: q(c.ms, 0.99) }])) };
+  return { steal, lat: Object.fromEntries(clients.map((c) => [c.p.name, { p50: q(c.ms, 0.5), p99: q(c.ms, 0.99), cpu: cpu.get(c.p.name)! }])) };
 }
 
-function measure(p: Path, lat: { p50: number; p99: number }, lsteal: number): Record<Metric, number> {
+function measure(p: Path, lat: { p50: number; p99: number; cpu: number }, lsteal: number): Record<Metric, number> {
   // a virtual machine's hypervisor can take CPU away mid-run: how much is measured and reported
   // with every path, so a bad round is visible for what it is
   const [t0, s0] = cpuTimes();
   const rate = client(p, ["rate", p.echo[0], String(p.echo[1]), "2", "8"], 30);
-  const r = { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99 };
+  const r = { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99, cpu: lat.cpu };
   const [t1, s1] = cpuTimes();
   return { ...r, steal: t1 > t0 ? (100 * (s1 - s0)) / (t1 - t0) : 0, lsteal };
 }
@@ -165,8 +180,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 function svgChart(summary: Record<string, Record<Metric, { median: number }>>, names: string[]): string {
   const panels: Metric[] = ["up", "down", "up8", "down8", "rate", "p99"];
-  const colors = ["#888", "#4a90d9", "#e0a030", "#2a9d5c"];
-  const W = 300, H = 190, cols = 3;
+  const colors = ["#888", "#4a90d9", "#e0a030", "#2a9d5c", "#7bc49a"];
+  const W = 320, H = 30 + names.length * 36 + 10, cols = 3;
   const parts: string[] = [];
   panels.forEach((m, i) => {
     const x0 = (i % cols) * W, y0 = Math.floor(i / cols) * H;
@@ -174,11 +189,11 @@ function svgChart(summary: Record<string, Record<Metric, { median: number }>>, n
     parts.push(`<text x="${x0 + 10}" y="${y0 + 18}" font-size="12" font-family="sans-serif">${LABEL[m]}</text>`);
     names.forEach((n, j) => {
       const v = summary[n]![m].median;
-      const w = Math.max(1, (v / max) * 170);
+      const w = Math.max(1, (v / max) * 140);
       const y = y0 + 30 + j * 36;
-      parts.push(`<text x="${x0 + 10}" y="${y + 15}" font-size="11" font-family="sans-serif">${n}</text>`);
-      parts.push(`<rect x="${x0 + 95}" y="${y}" width="${w.toFixed(1)}" height="22" fill="${colors[j % colors.length]}"/>`);
-      parts.push(`<text x="${x0 + 100 + w}" y="${y + 15}" font-size="11" font-family="sans-serif">${v < 10 ? v.toFixed(2) : Math.round(v)}</text>`);
+      parts.push(`<text x="${x0 + 10}" y="${y + 15}" font-size="10" font-family="sans-serif">${n}</text>`);
+      parts.push(`<rect x="${x0 + 125}" y="${y}" width="${w.toFixed(1)}" height="22" fill="${colors[j % colors.length]}"/>`);
+      parts.push(`<text x="${x0 + 130 + w}" y="${y + 15}" font-size="11" font-family="sans-serif">${v < 10 ? v.toFixed(2) : Math.round(v)}</text>`);
     });
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${cols * W}" height="${2 * H}" viewBox="0 0 ${cols * W} ${2 * H}"><rect width="100%" height="100%" fill="white"/>${parts.join("")}</svg>\n`;
@@ -205,10 +220,13 @@ try {
   const base = freePortRange(10);
 
   // docker-proxy and socat: one userland hop inside the VM, listening on the VM's loopback
+  let dpEcho = 0;
   for (const [port, target] of [[base, 5201], [base + 1, 7001]] as const) {
     const t = target === 5201 ? ip.ip : srv.ip;
-    // docker-proxy reports readiness on fd 3, which must be writable
-    procs.push(tb.spawnInVm(["bash", "-c", `exec /usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port ${port} -container-ip ${t} -container-port ${target} 3>/dev/null`]));
+    // docker-proxy reports readiness on fd 3, which must be writable (bash execs it: same pid)
+    const dp = tb.spawnInVm(["bash", "-c", `exec /usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port ${port} -container-ip ${t} -container-port ${target} 3>/dev/null`]);
+    procs.push(dp);
+    if (target === 7001) dpEcho = dp.pid;
     procs.push(tb.spawnInVm(["socat", `TCP-LISTEN:${port + 2},bind=127.0.0.1,fork,reuseaddr,backlog=1024`, `TCP:${t}:${target}`]));
   }
   // edgeport: host listener -> pipe -> forwarder in the VM
@@ -220,15 +238,24 @@ try {
   procs.push(fwd, pub);
   await waitForListener(base + 4);
   await waitForListener(base + 5);
+  // the same with --spin 1ms on both ends (opt-in; docs/performance.md): its own pair of processes
+  const ssock = join(tb.dir, "fwd-spin.sock");
+  const sfwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${ssock}`, "--allow", "172.17.0.0/16", "--spin", "1ms", "--log-format", "json", "--log-level", "warn"], { logFile: join(tb.dir, "fwd-spin.log") });
+  await until(() => Bun.spawnSync(["test", "-S", ssock]).exitCode === 0, "the spinning forwarder");
+  const spub = spawnHost(["publish", "--relay", `unix://${ssock}`, "--spin", "1ms", `127.0.0.1:${base + 8}:${ip.ip}:5201`, `127.0.0.1:${base + 9}:${srv.ip}:7001`], join(tb.dir, "pub-spin.log"), "info");
+  procs.push(sfwd, spub);
+  await waitForListener(base + 8);
+  await waitForListener(base + 9);
   for (const port of [base, base + 1, base + 2, base + 3]) {
     await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`])).exitCode === 0, `the VM-side peer on ${port}`);
   }
 
   const paths: Path[] = [
     { name: "direct", where: "vm", iperf: [ip.ip, 5201], echo: [srv.ip, 7001] },
-    { name: "docker-proxy", where: "vm", iperf: ["127.0.0.1", base], echo: ["127.0.0.1", base + 1] },
+    { name: "docker-proxy", where: "vm", iperf: ["127.0.0.1", base], echo: ["127.0.0.1", base + 1], cpuPids: [dpEcho] },
     { name: "socat", where: "vm", iperf: ["127.0.0.1", base + 2], echo: ["127.0.0.1", base + 3] },
-    { name: "edgeport", where: "host", iperf: ["127.0.0.1", base + 4], echo: ["127.0.0.1", base + 5] },
+    { name: "edgeport", where: "host", iperf: ["127.0.0.1", base + 4], echo: ["127.0.0.1", base + 5], cpuPids: [pub.pid, fwd.pid] },
+    { name: "edgeport --spin 1ms", where: "host", iperf: ["127.0.0.1", base + 8], echo: ["127.0.0.1", base + 9], cpuPids: [spub.pid, sfwd.pid] },
   ];
   for (const p of paths) samples[p.name] = Object.fromEntries(METRICS.map((m) => [m, []])) as unknown as Record<Metric, number[]>;
   for (let r = 0; r < rounds; r++) {
@@ -282,7 +309,7 @@ for (const n of names) {
   summary[n] = Object.fromEntries(METRICS.map((m) => [m, { median: median(samples[n]![m]), min: Math.min(...samples[n]![m]), max: Math.max(...samples[n]![m]) }])) as never;
 }
 const dp = summary["docker-proxy"]!;
-const fmt = (v: number) => (v >= 100 ? Math.round(v).toString() : v.toFixed(2));
+const fmt = (v: number) => (Number.isNaN(v) ? "-" : v >= 100 ? Math.round(v).toString() : v.toFixed(2));
 /**
  * The issue's floor, checked on this run. Ratios are taken round by round (edgeport and
  * docker-proxy ran seconds apart in the same round) and the median of those is quoted, so a
@@ -308,10 +335,10 @@ function floorLines(): string[] {
       const a = added(all), q = added(quietLat);
       return `| added p99 latency (edgeport p99 - direct p99); quiet here: the ${quietLat.length} round(s) whose echo blocks had steal under 5 % | < 1 ms | ${cell(a, `${a.toFixed(3)} ms`, a < 1)} | ${cell(q, `${q.toFixed(3)} ms`, q < 1)} |`;
     })(),
-    (() => {
-      const a = added(all, dpS), q = added(quietLat, dpS);
-      return `| for scale, not a floor: docker-proxy's added p99, same rounds | | ${Number.isNaN(a) ? "no such round" : `${a.toFixed(3)} ms`} | ${Number.isNaN(q) ? "no such round" : `${q.toFixed(3)} ms`} |`;
-    })(),
+    ...([["docker-proxy's", dpS], ["edgeport --spin 1ms's (opt-in)", samples["edgeport --spin 1ms"]!]] as const).map(([who, of]) => {
+      const a = added(all, of), q = added(quietLat, of);
+      return `| for scale, not a floor: ${who} added p99, same rounds | | ${Number.isNaN(a) ? "no such round" : `${a.toFixed(3)} ms`} | ${Number.isNaN(q) ? "no such round" : `${q.toFixed(3)} ms`} |`;
+    }),
     `| RSS per idle connection at 10,000 (host + forwarder) | <= 16 KiB | ${perConn === undefined ? "not measured" : `${perConn.toFixed(1)} KiB ${perConn <= 16 ? "yes" : "NO"}`} | |`,
   ];
   return [
@@ -331,7 +358,7 @@ const lines = [
   ``,
   `| metric | ${names.join(" | ")} |`,
   `|---|${names.map(() => "---").join("|")}|`,
-  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" || m === "lsteal" ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`).join(" | ")} |`),
+  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" || m === "lsteal" || Number.isNaN(summary[n]![m].median) ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`).join(" | ")} |`),
   ``,
   `Added p99 latency of edgeport over direct: ${(summary.edgeport!.p99.median - summary.direct!.p99.median).toFixed(3)} ms (docker-proxy: ${(dp.p99.median - summary.direct!.p99.median).toFixed(3)} ms).`,
   "",

@@ -5,6 +5,7 @@ import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/constants.ts";
+import { startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
 
@@ -19,6 +20,7 @@ export const pipeArgs = {
   "window-max": { type: "string", description: "What a fast channel's window may grow to, in bytes, when the window and not the destination limits it; equal to --window: no growth", default: "8388608", valueHint: "BYTES" },
   keepalive: { type: "string", description: "Ping an edgeport peer after this much silence (0 disables)", default: "5s", valueHint: "DURATION" },
   "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
+  spin: { type: "string", description: "Linux, off by default: for this long after each burst of traffic a lowest-priority thread keeps a CPU busy, so that waking the relay needs no trip through a hypervisor that halts idle vCPUs (lower tail latency in VMs; costs CPU while traffic flows, up to one core). E.g. 1ms; 0 = off", default: "0", valueHint: "DURATION" },
 } as const satisfies ArgsDef;
 
 export const firewallArgs = {
@@ -54,9 +56,11 @@ export interface PipeSettings {
   windowMax: number;
   keepaliveMs: number;
   deadAfterMs: number;
+  /** --spin: 0 = off */
+  spinMs: number;
 }
 
-export function pipeSettings(args: { "token-file"?: string; window?: string; "window-max"?: string; keepalive?: string; "dead-after"?: string }): PipeSettings {
+export function pipeSettings(args: { "token-file"?: string; window?: string; "window-max"?: string; keepalive?: string; "dead-after"?: string; spin?: string }, platform: string = process.platform): PipeSettings {
   let secret: Uint8Array | undefined;
   const file = args["token-file"];
   if (file) {
@@ -82,7 +86,16 @@ export function pipeSettings(args: { "token-file"?: string; window?: string; "wi
   const keepaliveMs = parseDuration(args.keepalive ?? "5s", "--keepalive");
   const deadAfterMs = parseDuration(args["dead-after"] ?? "15s", "--dead-after");
   if (keepaliveMs > 0 && deadAfterMs <= keepaliveMs) throw new EdgeportError("E_BAD_ARG", `--dead-after (${deadAfterMs} ms) must be longer than --keepalive (${keepaliveMs} ms)`);
-  return { secret, window, windowMax, keepaliveMs, deadAfterMs };
+  const spinMs = parseDuration(args.spin ?? "0", "--spin");
+  if (spinMs > 100) throw new EdgeportError("E_BAD_ARG", `--spin: ${spinMs} ms is too long (100 ms at most; 1ms is plenty)`);
+  if (spinMs > 0 && platform !== "linux") throw new EdgeportError("E_BAD_ARG", "--spin is for Linux only (it needs SCHED_IDLE, so that the spinning never takes a CPU from real work)");
+  return { secret, window, windowMax, keepaliveMs, deadAfterMs, spinMs };
+}
+
+/** Starts --spin's thread when asked for; says so, or why not. */
+export function startSpin(settings: PipeSettings, log: { info(m: string): void; warn(m: string): void }): void {
+  const s = startSpinner(settings.spinMs);
+  s?.ready.then((ok) => (ok ? log.info(`--spin ${settings.spinMs}ms: a lowest-priority thread keeps a CPU busy while traffic flows`) : log.warn("--spin: the spinning thread could not lower itself to SCHED_IDLE; not spinning")));
 }
 
 /** Every value of a repeatable flag (`--allow a --allow b`, `--allow=a`); citty keeps only the last. */

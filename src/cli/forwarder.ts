@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs, pipeArgs, pipeSettings, repeated, untilAborted, VERSION } from "./common.ts";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, startSpin, repeated, untilAborted, VERSION } from "./common.ts";
 import { stop } from "./context.ts";
 import { log } from "../shared/log.ts";
 import { parseTransportUrl } from "../relay/transport-url.ts";
@@ -35,6 +35,7 @@ export default defineCommand({
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
     const settings = pipeSettings(a);
+    startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const policy = createDialPolicy({ allow: repeated(rawArgs, "allow"), engineSubnets: engine ? () => engine.subnets() : undefined });
     if (engine) {

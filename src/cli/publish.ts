@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs, pipeArgs, pipeSettings, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, startSpin, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
 import { stop } from "./context.ts";
 import { log } from "../shared/log.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -54,6 +54,7 @@ export default defineCommand({
     const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"]));
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);
+    startSpin(settings, plog);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
     const udp = udpSettings(a);
     const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });

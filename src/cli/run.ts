@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, firewallArgs, logArgs, pipeArgs, pipeSettings, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
+import { applyLogArgs, firewallArgs, logArgs, pipeArgs, pipeSettings, startSpin, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { stop } from "./context.ts";
 import { log } from "../shared/log.ts";
@@ -73,6 +73,7 @@ export default defineCommand({
     if (apiUrl?.kind === "tcp" && !apiToken) throw new EdgeportError("E_BAD_ARG", "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports");
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);
+    startSpin(settings, rlog);
     const resyncMs = parseDuration(a.resync, "--resync");
     if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");

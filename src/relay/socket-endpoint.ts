@@ -1,6 +1,7 @@
 /** Glue between Bun TCP/Unix sockets and channels: the socket is the channel's endpoint. */
 import type { Socket, SocketHandler } from "bun";
 import type { Channel, Endpoint } from "./channel.ts";
+import { poke } from "../shared/spin.ts";
 
 /** Per-socket state; `ch` is set once the channel exists. */
 export interface RelayConn {
@@ -27,6 +28,7 @@ const errorText = (e: unknown): string | undefined => {
 /** Socket callbacks that feed a channel. `allowHalfOpen: true` must be set where they are used. */
 export const relaySocketHandlers: SocketHandler<RelayConn> = {
   data(s, chunk) {
+    poke();
     s.data.ch?.localData(chunk);
   },
   drain(s) {

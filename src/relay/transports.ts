@@ -2,6 +2,7 @@
  * Pipe transports: unix and tcp sockets (listen or connect), a spawned process's stdio (exec:),
  * our own stdio (stdio:), and Windows named pipes (npipe:, through Bun's unix-path sockets).
  */
+import { poke } from "../shared/spin.ts";
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
@@ -35,6 +36,7 @@ function socketPipe(s: Socket<SockState>, description: string): Pipe {
 
 const pipeSocketHandlers = {
   data(s: Socket<SockState>, chunk: Uint8Array) {
+    poke();
     s.data.h?.data(chunk);
   },
   drain(s: Socket<SockState>) {

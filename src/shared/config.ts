@@ -26,6 +26,7 @@ export const ConfigSchema = z
     "window-max": z.number().int().min(16384).max(16777216).describe("What a fast channel's window may grow to, in bytes (as --window-max)").optional(),
     keepalive: Duration.describe("Ping after this much silence (as --keepalive)").optional(),
     "dead-after": Duration.describe("Declare the pipe dead after this much silence (as --dead-after)").optional(),
+    spin: Duration.describe("Keep a CPU busy for this long after each burst of traffic, Linux, off by default (as --spin)").optional(),
     "udp-idle": Duration.describe("UDP flow idle timeout (as --udp-idle)").optional(),
     "udp-max-flows": z.number().int().min(1).max(1_000_000).describe("UDP flows per port (as --udp-max-flows)").optional(),
     "log-level": z.enum(["silent", "error", "warn", "info", "debug", "trace"]).optional(),
