@@ -6,6 +6,7 @@
  *   docker-proxy  Debian's /usr/sbin/docker-proxy in the VM, one userland hop on the same kernel
  *   socat         socat TCP-LISTEN,fork -> TCP in the VM, one hop
  *   edgeport      client on the host -> edgeport's listener -> the pipe -> edgeport forwarder in the VM
+ *   edgeport --spin 1ms  the same with --spin on both ends (opt-in), its own pair of processes
  * For each: iperf3 single stream both ways and 8 parallel streams both ways, new connections per
  * second (64-byte echo, then close, 8 concurrent loops), 64-byte echo round trip p50/p99 on a
  * kept-alive connection (2,000 per path and round, in blocks taken from the paths in turn); for
@@ -358,7 +359,7 @@ const lines = [
   ``,
   `| metric | ${names.join(" | ")} |`,
   `|---|${names.map(() => "---").join("|")}|`,
-  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" || m === "lsteal" || Number.isNaN(summary[n]![m].median) ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`).join(" | ")} |`),
+  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => Number.isNaN(summary[n]![m].median) ? "-" : `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" || m === "lsteal" || Number.isNaN(summary[n]![m].median) ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`).join(" | ")} |`),
   ``,
   `Added p99 latency of edgeport over direct: ${(summary.edgeport!.p99.median - summary.direct!.p99.median).toFixed(3)} ms (docker-proxy: ${(dp.p99.median - summary.direct!.p99.median).toFixed(3)} ms).`,
   "",
