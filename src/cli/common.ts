@@ -5,7 +5,7 @@ import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/constants.ts";
-import { startSpinner } from "../shared/spin.ts";
+import { cpuQuota, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
 
@@ -88,14 +88,18 @@ export function pipeSettings(args: { "token-file"?: string; window?: string; "wi
   if (keepaliveMs > 0 && deadAfterMs <= keepaliveMs) throw new EdgeportError("E_BAD_ARG", `--dead-after (${deadAfterMs} ms) must be longer than --keepalive (${keepaliveMs} ms)`);
   const spinMs = parseDuration(args.spin ?? "0", "--spin");
   if (spinMs > 100) throw new EdgeportError("E_BAD_ARG", `--spin: ${spinMs} ms is too long (100 ms at most; 1ms is plenty)`);
-  if (spinMs > 0 && platform !== "linux") throw new EdgeportError("E_BAD_ARG", "--spin is for Linux only (it needs SCHED_IDLE, so that the spinning never takes a CPU from real work)");
+  if (spinMs > 0 && platform !== "linux") throw new EdgeportError("E_BAD_ARG", "--spin is for Linux only (it needs SCHED_IDLE, the lowest scheduling priority)");
   return { secret, window, windowMax, keepaliveMs, deadAfterMs, spinMs };
 }
 
 /** Starts --spin's thread when asked for; says so, or why not. */
 export function startSpin(settings: PipeSettings, log: { info(m: string): void; warn(m: string): void }): void {
-  const s = startSpinner(settings.spinMs);
-  s?.ready.then((ok) => (ok ? log.info(`--spin ${settings.spinMs}ms: a lowest-priority thread keeps a CPU busy while traffic flows`) : log.warn("--spin: the spinning thread could not lower itself to SCHED_IDLE; not spinning")));
+  if (settings.spinMs <= 0) return;
+  const quota = cpuQuota();
+  if (quota) return log.warn(`--spin: not spinning: this process runs under a CPU quota (${quota}), which spinning would spend`);
+  startSpinner(settings.spinMs)?.ready.then((why) =>
+    why === null ? log.info(`--spin ${settings.spinMs}ms: a lowest-priority thread keeps a CPU busy for ${settings.spinMs} ms after each burst of traffic`) : log.warn(`--spin: not spinning: the thread could not run at the lowest priority (${why})`),
+  );
 }
 
 /** Every value of a repeatable flag (`--allow a --allow b`, `--allow=a`); citty keeps only the last. */

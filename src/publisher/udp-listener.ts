@@ -13,6 +13,7 @@ import { DatagramEndpoint } from "../relay/datagram-endpoint.ts";
 import type { Destination } from "../relay/codec.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { bindError } from "./tcp-listener.ts";
+import { poke } from "../shared/spin.ts";
 
 export const DEFAULT_UDP_IDLE_MS = 120_000;
 export const DEFAULT_UDP_MAX_FLOWS = 4096;
@@ -140,6 +141,7 @@ export function openUdpListener(
   }
 
   sock.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
+    poke();
     if (closed) return;
     const key = formatHostPort(rinfo.address, rinfo.port);
     const flow = flows.get(key) ?? newFlow(key, rinfo.port, rinfo.address);

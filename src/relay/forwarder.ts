@@ -16,6 +16,7 @@ import { Session } from "./session.ts";
 import { listenPipes, prepareUnixPath, type PipeListener } from "./transports.ts";
 import { CONTROL_DEST } from "./constants.ts";
 import type { TransportUrl } from "./transport-url.ts";
+import { poke } from "../shared/spin.ts";
 
 export interface ForwarderOptions {
   listen: TransportUrl;
@@ -115,7 +116,10 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       connect: { hostname: target, port: dest.port },
       socket: {
         // a connected socket only hears its target: the record's address is the target's
-        data: (_sock, msg) => void ep?.deliver(msg, dest.ip, dest.port),
+        data: (_sock, msg) => {
+          poke();
+          ep?.deliver(msg, dest.ip, dest.port);
+        },
         // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
         error: (_sock, e) => log.debug(`${what}: ${errnoOf(e) ?? e.message}`),
       },

@@ -199,7 +199,10 @@ function sinkWriter(sink: Bun.FileSink, onDrain: () => void): (d: Uint8Array) =>
 }
 
 async function pumpStream(stream: ReadableStream<Uint8Array>, h: () => PipeHandlers | null): Promise<void> {
-  for await (const chunk of stream) h()?.data(chunk);
+  for await (const chunk of stream) {
+    poke();
+    h()?.data(chunk);
+  }
 }
 
 function spawnPipe(command: string, args: string[], description: string, onPipe: OnPipe): void {

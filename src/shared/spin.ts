@@ -2,24 +2,43 @@
  * Spin before sleeping (`--spin`, off by default; Linux). On a VM whose idle vCPUs halt at once,
  * waking a process is a trip through the hypervisor, and a relay in the path pays it twice per
  * round trip (docs/performance.md). While traffic flows, a helper thread at the lowest priority
- * (SCHED_IDLE: it runs only when nothing else wants the CPU, and any woken thread preempts it)
- * keeps a vCPU busy, so the relay's wake-ups land on a running CPU. It spins for `windowMs` after
- * the last activity, then sleeps on a futex until the next. Costs CPU while traffic flows (up to
- * one core on a busy port); nothing when idle.
+ * (SCHED_IDLE: within edgeport's cgroup it runs only when nothing else there wants the CPU, and any
+ * woken thread preempts it) keeps a vCPU busy, so the relay's wake-ups land on a running CPU. It
+ * spins for `windowMs` after the last activity, then sleeps on a futex until the next. Costs CPU
+ * while traffic flows (up to one core on a busy port); nothing when idle. Against other cgroups
+ * (containers, systemd services) the kernel shares CPU by cgroup weight, so the spinning does
+ * compete with them; under a CPU quota it would spend the quota, so it refuses to run under one.
  */
+import { readFileSync } from "node:fs";
 
 /** The thread: lowers itself to SCHED_IDLE (reported back), then spins while pokes keep coming. */
 const WORKER = `
 let idle = -1;
+let why = "";
 try {
   const { dlopen, FFIType, ptr } = await import("bun:ffi");
-  const libc = dlopen("libc.so.6", { sched_setscheduler: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } }).symbols;
-  idle = libc.sched_setscheduler(0, 5 /* SCHED_IDLE, this thread */, ptr(new Int32Array(1)));
-} catch {}
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  let libc = null;
+  // glibc, then musl (an Alpine VM), then whatever libc.so is
+  for (const name of ["libc.so.6", "libc.musl-" + arch + ".so.1", "libc.so"]) {
+    try {
+      libc = dlopen(name, { sched_setscheduler: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } }).symbols;
+      break;
+    } catch (e) {
+      why = String(e && e.message ? e.message : e);
+    }
+  }
+  if (libc) {
+    idle = libc.sched_setscheduler(0, 5 /* SCHED_IDLE, this thread */, ptr(new Int32Array(1)));
+    if (idle !== 0) why = "sched_setscheduler(SCHED_IDLE) was refused";
+  }
+} catch (e) {
+  why = String(e && e.message ? e.message : e);
+}
 self.onmessage = (e) => {
   const { buf, windowMs } = e.data;
   const s = new Int32Array(buf); // [0] activity counter, [1] 1 while asleep
-  postMessage({ idle });
+  postMessage({ idle, why });
   if (idle !== 0) return;
   let seen = Atomics.load(s, 0);
   for (;;) {
@@ -43,8 +62,37 @@ let state: Int32Array | null = null;
 let current: Spinner | null = null;
 
 export interface Spinner {
-  /** resolves true once the thread runs at SCHED_IDLE; false (and it is gone) when it could not */
-  readonly ready: Promise<boolean>;
+  /** resolves null once the thread runs at SCHED_IDLE; else why not (and it is gone) */
+  readonly ready: Promise<string | null>;
+}
+
+/**
+ * A CPU quota on this process's cgroup or any above it (cgroup v2 cpu.max, v1 cpu.cfs_quota_us),
+ * as text, or null. Spinning under a quota would spend it and get the relay itself throttled.
+ */
+export function cpuQuota(read: (path: string) => string | null = (p) => {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return null;
+  }
+}): string | null {
+  const self = read("/proc/self/cgroup") ?? "";
+  for (const line of self.split("\n")) {
+    const [, controllers, path] = line.split(":");
+    if (path === undefined) continue;
+    const v2 = controllers === "";
+    if (!v2 && !controllers!.split(",").includes("cpu")) continue;
+    const root = v2 ? "/sys/fs/cgroup" : `/sys/fs/cgroup/${controllers}`;
+    // the cgroup itself, then every one above it up to the root
+    const parts = path.split("/").filter(Boolean);
+    for (let n = parts.length; n >= 0; n--) {
+      const file = `${root}${n ? `/${parts.slice(0, n).join("/")}` : ""}/${v2 ? "cpu.max" : "cpu.cfs_quota_us"}`;
+      const q = read(file)?.trim();
+      if (q && (v2 ? !q.startsWith("max") : q !== "-1")) return `${file} = ${q}`;
+    }
+  }
+  return null;
 }
 
 /**
@@ -58,16 +106,16 @@ export function startSpinner(windowMs: number): Spinner | null {
   const w = new Worker(URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" })));
   w.unref();
   const spinner: Spinner = {
-    ready: new Promise<boolean>((resolve) => {
-      w.onmessage = (e: MessageEvent<{ idle: number }>) => {
+    ready: new Promise<string | null>((resolve) => {
+      w.onmessage = (e: MessageEvent<{ idle: number; why: string }>) => {
         if (e.data.idle !== 0) {
           w.terminate();
-          return resolve(false);
+          return resolve(e.data.why || "SCHED_IDLE is not available");
         }
         state = new Int32Array(buf);
-        resolve(true);
+        resolve(null);
       };
-      w.onerror = () => resolve(false);
+      w.onerror = (e) => resolve(`the thread failed: ${e.message}`);
     }),
   };
   w.postMessage({ buf, windowMs });
