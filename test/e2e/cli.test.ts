@@ -1,10 +1,11 @@
 /** The compiled binary's command line: help, exit codes, errors that name the problem, signals. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, waitForListener } from "../helpers/e2e.ts";
 import { freePortRange } from "../helpers/tcp-client.ts";
+import { cpuQuota } from "../../src/shared/spin.ts";
 
 const run = (args: string[]) => {
   const r = Bun.spawnSync([EDGEPORT, ...args], { stdin: "ignore" });
@@ -128,6 +129,27 @@ describe("publish on the host", () => {
     } finally {
       held.stop(true);
     }
+  });
+
+  test("--spin 1ms: the compiled binary starts its lowest-priority thread and says so; --spin 1s is refused", async () => {
+    const log = join(dir, "forwarder-spin.log");
+    const f = spawnHost(["forwarder", "--listen", `unix://${dir}/spin.sock`, "--spin", "1ms"], log);
+    try {
+      const quota = cpuQuota(); // the same cgroup as the binary's
+      if (quota) {
+        // a machine whose cgroup has a CPU quota: edgeport must refuse to spin, and say why
+        await until(() => hasLog(log, /^--spin: not spinning: this process runs under a CPU quota/), "the refusal");
+      } else {
+        await until(() => hasLog(log, /^--spin 1ms: a lowest-priority thread keeps a CPU busy/), "the spin line");
+        const tasks = readdirSync(`/proc/${f.pid}/task`).map((t) => readFileSync(`/proc/${f.pid}/task/${t}/stat`, "utf8"));
+        expect(tasks.filter((st) => st.slice(st.lastIndexOf(")") + 2).split(" ")[38] === "5").length).toBe(1); // one SCHED_IDLE thread
+      }
+    } finally {
+      await stopProcess(f);
+    }
+    const bad = Bun.spawnSync([EDGEPORT, "forwarder", "--listen", `unix://${dir}/spin2.sock`, "--spin", "1s"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toContain("--spin: 1000 ms is too long");
   });
 
   test("the forwarder says so when nothing is allowed", async () => {
