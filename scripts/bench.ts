@@ -214,8 +214,9 @@ try {
   // The VM is the test bed's own namespace: the host's settings are not touched.
   run(inVm("vm", ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"]), 10);
   const srv = await tb.runTestServer("testsrv");
-  // iperf3's server has been seen to exit mid-run on a machine short of CPU (its clients then get
-  // "connection refused"): it is restarted at once, and a refused client retries
+  // iperf3's server closes its listening socket after every test and listens again, so a client
+  // that comes in between is refused (a wide gap on a machine short of CPU): such a client retries.
+  // Should the server ever exit, it is started again and the exit is reported
   const ip = await tb.runContainer({ name: "iperf", args: ["/bin/sh", "-c", `while :; do /usr/bin/iperf3 -s -p 5201 --forceflush 2>&1; echo "${EXIT_MARK}status $?"; sleep 0.2; done`], mounts: ["/usr:/usr:ro"] });
   await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/${ip.ip}/5201`])).exitCode === 0, "the iperf3 server");
   const base = freePortRange(10);
