@@ -155,8 +155,8 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
       flows.set(key, (f = flow));
     }
     f.last = Date.now();
-    if (f.waiting) f.waiting.push(msg);
-    else f.up.send(msg);
+    if (!f.waiting) f.up.send(msg);
+    else if (f.waiting.length < 64) f.waiting.push(msg); // a datagram path may drop; memory stays bounded
   });
   return new Promise((resolve, reject) => {
     sock.once("error", (e: NodeJS.ErrnoException) => {
