@@ -341,6 +341,13 @@ function floorLines(): string[] {
       const a = added(all, of), q = added(quietLat, of);
       return `| for scale, not a floor: ${who} added p99, same rounds | | ${Number.isNaN(a) ? "no such round" : `${a.toFixed(3)} ms`} | ${Number.isNaN(q) ? "no such round" : `${q.toFixed(3)} ms`} |`;
     }),
+    (() => {
+      // the same throughput and connection ratios for the opt-in --spin pair, all rounds and quiet rounds
+      const sp = samples["edgeport --spin 1ms"]!;
+      const r = (m: Metric, rs: number[]) => (rs.length ? `x${median(rs.map((i) => sp[m][i]! / dpS[m][i]!)).toFixed(2)}` : "no such round");
+      const ms = ["up", "down", "up8", "down8", "rate"] as const;
+      return `| for scale, not a floor: edgeport --spin 1ms / docker-proxy, 1 up, 1 down, 8 up, 8 down, conn/s | | ${ms.map((m) => r(m, all)).join(", ")} | ${quiet.length ? ms.map((m) => r(m, quiet)).join(", ") : "no such round"} |`;
+    })(),
     `| RSS per idle connection at 10,000 (host + forwarder) | <= 16 KiB | ${perConn === undefined ? "not measured" : `${perConn.toFixed(1)} KiB ${perConn <= 16 ? "yes" : "NO"}`} | |`,
   ];
   return [
