@@ -187,6 +187,19 @@ describe("local proxy, TCP", () => {
     expect(await endingOf(base).catch((e: { code?: string }) => e.code)).toBe("ECONNREFUSED");
   });
 
+  test("IPv6: dockerd's -host-ip :: proxy listens on IPv6 only and relays to an IPv4 container", async () => {
+    const base = freePortRange(2);
+    echoServer(base + 1);
+    await proxy({ host: "::", port: base, targetPort: base + 1 });
+    const c = await connectClient(base, "::1");
+    await c.write(new TextEncoder().encode("over ::1"));
+    await until(() => c.received === 8, "the echo");
+    expect(c.text()).toBe("over ::1");
+    // IPv6 only: the same port on IPv4 is not taken by it (dockerd runs a second proxy for 0.0.0.0)
+    const v4 = Bun.listen({ hostname: "0.0.0.0", port: base, exclusive: true, socket: { data() {} } });
+    v4.stop(true);
+  });
+
   test("an address that is taken is an error naming it", async () => {
     const base = freePortRange(2);
     const held = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } });
