@@ -20,7 +20,7 @@ export const pipeArgs = {
   "window-max": { type: "string", description: "What a fast channel's window may grow to, in bytes, when the window and not the destination limits it; equal to --window: no growth", default: "8388608", valueHint: "BYTES" },
   keepalive: { type: "string", description: "Ping an edgeport peer after this much silence (0 disables)", default: "5s", valueHint: "DURATION" },
   "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
-  spin: { type: "string", description: "Linux, off by default: for this long after each burst of traffic a lowest-priority thread keeps a CPU busy, so that waking the relay needs no trip through a hypervisor that halts idle vCPUs (lower tail latency in VMs; costs CPU while traffic flows, up to one core). E.g. 1ms; 0 = off", default: "0", valueHint: "DURATION" },
+  spin: { type: "string", description: "Linux, off by default: for this long after each burst of traffic a lowest-priority thread keeps a CPU busy, so that waking the relay needs no trip through a hypervisor that halts idle vCPUs. For a VM short of CPU (it kept throughput and connection rate up under steal; on a quiet machine it made the slowest round trips slower). Costs CPU while traffic flows, up to one core. E.g. 1ms; 0 = off", default: "0", valueHint: "DURATION" },
 } as const satisfies ArgsDef;
 
 export const firewallArgs = {
