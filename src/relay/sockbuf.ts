@@ -6,6 +6,7 @@
  * TCP pipes are left alone: setting SO_SNDBUF there would switch off the kernel's autotuning.
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
+import { libcNames } from "../shared/libc.ts";
 
 /** What the pipe's unix socket asks for, each way. */
 export const PIPE_SOCKET_BUFFER = 4 * 1024 * 1024;
@@ -33,10 +34,7 @@ function load(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
   if (process.platform !== "linux" && process.platform !== "darwin") return libc;
-  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
-  // glibc, then musl (an Alpine or LinuxKit VM running Bun's musl build), then whatever libc.so is
-  const names = process.platform === "darwin" ? ["libc.dylib"] : ["libc.so.6", `libc.musl-${arch}.so.1`, "libc.so"];
-  for (const name of names) {
+  for (const name of libcNames()) {
     try {
       libc = open(name);
       return libc;

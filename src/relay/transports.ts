@@ -2,7 +2,6 @@
  * Pipe transports: unix and tcp sockets (listen or connect), a spawned process's stdio (exec:),
  * our own stdio (stdio:), and Windows named pipes (npipe:, through Bun's unix-path sockets).
  */
-import { poke } from "../shared/spin.ts";
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
@@ -11,6 +10,7 @@ import { formatTransportUrl, type TransportUrl } from "./transport-url.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
 import { growSocketBuffers, PIPE_SOCKET_BUFFER, pipeBufferSetting } from "./sockbuf.ts";
 import { log } from "../shared/log.ts";
+import { poke } from "../shared/spin.ts";
 
 /** Called once per connected pipe; returns the handlers that receive its events. */
 export type OnPipe = (pipe: Pipe) => PipeHandlers;

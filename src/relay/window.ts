@@ -113,8 +113,8 @@ export class RecvWindow {
     if (this.advertised - this.consumed >= this.size / 2) return null;
     const t = this.now();
     if (this.starved && this.size < this.max && t - this.lastGrant < GROW_WITHIN_MS) {
-      const more = this.budget ? this.budget.take(Math.min(this.size, this.max - this.size)) : Math.min(this.size, this.max - this.size);
-      this.size += more;
+      const want = Math.min(this.size, this.max - this.size);
+      this.size += this.budget ? this.budget.take(want) : want;
     }
     this.starved = false;
     this.lastGrant = t;

@@ -10,34 +10,31 @@
  * compete with them; under a CPU quota it would spend the quota, so it refuses to run under one.
  */
 import { readFileSync } from "node:fs";
+import { libcNames } from "./libc.ts";
 
-/** The thread: lowers itself to SCHED_IDLE (reported back), then spins while pokes keep coming. */
+/**
+ * The thread: lowers itself to SCHED_IDLE (libc from the names it is given; reported back), then
+ * spins while pokes keep coming.
+ */
 const WORKER = `
-let idle = -1;
-let why = "";
-try {
-  const { dlopen, FFIType, ptr } = await import("bun:ffi");
-  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
-  let libc = null;
-  // glibc, then musl (an Alpine VM), then whatever libc.so is
-  for (const name of ["libc.so.6", "libc.musl-" + arch + ".so.1", "libc.so"]) {
+const { dlopen, FFIType, ptr } = await import("bun:ffi");
+function lowest(names) {
+  let why = "";
+  for (const name of names) {
     try {
-      libc = dlopen(name, { sched_setscheduler: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } }).symbols;
-      break;
+      const libc = dlopen(name, { sched_setscheduler: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } }).symbols;
+      const idle = libc.sched_setscheduler(0, 5 /* SCHED_IDLE, this thread */, ptr(new Int32Array(1)));
+      return { idle, why: idle === 0 ? "" : "sched_setscheduler(SCHED_IDLE) was refused" };
     } catch (e) {
       why = String(e && e.message ? e.message : e);
     }
   }
-  if (libc) {
-    idle = libc.sched_setscheduler(0, 5 /* SCHED_IDLE, this thread */, ptr(new Int32Array(1)));
-    if (idle !== 0) why = "sched_setscheduler(SCHED_IDLE) was refused";
-  }
-} catch (e) {
-  why = String(e && e.message ? e.message : e);
+  return { idle: -1, why };
 }
 self.onmessage = (e) => {
-  const { buf, windowMs } = e.data;
+  const { buf, windowMs, names } = e.data;
   const s = new Int32Array(buf); // [0] activity counter, [1] 1 while asleep
+  const { idle, why } = lowest(names);
   postMessage({ idle, why });
   if (idle !== 0) return;
   let seen = Atomics.load(s, 0);
@@ -118,7 +115,7 @@ export function startSpinner(windowMs: number): Spinner | null {
       w.onerror = (e) => resolve(`the thread failed: ${e.message}`);
     }),
   };
-  w.postMessage({ buf, windowMs });
+  w.postMessage({ buf, windowMs, names: libcNames() });
   current = spinner;
   return spinner;
 }
