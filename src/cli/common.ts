@@ -4,7 +4,7 @@ import type { ArgsDef } from "citty";
 import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
 import { parseDuration } from "../shared/duration.ts";
-import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/constants.ts";
+import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/mux/constants.ts";
 import { cpuQuota, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";

@@ -6,7 +6,7 @@
  * the host (the host's binding policy picks the host address), then stays up until SIGTERM. While
  * it runs it holds the request open: if it dies, or the pipe breaks, the host releases the port;
  * it reconnects and publishes again when the pipe is back. Inside the VM it serves the published
- * address itself, as dockerd's own proxy does (src/relay/local-proxy.ts): on the socket dockerd
+ * address itself, as dockerd's own proxy does (src/relay/forwarder/local-proxy.ts): on the socket dockerd
  * passes as fd 4 with -use-listen-fd, else on one it binds.
  */
 import { closeSync, writeSync } from "node:fs";
@@ -15,7 +15,7 @@ import { defineCommand } from "citty";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
 import { parseIp } from "../shared/address.ts";
-import { startLocalProxy, type LocalProxy } from "../relay/local-proxy.ts";
+import { startLocalProxy, type LocalProxy } from "../relay/forwarder/local-proxy.ts";
 import { stop } from "./context.ts";
 
 export const DEFAULT_CONTROL = "unix:///run/edgeport/control.sock";

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { VERSION } from "./common.ts";
-import { MAGIC_TEXT } from "../relay/constants.ts";
+import { MAGIC_TEXT } from "../relay/mux/constants.ts";
 
 export default defineCommand({
   meta: { name: "version", description: "Print edgeport's version, runtime and protocol" },

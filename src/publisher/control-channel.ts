@@ -12,14 +12,14 @@
  */
 import type { ConsolaInstance } from "consola";
 import { z } from "zod";
-import type { Channel, Endpoint } from "../relay/channel.ts";
-import type { Destination } from "../relay/codec.ts";
-import { OPEN_FORBIDDEN } from "../relay/constants.ts";
-import type { Session } from "../relay/session.ts";
+import type { Channel, Endpoint } from "../relay/mux/channel.ts";
+import type { Destination } from "../relay/mux/codec.ts";
+import { OPEN_FORBIDDEN } from "../relay/mux/constants.ts";
+import type { Session } from "../relay/mux/session.ts";
 import { safe } from "../shared/log.ts";
 import type { Daemon } from "./daemon.ts";
 
-import { CONTROL_DEST } from "../relay/constants.ts";
+import { CONTROL_DEST } from "../relay/mux/constants.ts";
 const MAX_LINE = 4096;
 
 const Request = z.discriminatedUnion("op", [

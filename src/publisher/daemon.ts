@@ -15,7 +15,7 @@ import { formatMapping, parsePortSpec, type PortMapping } from "../shared/port-s
 import { plan } from "./plan.ts";
 import type { Firewall } from "../firewall/index.ts";
 import type { PortRules } from "../shared/config.ts";
-import type { RelayClient } from "./relay-client.ts";
+import type { RelayClient } from "../relay/host/relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions, type UdpStats } from "./udp-listener.ts";
 

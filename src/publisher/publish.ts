@@ -2,7 +2,7 @@
 import type { ConsolaInstance } from "consola";
 import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
 import type { PortMapping } from "../shared/port-spec.ts";
-import type { RelayClient } from "./relay-client.ts";
+import type { RelayClient } from "../relay/host/relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions } from "./udp-listener.ts";
 

@@ -8,9 +8,9 @@ import { formatHostPort, parseIp } from "../shared/address.ts";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
 import { proxyV2Header } from "../shared/proxy-protocol.ts";
-import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/socket-endpoint.ts";
-import type { Session } from "../relay/session.ts";
-import type { RelayClient } from "./relay-client.ts";
+import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/endpoints/socket-endpoint.ts";
+import type { Session } from "../relay/mux/session.ts";
+import type { RelayClient } from "../relay/host/relay-client.ts";
 
 interface Conn extends RelayConn {
   gone: boolean;

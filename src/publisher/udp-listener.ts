@@ -9,9 +9,9 @@ import dgram from "node:dgram";
 import type { ConsolaInstance } from "consola";
 import { formatHostPort, parseIp } from "../shared/address.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
-import { DatagramEndpoint } from "../relay/datagram-endpoint.ts";
-import type { Destination } from "../relay/codec.ts";
-import type { RelayClient } from "./relay-client.ts";
+import { DatagramEndpoint } from "../relay/endpoints/datagram-endpoint.ts";
+import type { Destination } from "../relay/mux/codec.ts";
+import type { RelayClient } from "../relay/host/relay-client.ts";
 import { bindError } from "./tcp-listener.ts";
 import { poke } from "../shared/spin.ts";
 

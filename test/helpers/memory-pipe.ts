@@ -1,6 +1,6 @@
 /** In-memory pipe pairs and endpoints for unit tests of the mux (fakes for pure-ish code only). */
-import type { Endpoint } from "../../src/relay/channel.ts";
-import type { Pipe, PipeHandlers } from "../../src/relay/pipe.ts";
+import type { Endpoint } from "../../src/relay/mux/channel.ts";
+import type { Pipe, PipeHandlers } from "../../src/relay/mux/pipe.ts";
 
 export interface MemEnd extends Pipe {
   handlers: PipeHandlers | null;

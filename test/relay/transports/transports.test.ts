@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
 import { createConsola } from "consola";
-import { createDialPolicy } from "../../src/relay/dial-policy.ts";
-import { startForwarder, type Forwarder } from "../../src/relay/forwarder.ts";
-import { parseTransportUrl } from "../../src/relay/transport-url.ts";
-import { createRelayClient, type RelayClient } from "../../src/publisher/relay-client.ts";
-import { openTcpListener, type TcpListener } from "../../src/publisher/tcp-listener.ts";
-import { until } from "../helpers/memory-pipe.ts";
+import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
+import { startForwarder, type Forwarder } from "../../../src/relay/forwarder/forwarder.ts";
+import { parseTransportUrl } from "../../../src/relay/transports/url.ts";
+import { createRelayClient, type RelayClient } from "../../../src/relay/host/relay-client.ts";
+import { openTcpListener, type TcpListener } from "../../../src/publisher/tcp-listener.ts";
+import { until } from "../../helpers/memory-pipe.ts";
 
 const quiet = createConsola({ level: -999 });
 const dir = mkdtempSync(join(tmpdir(), "edgeport-transports-"));
@@ -131,7 +131,7 @@ describe("unix destinations", () => {
     const relay = createRelayClient({ url: parseTransportUrl(fwd.address, "connect"), log: quiet });
     try {
       const s = await relay.session(5000);
-      const { FakeEndpoint } = await import("../helpers/memory-pipe.ts");
+      const { FakeEndpoint } = await import("../../helpers/memory-pipe.ts");
       const ok = new FakeEndpoint();
       s.open({ proto: "unix", path: target }, ok).localData(new TextEncoder().encode("over a unix socket"));
       await until(() => ok.text() === "over a unix socket", "the echo");

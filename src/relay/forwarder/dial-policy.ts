@@ -3,10 +3,10 @@
  * allowed (--allow) and the engine's container networks. Loopback, link-local and Unix
  * destinations need an explicit allow of their own; unspecified and multicast never pass.
  */
-import { cidrContains, parseCidr, type Cidr } from "../shared/cidr.ts";
-import { formatIp, isLinkLocal, isLoopback, isMulticast, isUnspecified, parseIp } from "../shared/address.ts";
-import { EdgeportError } from "../shared/errors.ts";
-import type { Destination } from "./codec.ts";
+import { cidrContains, parseCidr, type Cidr } from "../../shared/cidr.ts";
+import { formatIp, isLinkLocal, isLoopback, isMulticast, isUnspecified, parseIp } from "../../shared/address.ts";
+import { EdgeportError } from "../../shared/errors.ts";
+import type { Destination } from "../mux/codec.ts";
 
 export type Verdict = { ok: true } | { ok: false; reason: string };
 

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { formatTransportUrl, parseTransportUrl, splitCommand } from "../../src/relay/transport-url.ts";
+import { formatTransportUrl, parseTransportUrl, splitCommand } from "../../../src/relay/transports/url.ts";
 
 test.each([
   ["unix:///tmp/edgeport/fwd.sock", "connect", { kind: "unix", path: "/tmp/edgeport/fwd.sock" }],

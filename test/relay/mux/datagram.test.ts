@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { encodeRecord, MAX_DATAGRAM, RecordDecoder } from "../../src/relay/datagram.ts";
+import { encodeRecord, MAX_DATAGRAM, RecordDecoder } from "../../../src/relay/mux/datagram.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex").replace(/(..)/g, "$1 ").trim();
 

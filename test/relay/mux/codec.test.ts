@@ -9,8 +9,8 @@ import {
   FrameDecoder,
   ProtocolError,
   type Frame,
-} from "../../src/relay/codec.ts";
-import { CONN_DEDICATED, CONN_MULTIPLEXED } from "../../src/relay/constants.ts";
+} from "../../../src/relay/mux/codec.ts";
+import { CONN_DEDICATED, CONN_MULTIPLEXED } from "../../../src/relay/mux/constants.ts";
 
 const hex = (s: string) => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");

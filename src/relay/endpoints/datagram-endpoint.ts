@@ -6,8 +6,8 @@
  * counted, so a slow or absent peer holds at most a bounded amount of memory and never blocks
  * another flow.
  */
-import type { Channel, Endpoint } from "./channel.ts";
-import { encodeRecord, MAX_DATAGRAM, RecordDecoder } from "./datagram.ts";
+import type { Channel, Endpoint } from "../mux/channel.ts";
+import { encodeRecord, MAX_DATAGRAM, RecordDecoder } from "../mux/datagram.ts";
 
 /** Unsent bytes a flow may hold on its channel before new datagrams are dropped. */
 export const FLOW_QUEUE_CAP = 128 * 1024;

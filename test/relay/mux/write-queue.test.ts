@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { WriteQueue } from "../../src/relay/write-queue.ts";
+import { WriteQueue } from "../../../src/relay/mux/write-queue.ts";
 
 describe("the pipe's write queue", () => {
   test("random small and large pieces, a writer that takes random amounts: the bytes come out whole and in order", () => {

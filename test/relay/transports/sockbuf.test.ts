@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { growSocketBuffers, PIPE_SOCKET_BUFFER, pipeBufferSetting } from "../../src/relay/sockbuf.ts";
+import { growSocketBuffers, PIPE_SOCKET_BUFFER, pipeBufferSetting } from "../../../src/relay/transports/sockbuf.ts";
 
 /** Bun's sockets have a public fd that its type declarations do not list. */
 const fdOf = (s: unknown): number | undefined => (s as { fd?: number }).fd;

@@ -7,12 +7,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import dgram from "node:dgram";
 import type { Socket, TCPSocketListener } from "bun";
-import { startLocalProxy, type LocalProxy } from "../../src/relay/local-proxy.ts";
-import { prngStream } from "../e2e/fixtures/prng.ts";
-import { boundSocket, closeFd, dupFd } from "../helpers/bound-socket.ts";
-import { connectClient, endingOf, freePortRange, sha256, streamSha } from "../helpers/tcp-client.ts";
-import { udpClient } from "../helpers/udp-client.ts";
-import { until } from "../helpers/until.ts";
+import { startLocalProxy, type LocalProxy } from "../../../src/relay/forwarder/local-proxy.ts";
+import { prngStream } from "../../e2e/fixtures/prng.ts";
+import { boundSocket, closeFd, dupFd } from "../../helpers/bound-socket.ts";
+import { connectClient, endingOf, freePortRange, sha256, streamSha } from "../../helpers/tcp-client.ts";
+import { udpClient } from "../../helpers/udp-client.ts";
+import { until } from "../../helpers/until.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

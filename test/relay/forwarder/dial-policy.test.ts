@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
-import { createDialPolicy } from "../../src/relay/dial-policy.ts";
-import { parseIp } from "../../src/shared/address.ts";
-import type { Destination } from "../../src/relay/codec.ts";
+import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
+import { parseIp } from "../../../src/shared/address.ts";
+import type { Destination } from "../../../src/relay/mux/codec.ts";
 
 const tcp = (ip: string, port = 80): Destination => ({ proto: "tcp", ip: parseIp(ip).bytes, port });
 

@@ -16,7 +16,7 @@
  */
 import dgram from "node:dgram";
 import net from "node:net";
-import { formatHostPort } from "../shared/address.ts";
+import { formatHostPort } from "../../shared/address.ts";
 
 export interface LocalProxyOptions {
   proto: "tcp" | "udp";

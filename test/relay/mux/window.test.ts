@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { GROW_WITHIN_MS, RecvWindow, SendCredit, WindowBudget } from "../../src/relay/window.ts";
+import { GROW_WITHIN_MS, RecvWindow, SendCredit, WindowBudget } from "../../../src/relay/mux/window.ts";
 
 describe("SendCredit", () => {
   test("starts at zero: nothing may be sent before the first Window", () => {

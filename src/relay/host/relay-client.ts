@@ -3,12 +3,12 @@
  * when the pipe breaks. Listeners stay open meanwhile; new connections wait a bounded time.
  */
 import type { ConsolaInstance } from "consola";
-import { EdgeportError } from "../shared/errors.ts";
-import { Session } from "../relay/session.ts";
-import type { Channel } from "../relay/channel.ts";
-import type { Destination } from "../relay/codec.ts";
-import { dialPipe } from "../relay/transports.ts";
-import { formatTransportUrl, type TransportUrl } from "../relay/transport-url.ts";
+import { EdgeportError } from "../../shared/errors.ts";
+import { Session } from "../mux/session.ts";
+import type { Channel } from "../mux/channel.ts";
+import type { Destination } from "../mux/codec.ts";
+import { dialPipe } from "../transports/index.ts";
+import { formatTransportUrl, type TransportUrl } from "../transports/url.ts";
 
 export interface RelayClientOptions {
   url: TransportUrl;

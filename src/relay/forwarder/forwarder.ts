@@ -3,20 +3,20 @@
  * A new pipe may arrive while an old one is still open (the host redialled): each is served.
  */
 import type { ConsolaInstance } from "consola";
-import { formatHostPort, formatIp } from "../shared/address.ts";
-import { errnoOf } from "../shared/errors.ts";
-import { safe } from "../shared/log.ts";
-import type { Channel } from "./channel.ts";
-import type { Destination } from "./codec.ts";
-import { OPEN_ERROR, OPEN_FORBIDDEN, OPEN_REFUSED, OPEN_TIMEOUT, OPEN_UNREACHABLE } from "./constants.ts";
-import { DatagramEndpoint } from "./datagram-endpoint.ts";
+import { formatHostPort, formatIp } from "../../shared/address.ts";
+import { errnoOf } from "../../shared/errors.ts";
+import { safe } from "../../shared/log.ts";
+import type { Channel } from "../mux/channel.ts";
+import type { Destination } from "../mux/codec.ts";
+import { OPEN_ERROR, OPEN_FORBIDDEN, OPEN_REFUSED, OPEN_TIMEOUT, OPEN_UNREACHABLE } from "../mux/constants.ts";
+import { DatagramEndpoint } from "../endpoints/datagram-endpoint.ts";
 import type { DialPolicy } from "./dial-policy.ts";
-import { relaySocketHandlers, socketEndpoint, type RelayConn } from "./socket-endpoint.ts";
-import { Session } from "./session.ts";
-import { listenPipes, prepareUnixPath, type PipeListener } from "./transports.ts";
-import { CONTROL_DEST } from "./constants.ts";
-import type { TransportUrl } from "./transport-url.ts";
-import { poke } from "../shared/spin.ts";
+import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../endpoints/socket-endpoint.ts";
+import { Session } from "../mux/session.ts";
+import { listenPipes, prepareUnixPath, type PipeListener } from "../transports/index.ts";
+import { CONTROL_DEST } from "../mux/constants.ts";
+import type { TransportUrl } from "../transports/url.ts";
+import { poke } from "../../shared/spin.ts";
 
 export interface ForwarderOptions {
   listen: TransportUrl;

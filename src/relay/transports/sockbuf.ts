@@ -6,7 +6,7 @@
  * TCP pipes are left alone: setting SO_SNDBUF there would switch off the kernel's autotuning.
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
-import { libcNames } from "../shared/libc.ts";
+import { libcNames } from "../../shared/libc.ts";
 
 /** What the pipe's unix socket asks for, each way. */
 export const PIPE_SOCKET_BUFFER = 4 * 1024 * 1024;

@@ -20,7 +20,7 @@ import {
 } from "./codec.ts";
 import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EDGEPORT_WINDOW_MAX, WINDOW_GROWTH_BUDGET, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
 import { authMac, encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
-import { safe } from "../shared/log.ts";
+import { safe } from "../../shared/log.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
 import { WindowBudget } from "./window.ts";
 import { FrameWriter } from "./frame-writer.ts";

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { Channel } from "../../src/relay/channel.ts";
-import { encodeClose, encodeData, encodeShutdown, encodeWindow, FrameDecoder, type Destination, type Frame } from "../../src/relay/codec.ts";
-import { OPEN_FORBIDDEN, VPNKIT_WINDOW } from "../../src/relay/constants.ts";
-import { encodeHandshake, HandshakeReader } from "../../src/relay/handshake.ts";
-import { Session, type SessionOptions } from "../../src/relay/session.ts";
-import { FakeEndpoint, pipePair, until, type MemEnd } from "../helpers/memory-pipe.ts";
+import { Channel } from "../../../src/relay/mux/channel.ts";
+import { encodeClose, encodeData, encodeShutdown, encodeWindow, FrameDecoder, type Destination, type Frame } from "../../../src/relay/mux/codec.ts";
+import { OPEN_FORBIDDEN, VPNKIT_WINDOW } from "../../../src/relay/mux/constants.ts";
+import { encodeHandshake, HandshakeReader } from "../../../src/relay/mux/handshake.ts";
+import { Session, type SessionOptions } from "../../../src/relay/mux/session.ts";
+import { FakeEndpoint, pipePair, until, type MemEnd } from "../../helpers/memory-pipe.ts";
 
 const dest: Destination = { proto: "tcp", ip: Uint8Array.of(172, 17, 0, 2), port: 80 };
 const sessions: Session[] = [];
@@ -295,7 +295,7 @@ describe("flow control", () => {
     a.handlers = h.handlers;
     b.handlers = { data() {}, drain() {}, closed() {} };
     h.start(a);
-    const { encodeHello } = await import("../../src/relay/handshake.ts");
+    const { encodeHello } = await import("../../../src/relay/mux/handshake.ts");
     b.write(encodeHello({ edgeport: 1, role: "vm", window: 65536, ext, auth: false, nonce: "0".repeat(32) }));
     await until(() => h.state === "ready", "ready");
     a.blackhole = true; // whatever the host writes now is never read
@@ -304,7 +304,7 @@ describe("flow control", () => {
 
   test("a control-frame flood while the peer does not read is cut off, not queued without bound", async () => {
     const { h, peer, closed } = await hostThatNobodyReads(["ping"]);
-    const { encodePing } = await import("../../src/relay/codec.ts");
+    const { encodePing } = await import("../../../src/relay/mux/codec.ts");
     const pings = Buffer.concat(Array.from({ length: 4096 }, (_, i) => encodePing(i)));
     for (let i = 0; i < 80 && h.state !== "closed"; i++) {
       peer.write(pings);
@@ -355,8 +355,8 @@ describe("authentication and keepalive", () => {
     b.handlers = v.handlers;
     a.handlers = { data() {}, drain() {}, closed() {} };
     v.start(b);
-    const { encodeHello } = await import("../../src/relay/handshake.ts");
-    const { encodeOpen } = await import("../../src/relay/codec.ts");
+    const { encodeHello } = await import("../../../src/relay/mux/handshake.ts");
+    const { encodeOpen } = await import("../../../src/relay/mux/codec.ts");
     a.write(encodeHello({ edgeport: 1, role: "host", window: 65536, ext: ["auth"], auth: true, nonce: "1".repeat(32) }));
     a.write(encodeOpen(0, dest));
     await until(() => v.state === "closed", "closed");

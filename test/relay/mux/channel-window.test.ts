@@ -4,10 +4,10 @@
  * and its growth goes back to the budget exactly once, when it holds nothing more.
  */
 import { describe, expect, test } from "bun:test";
-import { Channel, type ChannelHost } from "../../src/relay/channel.ts";
-import type { Destination } from "../../src/relay/codec.ts";
-import { WindowBudget } from "../../src/relay/window.ts";
-import { FakeEndpoint } from "../helpers/memory-pipe.ts";
+import { Channel, type ChannelHost } from "../../../src/relay/mux/channel.ts";
+import type { Destination } from "../../../src/relay/mux/codec.ts";
+import { WindowBudget } from "../../../src/relay/mux/window.ts";
+import { FakeEndpoint } from "../../helpers/memory-pipe.ts";
 
 const dest: Destination = { proto: "tcp", ip: Uint8Array.of(127, 0, 0, 1), port: 80 };
 const host: ChannelHost = {

@@ -1,6 +1,6 @@
 /** Pipe transport URLs, for the host (connect) and the forwarder (listen). Pure. */
-import { parseIp } from "../shared/address.ts";
-import { EdgeportError } from "../shared/errors.ts";
+import { parseIp } from "../../shared/address.ts";
+import { EdgeportError } from "../../shared/errors.ts";
 
 export type TransportUrl =
   | { kind: "unix"; path: string }

@@ -1,0 +1,41 @@
+/** Pipes over byte streams rather than sockets (a child's stdio, our own): the shared adapters. */
+import { poke } from "../../shared/spin.ts";
+import type { PipeHandlers } from "../mux/pipe.ts";
+
+/** Adapts a FileSink (a child's stdin, our stdout) to the Pipe contract: one flush in flight at a time. */
+export function sinkWriter(sink: Bun.FileSink, onDrain: () => void): (d: Uint8Array) => number {
+  let flushing = false;
+  let closed = false;
+  return (d) => {
+    if (closed) return -1;
+    if (flushing) return 0;
+    try {
+      sink.write(d);
+      const r = sink.flush();
+      if (r instanceof Promise) {
+        flushing = true;
+        r.then(
+          () => {
+            flushing = false;
+            onDrain();
+          },
+          () => {
+            closed = true;
+          },
+        );
+      }
+      return d.length;
+    } catch {
+      closed = true;
+      return -1;
+    }
+  };
+}
+
+/** Feeds a readable stream to the pipe's handlers until it ends. */
+export async function pumpStream(stream: ReadableStream<Uint8Array>, h: () => PipeHandlers | null): Promise<void> {
+  for await (const chunk of stream) {
+    poke();
+    h()?.data(chunk);
+  }
+}
