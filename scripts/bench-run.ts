@@ -8,9 +8,9 @@
  * Bounded: --rounds (default 10) containers, one range.  bun scripts/bench-run.ts [--rounds 10]
  */
 import { join } from "node:path";
-import { startTestbed } from "./testbed.ts";
 import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../test/helpers/e2e.ts";
 import { canBind as canBindOn, freePortRange } from "../test/helpers/tcp-client.ts";
+import { startTestbed } from "./testbed.ts";
 
 const canBind = (port: number) => canBindOn("127.0.0.1", port);
 
@@ -23,7 +23,8 @@ const accepting = async (port: number) => {
     return false;
   }
 };
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
 await ensureBinary();
 const tb = await startTestbed();
@@ -33,17 +34,27 @@ let run: Bun.Subprocess | null = null;
 try {
   const sock = join(tb.dir, "fwd.sock");
   const flog = join(tb.dir, "fwd.log");
-  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--engine", tb.dockerHost, "--log-format", "json"], { logFile: flog });
+  fwd = tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--engine", tb.dockerHost, "--log-format", "json"],
+    { logFile: flog },
+  );
   await until(() => hasLog(flog, /^listening/), "forwarder");
   const rlog = join(tb.dir, "run.log");
-  run = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${sock}`, "--api", "none", "--firewall", "none"], rlog, "info");
+  run = spawnHost(
+    ["run", "--engine", tb.dockerHost, "--relay", `unix://${sock}`, "--api", "none", "--firewall", "none"],
+    rlog,
+    "info",
+  );
   await until(() => hasLog(rlog, /^following engine/), "edgeport run");
 
   // engine event times, from the engine's own stream (same clock: the VM is this machine)
   const times = new Map<string, number>();
   const ctl = new AbortController();
   void (async () => {
-    const res = await fetch("http://localhost/events?filters=" + encodeURIComponent('{"type":["container"]}'), { unix: tb.dockerSock, signal: ctl.signal } as RequestInit);
+    const res = await fetch(`http://localhost/events?filters=${encodeURIComponent('{"type":["container"]}')}`, {
+      unix: tb.dockerSock,
+      signal: ctl.signal,
+    } as RequestInit);
     let buf = "";
     for await (const chunk of res.body!) {
       buf += new TextDecoder().decode(chunk);
@@ -66,7 +77,21 @@ try {
   for (let i = 0; i < rounds; i++) {
     const name = `b${i}`;
     const p = base + 100 + (i % 10);
-    const started = tb.dockerOk(["run", "-d", "--name", name, "-p", `127.0.0.1:${p}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    const started = tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      name,
+      "-p",
+      `127.0.0.1:${p}:80`,
+      "edgeport-busybox:test",
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
     await until(() => accepting(p), `listener ${p}`, 10_000);
     const tUp = Date.now();
     await started;
@@ -77,12 +102,30 @@ try {
     await killed;
     down.push(tDown - (await eventTime(`die ${name}`)));
   }
-  results.push(`| single port: start event -> listener accepting | ${rounds} | ${pct(up, 50).toFixed(1)} | ${pct(up, 90).toFixed(1)} | ${Math.max(...up).toFixed(1)} |`);
-  results.push(`| single port: die event -> port bindable again | ${rounds} | ${pct(down, 50).toFixed(1)} | ${pct(down, 90).toFixed(1)} | ${Math.max(...down).toFixed(1)} |`);
+  results.push(
+    `| single port: start event -> listener accepting | ${rounds} | ${pct(up, 50).toFixed(1)} | ${pct(up, 90).toFixed(1)} | ${Math.max(...up).toFixed(1)} |`,
+  );
+  results.push(
+    `| single port: die event -> port bindable again | ${rounds} | ${pct(down, 50).toFixed(1)} | ${pct(down, 90).toFixed(1)} | ${Math.max(...down).toFixed(1)} |`,
+  );
 
   const t0 = Date.now();
-  const started = tb.dockerOk(["run", "-d", "--name", "range", "-p", `${base}-${base + 99}:${base}-${base + 99}`, "edgeport-busybox:test", "sleep", "600"]);
-  await until(async () => (await Promise.all(Array.from({ length: 100 }, (_, i) => accepting(base + i)))).every(Boolean), "100 ports", 60_000);
+  const started = tb.dockerOk([
+    "run",
+    "-d",
+    "--name",
+    "range",
+    "-p",
+    `${base}-${base + 99}:${base}-${base + 99}`,
+    "edgeport-busybox:test",
+    "sleep",
+    "600",
+  ]);
+  await until(
+    async () => (await Promise.all(Array.from({ length: 100 }, (_, i) => accepting(base + i)))).every(Boolean),
+    "100 ports",
+    60_000,
+  );
   const tRange = Date.now();
   await started;
   const dockerRunMs = Date.now() - t0;
@@ -101,7 +144,9 @@ try {
   await stopProcess(fwd);
   await tb.stop();
 }
-console.log(`\nedgeport run timings (${new Date().toISOString()}, Bun ${Bun.version}); ms, measured from the engine's event timestamps\n`);
+console.log(
+  `\nedgeport run timings (${new Date().toISOString()}, Bun ${Bun.version}); ms, measured from the engine's event timestamps\n`,
+);
 console.log("| what | samples | p50 / value ms | p90 ms | max ms |");
 console.log("|---|---|---|---|---|");
 for (const r of results) console.log(r);

@@ -19,14 +19,27 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestbed, type Testbed } from "./testbed.ts";
-import { EDGEPORT, ensureBinary, ROOT, rssKiB, spawnHost, stopProcess, until, waitForListener } from "../test/helpers/e2e.ts";
+import {
+  EDGEPORT,
+  ensureBinary,
+  ROOT,
+  rssKiB,
+  spawnHost,
+  stopProcess,
+  until,
+  waitForListener,
+} from "../test/helpers/e2e.ts";
 import { freePortRange } from "../test/helpers/tcp-client.ts";
+import { startTestbed, type Testbed } from "./testbed.ts";
 
-const arg = (name: string, def: string) => (Bun.argv.includes(`--${name}`) ? Bun.argv[Bun.argv.indexOf(`--${name}`) + 1]! : def);
+const arg = (name: string, def: string) =>
+  Bun.argv.includes(`--${name}`) ? Bun.argv[Bun.argv.indexOf(`--${name}`) + 1]! : def;
 const rounds = Number(arg("rounds", "3"));
 const seconds = Number(arg("seconds", "3"));
-const idleCounts = arg("idle", "1000,10000").split(",").map(Number).filter((n) => n > 0);
+const idleCounts = arg("idle", "1000,10000")
+  .split(",")
+  .map(Number)
+  .filter((n) => n > 0);
 const OUT = join(ROOT, "bench-results");
 const CLIENT = join(ROOT, "scripts", "bench-client.ts");
 
@@ -56,11 +69,15 @@ const LABEL: Record<Metric, string> = {
 
 let tb: Testbed;
 const procs: Bun.Subprocess[] = [];
-const inVm = (where: Where, cmd: string[]) => (where === "vm" ? ["nsenter", `--net=${tb.netnsPath}`, "--", ...cmd] : cmd);
+const inVm = (where: Where, cmd: string[]) =>
+  where === "vm" ? ["nsenter", `--net=${tb.netnsPath}`, "--", ...cmd] : cmd;
 
 function run(cmd: string[], timeoutS: number): string {
   const r = Bun.spawnSync(cmd, { timeout: timeoutS * 1000, stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`${cmd.slice(0, 6).join(" ")}... failed (${r.exitCode}): ${r.stderr.toString().slice(0, 300)}${r.stdout.toString().slice(0, 300)}`);
+  if (r.exitCode !== 0)
+    throw new Error(
+      `${cmd.slice(0, 6).join(" ")}... failed (${r.exitCode}): ${r.stderr.toString().slice(0, 300)}${r.stdout.toString().slice(0, 300)}`,
+    );
   return r.stdout.toString();
 }
 
@@ -68,7 +85,22 @@ function iperf(p: Path, reverse: boolean, streams: number): number {
   // iperf3's server takes one test at a time and can still be busy with the previous one (or with
   // a readiness probe's connection): that is retried, anything else is an error
   for (let attempt = 1; ; attempt++) {
-    const r = Bun.spawnSync(inVm(p.where, ["iperf3", "-c", p.iperf[0], "-p", String(p.iperf[1]), "-t", String(seconds), "-P", String(streams), "-J", ...(reverse ? ["-R"] : [])]), { timeout: (seconds + 30) * 1000, stdout: "pipe", stderr: "pipe" });
+    const r = Bun.spawnSync(
+      inVm(p.where, [
+        "iperf3",
+        "-c",
+        p.iperf[0],
+        "-p",
+        String(p.iperf[1]),
+        "-t",
+        String(seconds),
+        "-P",
+        String(streams),
+        "-J",
+        ...(reverse ? ["-R"] : []),
+      ]),
+      { timeout: (seconds + 30) * 1000, stdout: "pipe", stderr: "pipe" },
+    );
     let j: { error?: string; end?: { sum_received?: { bits_per_second: number } } } = {};
     try {
       j = JSON.parse(r.stdout.toString());
@@ -76,7 +108,8 @@ function iperf(p: Path, reverse: boolean, streams: number): number {
     const bps = j.end?.sum_received?.bits_per_second;
     if (r.exitCode === 0 && bps !== undefined) return bps / 1e9;
     const why = j.error ?? (r.stderr.toString().trim() || `exit ${r.exitCode}`);
-    if (attempt >= 5 || !/busy|reset|refused|closed unexpectedly/i.test(why)) throw new Error(`iperf3 through ${p.name} (${streams} streams${reverse ? ", reverse" : ""}): ${why}`);
+    if (attempt >= 5 || !/busy|reset|refused|closed unexpectedly/i.test(why))
+      throw new Error(`iperf3 through ${p.name} (${streams} streams${reverse ? ", reverse" : ""}): ${why}`);
     console.error(`iperf3 through ${p.name}: ${why}; again in 1 s`);
     retried.push(`${p.name} (${streams} stream${streams > 1 ? "s" : ""}${reverse ? ", reverse" : ""}): ${why}`);
     Bun.sleepSync(1000);
@@ -89,7 +122,13 @@ const EXIT_MARK = "bench: iperf3 server exited, ";
 /** iperf3 runs that were retried, and why: reported with the results, never hidden */
 const retried: string[] = [];
 
-const client = (p: Path, args: string[], timeoutS: number) => JSON.parse(run(inVm(p.where, ["bun", CLIENT, ...args]), timeoutS).trim().split("\n").pop()!);
+const client = (p: Path, args: string[], timeoutS: number) =>
+  JSON.parse(
+    run(inVm(p.where, ["bun", CLIENT, ...args]), timeoutS)
+      .trim()
+      .split("\n")
+      .pop()!,
+  );
 
 /** the machine's CPU counters (jiffies): [total, steal] */
 function cpuTimes(): [number, number] {
@@ -132,9 +171,15 @@ function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
-async function interleavedLatency(paths: Path[]): Promise<{ steal: number; lat: Record<string, { p50: number; p99: number; cpu: number }> }> {
+async function interleavedLatency(
+  paths: Path[],
+): Promise<{ steal: number; lat: Record<string, { p50: number; p99: number; cpu: number }> }> {
   const clients = paths.map((p) => {
-    const proc = Bun.spawn(inVm(p.where, ["bun", CLIENT, "latency-blocks", p.echo[0], String(p.echo[1])]), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    const proc = Bun.spawn(inVm(p.where, ["bun", CLIENT, "latency-blocks", p.echo[0], String(p.echo[1])]), {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
     procs.push(proc);
     return { p, proc, next: lineReader(proc.stdout, `the latency client of ${p.name}`), ms: [] as number[] };
   });
@@ -163,8 +208,14 @@ async function interleavedLatency(paths: Path[]): Promise<{ steal: number; lat: 
       await stopProcess(c.proc);
     }
   }
-  const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))]!;
-  return { steal, lat: Object.fromEntries(clients.map((c) => [c.p.name, { p50: q(c.ms, 0.5), p99: q(c.ms, 0.99), cpu: cpu.get(c.p.name)! }])) };
+  const q = (xs: number[], f: number) =>
+    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))]!;
+  return {
+    steal,
+    lat: Object.fromEntries(
+      clients.map((c) => [c.p.name, { p50: q(c.ms, 0.5), p99: q(c.ms, 0.99), cpu: cpu.get(c.p.name)! }]),
+    ),
+  };
 }
 
 function measure(p: Path, lat: { p50: number; p99: number; cpu: number }, lsteal: number): Record<Metric, number> {
@@ -172,7 +223,16 @@ function measure(p: Path, lat: { p50: number; p99: number; cpu: number }, lsteal
   // with every path, so a bad round is visible for what it is
   const [t0, s0] = cpuTimes();
   const rate = client(p, ["rate", p.echo[0], String(p.echo[1]), "2", "8"], 30);
-  const r = { up: iperf(p, false, 1), down: iperf(p, true, 1), up8: iperf(p, false, 8), down8: iperf(p, true, 8), rate: rate.rate, p50: lat.p50, p99: lat.p99, cpu: lat.cpu };
+  const r = {
+    up: iperf(p, false, 1),
+    down: iperf(p, true, 1),
+    up8: iperf(p, false, 8),
+    down8: iperf(p, true, 8),
+    rate: rate.rate,
+    p50: lat.p50,
+    p99: lat.p99,
+    cpu: lat.cpu,
+  };
   const [t1, s1] = cpuTimes();
   return { ...r, steal: t1 > t0 ? (100 * (s1 - s0)) / (t1 - t0) : 0, lsteal };
 }
@@ -182,10 +242,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function svgChart(summary: Record<string, Record<Metric, { median: number }>>, names: string[]): string {
   const panels: Metric[] = ["up", "down", "up8", "down8", "rate", "p99"];
   const colors = ["#888", "#4a90d9", "#e0a030", "#2a9d5c", "#7bc49a"];
-  const W = 320, H = 30 + names.length * 36 + 10, cols = 3;
+  const W = 320,
+    H = 30 + names.length * 36 + 10,
+    cols = 3;
   const parts: string[] = [];
   panels.forEach((m, i) => {
-    const x0 = (i % cols) * W, y0 = Math.floor(i / cols) * H;
+    const x0 = (i % cols) * W,
+      y0 = Math.floor(i / cols) * H;
     const max = Math.max(...names.map((n) => summary[n]![m].median)) || 1;
     parts.push(`<text x="${x0 + 10}" y="${y0 + 18}" font-size="12" font-family="sans-serif">${LABEL[m]}</text>`);
     names.forEach((n, j) => {
@@ -193,8 +256,12 @@ function svgChart(summary: Record<string, Record<Metric, { median: number }>>, n
       const w = Math.max(1, (v / max) * 140);
       const y = y0 + 30 + j * 36;
       parts.push(`<text x="${x0 + 10}" y="${y + 15}" font-size="10" font-family="sans-serif">${n}</text>`);
-      parts.push(`<rect x="${x0 + 125}" y="${y}" width="${w.toFixed(1)}" height="22" fill="${colors[j % colors.length]}"/>`);
-      parts.push(`<text x="${x0 + 130 + w}" y="${y + 15}" font-size="11" font-family="sans-serif">${v < 10 ? v.toFixed(2) : Math.round(v)}</text>`);
+      parts.push(
+        `<rect x="${x0 + 125}" y="${y}" width="${w.toFixed(1)}" height="22" fill="${colors[j % colors.length]}"/>`,
+      );
+      parts.push(
+        `<text x="${x0 + 130 + w}" y="${y + 15}" font-size="11" font-family="sans-serif">${v < 10 ? v.toFixed(2) : Math.round(v)}</text>`,
+      );
     });
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${cols * W}" height="${2 * H}" viewBox="0 0 ${cols * W} ${2 * H}"><rect width="100%" height="100%" fill="white"/>${parts.join("")}</svg>\n`;
@@ -217,49 +284,141 @@ try {
   // iperf3's server closes its listening socket after every test and listens again, so a client
   // that comes in between is refused (a wide gap on a machine short of CPU): such a client retries.
   // Should the server ever exit, it is started again and the exit is reported
-  const ip = await tb.runContainer({ name: "iperf", args: ["/bin/sh", "-c", `while :; do /usr/bin/iperf3 -s -p 5201 --forceflush 2>&1; echo "${EXIT_MARK}status $?"; sleep 0.2; done`], mounts: ["/usr:/usr:ro"] });
-  await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/${ip.ip}/5201`])).exitCode === 0, "the iperf3 server");
+  const ip = await tb.runContainer({
+    name: "iperf",
+    args: [
+      "/bin/sh",
+      "-c",
+      `while :; do /usr/bin/iperf3 -s -p 5201 --forceflush 2>&1; echo "${EXIT_MARK}status $?"; sleep 0.2; done`,
+    ],
+    mounts: ["/usr:/usr:ro"],
+  });
+  await until(
+    () => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/${ip.ip}/5201`])).exitCode === 0,
+    "the iperf3 server",
+  );
   const base = freePortRange(10);
 
   // docker-proxy and socat: one userland hop inside the VM, listening on the VM's loopback
   let dpEcho = 0;
-  for (const [port, target] of [[base, 5201], [base + 1, 7001]] as const) {
+  for (const [port, target] of [
+    [base, 5201],
+    [base + 1, 7001],
+  ] as const) {
     const t = target === 5201 ? ip.ip : srv.ip;
     // docker-proxy reports readiness on fd 3, which must be writable (bash execs it: same pid)
-    const dp = tb.spawnInVm(["bash", "-c", `exec /usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port ${port} -container-ip ${t} -container-port ${target} 3>/dev/null`]);
+    const dp = tb.spawnInVm([
+      "bash",
+      "-c",
+      `exec /usr/sbin/docker-proxy -proto tcp -host-ip 127.0.0.1 -host-port ${port} -container-ip ${t} -container-port ${target} 3>/dev/null`,
+    ]);
     procs.push(dp);
     if (target === 7001) dpEcho = dp.pid;
-    procs.push(tb.spawnInVm(["socat", `TCP-LISTEN:${port + 2},bind=127.0.0.1,fork,reuseaddr,backlog=1024`, `TCP:${t}:${target}`]));
+    procs.push(
+      tb.spawnInVm([
+        "socat",
+        `TCP-LISTEN:${port + 2},bind=127.0.0.1,fork,reuseaddr,backlog=1024`,
+        `TCP:${t}:${target}`,
+      ]),
+    );
   }
   // edgeport: host listener -> pipe -> forwarder in the VM
   const sock = join(tb.dir, "fwd.sock");
   const flog = join(tb.dir, "fwd.log");
-  const fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--log-format", "json", "--log-level", "warn"], { logFile: flog });
+  const fwd = tb.spawnInVm(
+    [
+      EDGEPORT,
+      "forwarder",
+      "--listen",
+      `unix://${sock}`,
+      "--allow",
+      "172.17.0.0/16",
+      "--log-format",
+      "json",
+      "--log-level",
+      "warn",
+    ],
+    { logFile: flog },
+  );
   await until(() => Bun.spawnSync(["test", "-S", sock]).exitCode === 0, "the forwarder");
-  const pub = spawnHost(["publish", "--relay", `unix://${sock}`, `127.0.0.1:${base + 4}:${ip.ip}:5201`, `127.0.0.1:${base + 5}:${srv.ip}:7001`], join(tb.dir, "pub.log"), "info");
+  const pub = spawnHost(
+    [
+      "publish",
+      "--relay",
+      `unix://${sock}`,
+      `127.0.0.1:${base + 4}:${ip.ip}:5201`,
+      `127.0.0.1:${base + 5}:${srv.ip}:7001`,
+    ],
+    join(tb.dir, "pub.log"),
+    "info",
+  );
   procs.push(fwd, pub);
   await waitForListener(base + 4);
   await waitForListener(base + 5);
   // the same with --spin 1ms on both ends (opt-in; docs/performance.md): its own pair of processes
   const ssock = join(tb.dir, "fwd-spin.sock");
-  const sfwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${ssock}`, "--allow", "172.17.0.0/16", "--spin", "1ms", "--log-format", "json", "--log-level", "warn"], { logFile: join(tb.dir, "fwd-spin.log") });
+  const sfwd = tb.spawnInVm(
+    [
+      EDGEPORT,
+      "forwarder",
+      "--listen",
+      `unix://${ssock}`,
+      "--allow",
+      "172.17.0.0/16",
+      "--spin",
+      "1ms",
+      "--log-format",
+      "json",
+      "--log-level",
+      "warn",
+    ],
+    { logFile: join(tb.dir, "fwd-spin.log") },
+  );
   await until(() => Bun.spawnSync(["test", "-S", ssock]).exitCode === 0, "the spinning forwarder");
-  const spub = spawnHost(["publish", "--relay", `unix://${ssock}`, "--spin", "1ms", `127.0.0.1:${base + 8}:${ip.ip}:5201`, `127.0.0.1:${base + 9}:${srv.ip}:7001`], join(tb.dir, "pub-spin.log"), "info");
+  const spub = spawnHost(
+    [
+      "publish",
+      "--relay",
+      `unix://${ssock}`,
+      "--spin",
+      "1ms",
+      `127.0.0.1:${base + 8}:${ip.ip}:5201`,
+      `127.0.0.1:${base + 9}:${srv.ip}:7001`,
+    ],
+    join(tb.dir, "pub-spin.log"),
+    "info",
+  );
   procs.push(sfwd, spub);
   await waitForListener(base + 8);
   await waitForListener(base + 9);
   for (const port of [base, base + 1, base + 2, base + 3]) {
-    await until(() => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`])).exitCode === 0, `the VM-side peer on ${port}`);
+    await until(
+      () => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`])).exitCode === 0,
+      `the VM-side peer on ${port}`,
+    );
   }
 
   const paths: Path[] = [
     { name: "direct", where: "vm", iperf: [ip.ip, 5201], echo: [srv.ip, 7001] },
     { name: "docker-proxy", where: "vm", iperf: ["127.0.0.1", base], echo: ["127.0.0.1", base + 1], cpuPids: [dpEcho] },
     { name: "socat", where: "vm", iperf: ["127.0.0.1", base + 2], echo: ["127.0.0.1", base + 3] },
-    { name: "edgeport", where: "host", iperf: ["127.0.0.1", base + 4], echo: ["127.0.0.1", base + 5], cpuPids: [pub.pid, fwd.pid] },
-    { name: "edgeport --spin 1ms", where: "host", iperf: ["127.0.0.1", base + 8], echo: ["127.0.0.1", base + 9], cpuPids: [spub.pid, sfwd.pid] },
+    {
+      name: "edgeport",
+      where: "host",
+      iperf: ["127.0.0.1", base + 4],
+      echo: ["127.0.0.1", base + 5],
+      cpuPids: [pub.pid, fwd.pid],
+    },
+    {
+      name: "edgeport --spin 1ms",
+      where: "host",
+      iperf: ["127.0.0.1", base + 8],
+      echo: ["127.0.0.1", base + 9],
+      cpuPids: [spub.pid, sfwd.pid],
+    },
   ];
-  for (const p of paths) samples[p.name] = Object.fromEntries(METRICS.map((m) => [m, []])) as unknown as Record<Metric, number[]>;
+  for (const p of paths)
+    samples[p.name] = Object.fromEntries(METRICS.map((m) => [m, []])) as unknown as Record<Metric, number[]>;
   for (let r = 0; r < rounds; r++) {
     const lat = await interleavedLatency(paths);
     for (const p of paths) {
@@ -272,17 +431,35 @@ try {
   // idle connections through edgeport: RSS of a fresh pair of processes, per connection
   for (const n of idleCounts) {
     const isock = join(tb.dir, `idle-${n}.sock`);
-    const ifwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${isock}`, "--allow", "172.17.0.0/16", "--log-level", "warn"], { logFile: join(tb.dir, `idle-fwd-${n}.log`) });
+    const ifwd = tb.spawnInVm(
+      [EDGEPORT, "forwarder", "--listen", `unix://${isock}`, "--allow", "172.17.0.0/16", "--log-level", "warn"],
+      { logFile: join(tb.dir, `idle-fwd-${n}.log`) },
+    );
     await until(() => Bun.spawnSync(["test", "-S", isock]).exitCode === 0, "the idle forwarder");
-    const ipub = spawnHost(["publish", "--relay", `unix://${isock}`, `127.0.0.1:${base + 6}:${srv.ip}:7001`], join(tb.dir, `idle-pub-${n}.log`), "warn");
+    const ipub = spawnHost(
+      ["publish", "--relay", `unix://${isock}`, `127.0.0.1:${base + 6}:${srv.ip}:7001`],
+      join(tb.dir, `idle-pub-${n}.log`),
+      "warn",
+    );
     await waitForListener(base + 6);
     await Bun.sleep(500);
-    const hostBase = rssKiB(ipub.pid), fwdBase = rssKiB(ifwd.pid);
-    const holder = Bun.spawn(["bun", CLIENT, "idle", "127.0.0.1", String(base + 6), String(n)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    const hostBase = rssKiB(ipub.pid),
+      fwdBase = rssKiB(ifwd.pid);
+    const holder = Bun.spawn(["bun", CLIENT, "idle", "127.0.0.1", String(base + 6), String(n)], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
     await lineReader(holder.stdout, `the idle client opening ${n} connections`, 120_000)();
     await Bun.sleep(1000); // let both sides settle
-    const h = rssKiB(ipub.pid), f = rssKiB(ifwd.pid);
-    idle.push({ connections: n, hostKiB: h - hostBase, forwarderKiB: f - fwdBase, perConnKiB: (h - hostBase + f - fwdBase) / n });
+    const h = rssKiB(ipub.pid),
+      f = rssKiB(ifwd.pid);
+    idle.push({
+      connections: n,
+      hostKiB: h - hostBase,
+      forwarderKiB: f - fwdBase,
+      perConnKiB: (h - hostBase + f - fwdBase) / n,
+    });
     console.error(`idle ${n}: host ${hostBase} -> ${h} KiB, forwarder ${fwdBase} -> ${f} KiB`);
     holder.stdin.end();
     await holder.exited;
@@ -293,22 +470,35 @@ try {
   // printed just before go into the report
   const said = await tb.docker(["logs", "iperf"]);
   const out = `${said.stdout}\n${said.stderr}`.split("\n").filter((l) => l.trim() && !/^-+$/.test(l.trim()));
-  const exits = out.flatMap((l, i) => (l.startsWith(EXIT_MARK) ? [`${out.slice(Math.max(0, i - 3), i).join(" / ")} -> ${l.slice(EXIT_MARK.length)}`] : []));
-  iperfServer = exits.length ? `iperf3's server exited ${exits.length} time(s) and was restarted; its last lines each time: ${exits.join("; ")}.` : "iperf3's server never exited.";
+  const exits = out.flatMap((l, i) =>
+    l.startsWith(EXIT_MARK) ? [`${out.slice(Math.max(0, i - 3), i).join(" / ")} -> ${l.slice(EXIT_MARK.length)}`] : [],
+  );
+  iperfServer = exits.length
+    ? `iperf3's server exited ${exits.length} time(s) and was restarted; its last lines each time: ${exits.join("; ")}.`
+    : "iperf3's server never exited.";
 } finally {
   for (const p of procs.reverse()) await stopProcess(p);
   await tb.stop();
 }
 
 if (!Bun.argv.includes("--skip-run-timings")) {
-  const r = Bun.spawnSync(["bun", join(ROOT, "scripts", "bench-run.ts"), "--rounds", "10"], { stdout: "pipe", stderr: "inherit", timeout: 300_000 });
+  const r = Bun.spawnSync(["bun", join(ROOT, "scripts", "bench-run.ts"), "--rounds", "10"], {
+    stdout: "pipe",
+    stderr: "inherit",
+    timeout: 300_000,
+  });
   runTimings = r.stdout.toString().trim();
 }
 
 const names = Object.keys(samples);
 const summary: Record<string, Record<Metric, { median: number; min: number; max: number }>> = {};
 for (const n of names) {
-  summary[n] = Object.fromEntries(METRICS.map((m) => [m, { median: median(samples[n]![m]), min: Math.min(...samples[n]![m]), max: Math.max(...samples[n]![m]) }])) as never;
+  summary[n] = Object.fromEntries(
+    METRICS.map((m) => [
+      m,
+      { median: median(samples[n]![m]), min: Math.min(...samples[n]![m]), max: Math.max(...samples[n]![m]) },
+    ]),
+  ) as never;
 }
 const dp = summary["docker-proxy"]!;
 const fmt = (v: number) => (Number.isNaN(v) ? "-" : v >= 100 ? Math.round(v).toString() : v.toFixed(2));
@@ -318,7 +508,9 @@ const fmt = (v: number) => (Number.isNaN(v) ? "-" : v >= 100 ? Math.round(v).toS
  * round slowed by the machine counts against both paths rather than one.
  */
 function floorLines(): string[] {
-  const ep = samples.edgeport!, dpS = samples["docker-proxy"]!, dS = samples.direct!;
+  const ep = samples.edgeport!,
+    dpS = samples["docker-proxy"]!,
+    dS = samples.direct!;
   const all = ep.up.map((_, i) => i);
   // rounds in which the hypervisor took under 5 % of the CPU from each of the three paths compared;
   // for latency, rounds whose echo blocks (all paths in turn, one stretch of time) had under 5 %
@@ -327,24 +519,34 @@ function floorLines(): string[] {
   const ratio = (m: Metric, rs: number[]) => (rs.length ? median(rs.map((i) => ep[m][i]! / dpS[m][i]!)) : NaN);
   const added = (rs: number[], of = ep) => (rs.length ? median(rs.map((i) => of.p99[i]! - dS.p99[i]!)) : NaN);
   const perConn = idle.find((i) => i.connections === 10_000)?.perConnKiB;
-  const cell = (v: number, text: string, ok: boolean) => (Number.isNaN(v) ? "no such round" : `${text} ${ok ? "yes" : "NO"}`);
+  const cell = (v: number, text: string, ok: boolean) =>
+    Number.isNaN(v) ? "no such round" : `${text} ${ok ? "yes" : "NO"}`;
   const rows: string[] = [
     ...(["up", "down", "up8", "down8", "rate"] as const).map((m) => {
-      const a = ratio(m, all), q = ratio(m, quiet);
+      const a = ratio(m, all),
+        q = ratio(m, quiet);
       return `| ${LABEL[m]}, edgeport / docker-proxy | >= x0.50 | ${cell(a, `x${a.toFixed(2)}`, a >= 0.5)} | ${cell(q, `x${q.toFixed(2)}`, q >= 0.5)} |`;
     }),
     (() => {
-      const a = added(all), q = added(quietLat);
+      const a = added(all),
+        q = added(quietLat);
       return `| added p99 latency (edgeport p99 - direct p99); quiet here: the ${quietLat.length} round(s) whose echo blocks had steal under 5 % | < 1 ms | ${cell(a, `${a.toFixed(3)} ms`, a < 1)} | ${cell(q, `${q.toFixed(3)} ms`, q < 1)} |`;
     })(),
-    ...([["docker-proxy's", dpS], ["edgeport --spin 1ms's (opt-in)", samples["edgeport --spin 1ms"]!]] as const).map(([who, of]) => {
-      const a = added(all, of), q = added(quietLat, of);
+    ...(
+      [
+        ["docker-proxy's", dpS],
+        ["edgeport --spin 1ms's (opt-in)", samples["edgeport --spin 1ms"]!],
+      ] as const
+    ).map(([who, of]) => {
+      const a = added(all, of),
+        q = added(quietLat, of);
       return `| for scale, not a floor: ${who} added p99, same rounds | | ${Number.isNaN(a) ? "no such round" : `${a.toFixed(3)} ms`} | ${Number.isNaN(q) ? "no such round" : `${q.toFixed(3)} ms`} |`;
     }),
     (() => {
       // the same throughput and connection ratios for the opt-in --spin pair, all rounds and quiet rounds
       const sp = samples["edgeport --spin 1ms"]!;
-      const r = (m: Metric, rs: number[]) => (rs.length ? `x${median(rs.map((i) => sp[m][i]! / dpS[m][i]!)).toFixed(2)}` : "no such round");
+      const r = (m: Metric, rs: number[]) =>
+        rs.length ? `x${median(rs.map((i) => sp[m][i]! / dpS[m][i]!)).toFixed(2)}` : "no such round";
       const ms = ["up", "down", "up8", "down8", "rate"] as const;
       return `| for scale, not a floor: edgeport --spin 1ms / docker-proxy, 1 up, 1 down, 8 up, 8 down, conn/s | | ${ms.map((m) => r(m, all)).join(", ")} | ${quiet.length ? ms.map((m) => r(m, quiet)).join(", ") : "no such round"} |`;
     })(),
@@ -367,24 +569,35 @@ const lines = [
   ``,
   `| metric | ${names.join(" | ")} |`,
   `|---|${names.map(() => "---").join("|")}|`,
-  ...METRICS.map((m) => `| ${LABEL[m]} | ${names.map((n) => Number.isNaN(summary[n]![m].median) ? "-" : `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" || m === "lsteal" || Number.isNaN(summary[n]![m].median) ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`).join(" | ")} |`),
+  ...METRICS.map(
+    (m) =>
+      `| ${LABEL[m]} | ${names.map((n) => (Number.isNaN(summary[n]![m].median) ? "-" : `${fmt(summary[n]![m].median)} (${fmt(summary[n]![m].min)}-${fmt(summary[n]![m].max)})${m === "steal" || m === "lsteal" || Number.isNaN(summary[n]![m].median) ? "" : ` x${(summary[n]![m].median / dp[m].median).toFixed(2)}`}`)).join(" | ")} |`,
+  ),
   ``,
   `Added p99 latency of edgeport over direct: ${(summary.edgeport!.p99.median - summary.direct!.p99.median).toFixed(3)} ms (docker-proxy: ${(dp.p99.median - summary.direct!.p99.median).toFixed(3)} ms).`,
   "",
-  retried.length ? `iperf3 runs retried (${retried.length}): ${retried.join("; ")}.` : "No iperf3 run had to be retried.",
+  retried.length
+    ? `iperf3 runs retried (${retried.length}): ${retried.join("; ")}.`
+    : "No iperf3 run had to be retried.",
   iperfServer,
   ``,
   ...floorLines(),
   ``,
   `| idle connections through edgeport | host RSS added | forwarder RSS added | per connection (both) |`,
   `|---|---|---|---|`,
-  ...idle.map((i) => `| ${i.connections} | ${(i.hostKiB / 1024).toFixed(1)} MiB | ${(i.forwarderKiB / 1024).toFixed(1)} MiB | ${i.perConnKiB.toFixed(1)} KiB |`),
+  ...idle.map(
+    (i) =>
+      `| ${i.connections} | ${(i.hostKiB / 1024).toFixed(1)} MiB | ${(i.forwarderKiB / 1024).toFixed(1)} MiB | ${i.perConnKiB.toFixed(1)} KiB |`,
+  ),
   ``,
   ...(runTimings ? ["## edgeport run timings", "", runTimings, ""] : []),
 ];
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, "results.md"), `${lines.join("\n")}\n`);
-writeFileSync(join(OUT, "results.json"), `${JSON.stringify({ started, bun: Bun.version, rounds, seconds, samples, summary, idle, runTimings }, null, 2)}\n`);
+writeFileSync(
+  join(OUT, "results.json"),
+  `${JSON.stringify({ started, bun: Bun.version, rounds, seconds, samples, summary, idle, runTimings }, null, 2)}\n`,
+);
 writeFileSync(join(OUT, "chart.svg"), svgChart(summary, names));
 console.log(lines.join("\n"));
 console.log(`\nwritten: ${join(OUT, "results.md")}, results.json, chart.svg`);

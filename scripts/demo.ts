@@ -5,9 +5,9 @@
  * and curl on the host fetches the page through edgeport. Everything is torn down at the end.
  */
 import { join } from "node:path";
-import { startTestbed } from "./testbed.ts";
-import { EDGEPORT, ensureBinary, spawnHost, stopProcess, until, waitForListener, hasLog } from "../test/helpers/e2e.ts";
+import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, waitForListener } from "../test/helpers/e2e.ts";
 import { freePort } from "../test/helpers/tcp-client.ts";
+import { startTestbed } from "./testbed.ts";
 
 const say = (s: string) => console.log(`demo: ${s}`);
 await ensureBinary();
@@ -20,15 +20,23 @@ try {
   say(`container "web" serves http://${web.ip}/ inside the VM (namespace ${tb.name})`);
   const sock = join(tb.dir, "edgeport", "fwd.sock");
   const fwdLog = join(tb.dir, "forwarder.log");
-  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--log-format", "json"], { logFile: fwdLog });
+  fwd = tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--log-format", "json"],
+    { logFile: fwdLog },
+  );
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
   say(`in the VM:   edgeport forwarder --listen unix://${sock} --allow 172.17.0.0/16`);
   const port = Bun.argv.includes("--port") ? Number(Bun.argv[Bun.argv.indexOf("--port") + 1]) : freePort();
-  pub = spawnHost(["publish", "--relay", `unix://${sock}`, `127.0.0.1:${port}:${web.ip}:80`], join(tb.dir, "publish.log"));
+  pub = spawnHost(
+    ["publish", "--relay", `unix://${sock}`, `127.0.0.1:${port}:${web.ip}:80`],
+    join(tb.dir, "publish.log"),
+  );
   say(`on the host: edgeport publish --relay unix://${sock} 127.0.0.1:${port}:${web.ip}:80`);
   await waitForListener(port);
   const r = Bun.spawnSync(["curl", "-sS", "-m", "5", `http://127.0.0.1:${port}/`]);
-  say(`curl http://127.0.0.1:${port}/ -> ${JSON.stringify(r.stdout.toString())}${r.stderr.length ? ` (${r.stderr.toString().trim()})` : ""}`);
+  say(
+    `curl http://127.0.0.1:${port}/ -> ${JSON.stringify(r.stdout.toString())}${r.stderr.length ? ` (${r.stderr.toString().trim()})` : ""}`,
+  );
   ok = r.exitCode === 0 && r.stdout.toString().length > 0;
 } finally {
   await stopProcess(pub);

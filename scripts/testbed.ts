@@ -1,4 +1,18 @@
 #!/usr/bin/env bun
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
 /**
  * The test bed: a network namespace that plays the VM, a real dockerd inside it (started with
  * `nsenter --net=`, which keeps the cgroup mounts visible, unlike `ip netns exec`), an image built
@@ -11,8 +25,6 @@
  *   bun scripts/testbed.ts selftest  start, serve a page from a container, tear down
  */
 import { $ } from "bun";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync, openSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { until } from "../test/helpers/until.ts";
 
 export const BUSYBOX_IMAGE = "edgeport-busybox:test";
@@ -32,7 +44,13 @@ export interface Testbed {
   docker(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   dockerOk(args: string[]): Promise<string>;
   /** flags: more `docker run` flags, e.g. ["-p", "127.0.0.1:8053:7001/udp"] */
-  runContainer(o: { name?: string; image?: string; args: string[]; mounts?: string[]; flags?: string[] }): Promise<{ id: string; ip: string }>;
+  runContainer(o: {
+    name?: string;
+    image?: string;
+    args: string[];
+    mounts?: string[];
+    flags?: string[];
+  }): Promise<{ id: string; ip: string }>;
   runTestServer(name?: string, flags?: string[]): Promise<{ id: string; ip: string }>;
   /** a process inside the VM namespace */
   spawnInVm(cmd: string[], o?: { logFile?: string; stdin?: "pipe" | "ignore" }): Bun.Subprocess;
@@ -64,11 +82,15 @@ export async function buildTestServer(): Promise<string> {
 /** A tiny root: static busybox, its applets, and lib symlinks so /usr mounted from the host can run glibc programs. */
 function makeImageRoot(dir: string): string {
   const root = join(dir, "image-root");
-  for (const d of ["bin", "etc", "tmp", "www", "usr", "proc", "sys", "dev"]) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ["bin", "etc", "tmp", "www", "usr", "proc", "sys", "dev"])
+    mkdirSync(join(root, d), { recursive: true });
   const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
   if (!busybox) throw new Error("test bed: no busybox; install Debian's busybox-static (scripts/setup.sh does)");
   copyFileSync(busybox, join(root, "bin", "busybox"));
-  const applets = Bun.spawnSync([busybox, "--list"]).stdout.toString().split("\n").filter((a) => a && a !== "busybox");
+  const applets = Bun.spawnSync([busybox, "--list"])
+    .stdout.toString()
+    .split("\n")
+    .filter((a) => a && a !== "busybox");
   for (const a of applets) symlinkSync("busybox", join(root, "bin", a));
   symlinkSync("usr/lib", join(root, "lib"));
   symlinkSync("usr/lib64", join(root, "lib64"));
@@ -82,7 +104,9 @@ function makeImageRoot(dir: string): string {
  * @param opts.userlandProxy dockerd runs this binary as its userland proxy (userland-proxy-path), with
  *   opts.env in its environment; without it dockerd runs with --userland-proxy=false
  */
-export async function startTestbed(opts: { log?: (s: string) => void; userlandProxy?: string; env?: Record<string, string> } = {}): Promise<Testbed> {
+export async function startTestbed(
+  opts: { log?: (s: string) => void; userlandProxy?: string; env?: Record<string, string> } = {},
+): Promise<Testbed> {
   const log = opts.log ?? (() => {});
   const t0 = performance.now();
   const dir = mkdtempSync("/tmp/edgeport-tb-");
@@ -97,8 +121,16 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
   let stopped = false;
 
   const docker = async (args: string[]) => {
-    const p = Bun.spawn(["docker", ...args], { env: { ...process.env, DOCKER_HOST: dockerHost }, stdout: "pipe", stderr: "pipe" });
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const p = Bun.spawn(["docker", ...args], {
+      env: { ...process.env, DOCKER_HOST: dockerHost },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     return { code, stdout, stderr };
   };
   const dockerOk = async (args: string[]) => {
@@ -117,13 +149,14 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
         log(`teardown: ${what}: ${(e as Error).message}`);
       }
     };
-    for (const p of procs.reverse()) await step("stop vm process", async () => {
-      if (p.exitCode === null) {
-        p.kill("SIGTERM");
-        await Promise.race([p.exited, Bun.sleep(3000)]);
-        if (p.exitCode === null) p.kill("SIGKILL");
-      }
-    });
+    for (const p of procs.reverse())
+      await step("stop vm process", async () => {
+        if (p.exitCode === null) {
+          p.kill("SIGTERM");
+          await Promise.race([p.exited, Bun.sleep(3000)]);
+          if (p.exitCode === null) p.kill("SIGKILL");
+        }
+      });
     if (dockerd && dockerd.exitCode === null) {
       await step("remove containers", async () => {
         const ids = (await docker(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
@@ -143,7 +176,9 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
     });
     await step("stop leftovers", async () => {
       // anything still running from our directory (a containerd-shim orphaned by an engine crash)
-      for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number)) {
+      for (const pid of readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)) {
         let cmd = "";
         try {
           cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
@@ -154,7 +189,10 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
       }
     });
     await step("unmount", async () => {
-      const mounts = readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(dir));
+      const mounts = readFileSync("/proc/mounts", "utf8")
+        .split("\n")
+        .map((l) => l.split(" ")[1] ?? "")
+        .filter((m) => m.startsWith(dir));
       for (const m of mounts.sort((a, b) => b.length - a.length)) Bun.spawnSync(["umount", "-l", m]);
     });
     await step("delete namespace", () => existsSync(netnsPath) && Bun.spawnSync(["ip", "netns", "del", name]));
@@ -166,22 +204,47 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
   async function startEngine(): Promise<void> {
     const logFd = openSync(join(dir, "dockerd.log"), "a");
     const d = Bun.spawn(
-      ["nsenter", `--net=${netnsPath}`, "--", "dockerd",
-        "--data-root", join(dir, "data"), "--exec-root", execRoot, "--pidfile", join(dir, "docker.pid"),
-        "-H", dockerHost, ...(opts.userlandProxy ? ["--userland-proxy=true", `--userland-proxy-path=${opts.userlandProxy}`] : ["--userland-proxy=false"]), "--log-level=warn",
-        "--bip", "172.17.0.1/16", "--default-address-pool", "base=172.18.0.0/15,size=24"],
+      [
+        "nsenter",
+        `--net=${netnsPath}`,
+        "--",
+        "dockerd",
+        "--data-root",
+        join(dir, "data"),
+        "--exec-root",
+        execRoot,
+        "--pidfile",
+        join(dir, "docker.pid"),
+        "-H",
+        dockerHost,
+        ...(opts.userlandProxy
+          ? ["--userland-proxy=true", `--userland-proxy-path=${opts.userlandProxy}`]
+          : ["--userland-proxy=false"]),
+        "--log-level=warn",
+        "--bip",
+        "172.17.0.1/16",
+        "--default-address-pool",
+        "base=172.18.0.0/15,size=24",
+      ],
       { stdout: logFd, stderr: logFd, stdin: "ignore", env: { ...process.env, ...opts.env } },
     );
     dockerd = d;
-    await until(async () => {
-      if (d.exitCode !== null) throw new Error(`dockerd exited with ${d.exitCode}:\n${readFileSync(join(dir, "dockerd.log"), "utf8").slice(-2000)}`);
-      try {
-        const r = await fetch("http://localhost/_ping", { unix: dockerSock } as RequestInit);
-        return r.ok;
-      } catch {
-        return false;
-      }
-    }, "dockerd to answer /_ping", 30_000);
+    await until(
+      async () => {
+        if (d.exitCode !== null)
+          throw new Error(
+            `dockerd exited with ${d.exitCode}:\n${readFileSync(join(dir, "dockerd.log"), "utf8").slice(-2000)}`,
+          );
+        try {
+          const r = await fetch("http://localhost/_ping", { unix: dockerSock } as RequestInit);
+          return r.ok;
+        } catch {
+          return false;
+        }
+      },
+      "dockerd to answer /_ping",
+      30_000,
+    );
   }
 
   async function stopEngine(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
@@ -209,7 +272,10 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
     log(`dockerd ready in ${Math.round(performance.now() - t0)} ms`);
     const tar = Bun.spawn(["tar", "-C", makeImageRoot(dir), "-c", "."], { stdout: "pipe" });
     const imp = Bun.spawn(["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", BUSYBOX_IMAGE], {
-      env: { ...process.env, DOCKER_HOST: dockerHost }, stdin: tar.stdout, stdout: "ignore", stderr: "pipe",
+      env: { ...process.env, DOCKER_HOST: dockerHost },
+      stdin: tar.stdout,
+      stdout: "ignore",
+      stderr: "pipe",
     });
     if ((await imp.exited) !== 0) throw new Error(`docker import: ${await new Response(imp.stderr).text()}`);
     const srv = await buildTestServer();
@@ -223,25 +289,51 @@ export async function startTestbed(opts: { log?: (s: string) => void; userlandPr
   }
 
   const tb: Testbed = {
-    name, netnsPath, dir, dockerSock, dockerHost, docker, dockerOk,
+    name,
+    netnsPath,
+    dir,
+    dockerSock,
+    dockerHost,
+    docker,
+    dockerOk,
     async runContainer(o) {
-      const args = ["run", "-d", ...(o.name ? ["--name", o.name] : []), ...(o.mounts ?? []).flatMap((m) => ["-v", m]), ...(o.flags ?? []), o.image ?? BUSYBOX_IMAGE, ...o.args];
+      const args = [
+        "run",
+        "-d",
+        ...(o.name ? ["--name", o.name] : []),
+        ...(o.mounts ?? []).flatMap((m) => ["-v", m]),
+        ...(o.flags ?? []),
+        o.image ?? BUSYBOX_IMAGE,
+        ...o.args,
+      ];
       const id = await dockerOk(args);
       const ip = await dockerOk(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id]);
       return { id, ip };
     },
     async runTestServer(name, flags) {
       const c = await tb.runContainer({
-        name, args: [TESTSRV_PATH_IN_CONTAINER], flags,
+        name,
+        args: [TESTSRV_PATH_IN_CONTAINER],
+        flags,
         mounts: ["/usr:/usr:ro", `${join(dir, "testsrv")}:${TESTSRV_DIR_IN_CONTAINER}:ro`],
       });
       // ready when its last port answers from inside the VM
-      await until(() => Bun.spawnSync(["nsenter", `--net=${netnsPath}`, "--", "bash", "-c", `exec 3<>/dev/tcp/${c.ip}/7009`]).exitCode === 0, "the test server", 15_000);
+      await until(
+        () =>
+          Bun.spawnSync(["nsenter", `--net=${netnsPath}`, "--", "bash", "-c", `exec 3<>/dev/tcp/${c.ip}/7009`])
+            .exitCode === 0,
+        "the test server",
+        15_000,
+      );
       return c;
     },
     spawnInVm(cmd, o = {}) {
       const out = o.logFile ? openSync(o.logFile, "a") : "inherit";
-      const p = Bun.spawn(["nsenter", `--net=${netnsPath}`, "--", ...cmd], { stdout: out, stderr: out, stdin: o.stdin ?? "ignore" });
+      const p = Bun.spawn(["nsenter", `--net=${netnsPath}`, "--", ...cmd], {
+        stdout: out,
+        stderr: out,
+        stdin: o.stdin ?? "ignore",
+      });
       procs.push(p);
       return p;
     },

@@ -1,11 +1,11 @@
 #!/usr/bin/env bun
+import type { ArgsDef, CommandDef } from "citty";
 /** The only file that touches the process: argv, signals, exit codes. */
 import { runCommand, showUsage } from "citty";
-import type { ArgsDef, CommandDef } from "citty";
 import { checkFlags } from "./cli/common.ts";
-import { main } from "./cli/index.ts";
-import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { stop } from "./cli/context.ts";
+import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
+import { main } from "./cli/index.ts";
 import { isEdgeportError } from "./shared/errors.ts";
 import { log } from "./shared/log.ts";
 
@@ -59,14 +59,18 @@ async function run(): Promise<number> {
   }
   const name = rawArgs[0]!;
   if (!(name in (main.subCommands as object))) {
-    console.error(`edgeport: unknown command "${name}"; commands: ${Object.keys(main.subCommands as object).join(", ")} (see edgeport --help)`);
+    console.error(
+      `edgeport: unknown command "${name}"; commands: ${Object.keys(main.subCommands as object).join(", ")} (see edgeport --help)`,
+    );
     return 2;
   }
   try {
     const { cmd, parent, rest } = await resolveSub(rawArgs);
     if (cmd.subCommands && !cmd.run) {
       const words = Object.keys(cmd.subCommands as object).join(", ");
-      console.error(`edgeport ${name}: ${rest[0] && !rest[0].startsWith("-") ? `unknown subcommand "${rest[0]}"` : "a subcommand is needed"}; one of ${words}`);
+      console.error(
+        `edgeport ${name}: ${rest[0] && !rest[0].startsWith("-") ? `unknown subcommand "${rest[0]}"` : "a subcommand is needed"}; one of ${words}`,
+      );
       await showUsage(cmd, parent);
       return 2;
     }

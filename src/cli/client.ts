@@ -1,12 +1,16 @@
 /** The CLI's side of the control API: one request to the running daemon, errors made readable. */
 import { readFileSync } from "node:fs";
 import type { ArgsDef } from "citty";
+import { type ApiUrl, formatApiUrl, parseApiUrl } from "../publisher/control-api.ts";
 import { EdgeportError } from "../shared/errors.ts";
-import { formatApiUrl, parseApiUrl, type ApiUrl } from "../publisher/control-api.ts";
 import { defaultApiUrl } from "./run.ts";
 
 export const apiArgs = {
-  api: { type: "string", description: "The daemon's control API (default: EDGEPORT_API, else the per-user socket edgeport run uses)", valueHint: "URL" },
+  api: {
+    type: "string",
+    description: "The daemon's control API (default: EDGEPORT_API, else the per-user socket edgeport run uses)",
+    valueHint: "URL",
+  },
   "api-token-file": { type: "string", description: "Bearer token file for a tcp:// API", valueHint: "PATH" },
 } as const satisfies ArgsDef;
 
@@ -24,16 +28,25 @@ export function apiClient(a: { api?: string; "api-token-file"?: string }): ApiCl
     try {
       token = readFileSync(tokenFile, "utf8").trim();
     } catch (e) {
-      throw new EdgeportError("E_BAD_ARG", `--api-token-file: cannot read ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `--api-token-file: cannot read ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
   }
   return {
     url: text,
     async request<T>(method: string, path: string, body?: unknown) {
-      const base = url.kind === "tcp" ? `http://${url.host.includes(":") ? `[${url.host}]` : url.host}:${url.port}` : "http://localhost";
+      const base =
+        url.kind === "tcp"
+          ? `http://${url.host.includes(":") ? `[${url.host}]` : url.host}:${url.port}`
+          : "http://localhost";
       const init: RequestInit & { unix?: string } = {
         method,
-        headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         ...(url.kind !== "tcp" ? { unix: url.path } : {}),
       };

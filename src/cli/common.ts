@@ -1,52 +1,119 @@
 /** Arguments and helpers shared by the commands. */
 import { readFileSync } from "node:fs";
 import type { ArgsDef } from "citty";
+import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/mux/constants.ts";
+import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
-import { parseDuration } from "../shared/duration.ts";
-import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/mux/constants.ts";
 import { cpuQuota, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
 
 export const logArgs = {
-  "log-level": { type: "string", description: `Log level: ${LOG_LEVELS.join(", ")}`, default: "info", valueHint: "LEVEL" },
-  "log-format": { type: "string", description: "Log format: text or json (one JSON object a line)", default: "text", valueHint: "FORMAT" },
+  "log-level": {
+    type: "string",
+    description: `Log level: ${LOG_LEVELS.join(", ")}`,
+    default: "info",
+    valueHint: "LEVEL",
+  },
+  "log-format": {
+    type: "string",
+    description: "Log format: text or json (one JSON object a line)",
+    default: "text",
+    valueHint: "FORMAT",
+  },
 } as const satisfies ArgsDef;
 
 export const pipeArgs = {
-  "token-file": { type: "string", description: "File holding the pipe secret; both ends must use the same one", valueHint: "PATH" },
-  window: { type: "string", description: "Per-channel receive window offered to an edgeport peer at first, in bytes (vpnkit peers always get 64 KiB)", default: "1048576", valueHint: "BYTES" },
-  "window-max": { type: "string", description: "What a fast channel's window may grow to, in bytes, when the window and not the destination limits it; equal to --window: no growth", default: "8388608", valueHint: "BYTES" },
-  keepalive: { type: "string", description: "Ping an edgeport peer after this much silence (0 disables)", default: "5s", valueHint: "DURATION" },
-  "dead-after": { type: "string", description: "Declare the pipe dead after this much silence from an edgeport peer", default: "15s", valueHint: "DURATION" },
-  spin: { type: "string", description: "Linux, off by default: for this long after each burst of traffic a lowest-priority thread keeps a CPU busy, so that waking the relay needs no trip through a hypervisor that halts idle vCPUs. For a VM short of CPU (it kept throughput and connection rate up under steal; on a quiet machine it made the slowest round trips slower). Costs CPU while traffic flows, up to one core. E.g. 1ms; 0 = off", default: "0", valueHint: "DURATION" },
+  "token-file": {
+    type: "string",
+    description: "File holding the pipe secret; both ends must use the same one",
+    valueHint: "PATH",
+  },
+  window: {
+    type: "string",
+    description:
+      "Per-channel receive window offered to an edgeport peer at first, in bytes (vpnkit peers always get 64 KiB)",
+    default: "1048576",
+    valueHint: "BYTES",
+  },
+  "window-max": {
+    type: "string",
+    description:
+      "What a fast channel's window may grow to, in bytes, when the window and not the destination limits it; equal to --window: no growth",
+    default: "8388608",
+    valueHint: "BYTES",
+  },
+  keepalive: {
+    type: "string",
+    description: "Ping an edgeport peer after this much silence (0 disables)",
+    default: "5s",
+    valueHint: "DURATION",
+  },
+  "dead-after": {
+    type: "string",
+    description: "Declare the pipe dead after this much silence from an edgeport peer",
+    default: "15s",
+    valueHint: "DURATION",
+  },
+  spin: {
+    type: "string",
+    description:
+      "Linux, off by default: for this long after each burst of traffic a lowest-priority thread keeps a CPU busy, so that waking the relay needs no trip through a hypervisor that halts idle vCPUs. For a VM short of CPU (it kept throughput and connection rate up under steal; on a quiet machine it made the slowest round trips slower). Costs CPU while traffic flows, up to one core. E.g. 1ms; 0 = off",
+    default: "0",
+    valueHint: "DURATION",
+  },
 } as const satisfies ArgsDef;
 
 export const firewallArgs = {
-  firewall: { type: "string", description: "Host firewall rules for non-loopback listeners: auto (per OS; Linux needs root and nft), nftables, windows, macos, none", default: "auto", valueHint: "MODE" },
-  "firewall-dry-run": { type: "boolean", description: "Print the firewall commands that would change something instead of running them" },
+  firewall: {
+    type: "string",
+    description:
+      "Host firewall rules for non-loopback listeners: auto (per OS; Linux needs root and nft), nftables, windows, macos, none",
+    default: "auto",
+    valueHint: "MODE",
+  },
+  "firewall-dry-run": {
+    type: "boolean",
+    description: "Print the firewall commands that would change something instead of running them",
+  },
 } as const satisfies ArgsDef;
 
 export const udpArgs = {
-  "udp-idle": { type: "string", description: "A UDP flow (one client address and port) ends after this long without a datagram either way", default: "120s", valueHint: "DURATION" },
-  "udp-max-flows": { type: "string", description: "UDP flows per published port; past it the least recently used flow is ended", default: "4096", valueHint: "N" },
+  "udp-idle": {
+    type: "string",
+    description: "A UDP flow (one client address and port) ends after this long without a datagram either way",
+    default: "120s",
+    valueHint: "DURATION",
+  },
+  "udp-max-flows": {
+    type: "string",
+    description: "UDP flows per published port; past it the least recently used flow is ended",
+    default: "4096",
+    valueHint: "N",
+  },
 } as const satisfies ArgsDef;
 
-export function udpSettings(args: { "udp-idle"?: string; "udp-max-flows"?: string }): { idleMs: number; maxFlows: number } {
+export function udpSettings(args: { "udp-idle"?: string; "udp-max-flows"?: string }): {
+  idleMs: number;
+  maxFlows: number;
+} {
   const idleMs = parseDuration(args["udp-idle"] ?? "120s", "--udp-idle");
   if (idleMs < 100) throw new EdgeportError("E_BAD_ARG", `--udp-idle: ${idleMs} ms is too short (100 ms at least)`);
   const raw = args["udp-max-flows"] ?? "4096";
   const maxFlows = Number(raw);
-  if (!/^\d+$/.test(raw) || maxFlows < 1 || maxFlows > 1_000_000) throw new EdgeportError("E_BAD_ARG", `--udp-max-flows: "${raw}" must be a whole number from 1 to 1000000`);
+  if (!/^\d+$/.test(raw) || maxFlows < 1 || maxFlows > 1_000_000)
+    throw new EdgeportError("E_BAD_ARG", `--udp-max-flows: "${raw}" must be a whole number from 1 to 1000000`);
   return { idleMs, maxFlows };
 }
 
 export function applyLogArgs(args: { "log-level"?: string; "log-format"?: string }): void {
   const level = args["log-level"] ?? "info";
   const format = args["log-format"] ?? "text";
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new EdgeportError("E_BAD_ARG", `--log-level: "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
-  if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new EdgeportError("E_BAD_ARG", `--log-format: "${format}" is not one of ${LOG_FORMATS.join(", ")}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new EdgeportError("E_BAD_ARG", `--log-level: "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
+  if (!(LOG_FORMATS as readonly string[]).includes(format))
+    throw new EdgeportError("E_BAD_ARG", `--log-format: "${format}" is not one of ${LOG_FORMATS.join(", ")}`);
   configureLog(level as LogLevelName, format as LogFormat);
 }
 
@@ -60,7 +127,17 @@ export interface PipeSettings {
   spinMs: number;
 }
 
-export function pipeSettings(args: { "token-file"?: string; window?: string; "window-max"?: string; keepalive?: string; "dead-after"?: string; spin?: string }, platform: string = process.platform): PipeSettings {
+export function pipeSettings(
+  args: {
+    "token-file"?: string;
+    window?: string;
+    "window-max"?: string;
+    keepalive?: string;
+    "dead-after"?: string;
+    spin?: string;
+  },
+  platform: string = process.platform,
+): PipeSettings {
   let secret: Uint8Array | undefined;
   const file = args["token-file"];
   if (file) {
@@ -68,27 +145,53 @@ export function pipeSettings(args: { "token-file"?: string; window?: string; "wi
     try {
       text = readFileSync(file, "utf8");
     } catch (e) {
-      throw new EdgeportError("E_BAD_ARG", `--token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `--token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     const token = text.trim();
-    if (token.length < 16) throw new EdgeportError("E_BAD_ARG", `--token-file: ${file} holds ${token.length} characters; a pipe secret needs at least 16`);
+    if (token.length < 16)
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `--token-file: ${file} holds ${token.length} characters; a pipe secret needs at least 16`,
+      );
     secret = new TextEncoder().encode(token);
   }
   const window = Number(args.window ?? "1048576");
   if (!Number.isInteger(window) || window < MIN_WINDOW || window > MAX_WINDOW) {
-    throw new EdgeportError("E_BAD_ARG", `--window: "${args.window}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`);
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      `--window: "${args.window}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`,
+    );
   }
   const windowMax = Number(args["window-max"] ?? String(EDGEPORT_WINDOW_MAX));
   if (!Number.isInteger(windowMax) || windowMax < MIN_WINDOW || windowMax > MAX_WINDOW) {
-    throw new EdgeportError("E_BAD_ARG", `--window-max: "${args["window-max"]}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`);
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      `--window-max: "${args["window-max"]}" must be a whole number of bytes from ${MIN_WINDOW} to ${MAX_WINDOW}`,
+    );
   }
-  if (windowMax < window) throw new EdgeportError("E_BAD_ARG", `--window-max (${windowMax}) is smaller than --window (${window}); a window only grows`);
+  if (windowMax < window)
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      `--window-max (${windowMax}) is smaller than --window (${window}); a window only grows`,
+    );
   const keepaliveMs = parseDuration(args.keepalive ?? "5s", "--keepalive");
   const deadAfterMs = parseDuration(args["dead-after"] ?? "15s", "--dead-after");
-  if (keepaliveMs > 0 && deadAfterMs <= keepaliveMs) throw new EdgeportError("E_BAD_ARG", `--dead-after (${deadAfterMs} ms) must be longer than --keepalive (${keepaliveMs} ms)`);
+  if (keepaliveMs > 0 && deadAfterMs <= keepaliveMs)
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      `--dead-after (${deadAfterMs} ms) must be longer than --keepalive (${keepaliveMs} ms)`,
+    );
   const spinMs = parseDuration(args.spin ?? "0", "--spin");
-  if (spinMs > 100) throw new EdgeportError("E_BAD_ARG", `--spin: ${spinMs} ms is too long (100 ms at most; 1ms is plenty)`);
-  if (spinMs > 0 && platform !== "linux") throw new EdgeportError("E_BAD_ARG", "--spin is for Linux only (it needs SCHED_IDLE, the lowest scheduling priority)");
+  if (spinMs > 100)
+    throw new EdgeportError("E_BAD_ARG", `--spin: ${spinMs} ms is too long (100 ms at most; 1ms is plenty)`);
+  if (spinMs > 0 && platform !== "linux")
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      "--spin is for Linux only (it needs SCHED_IDLE, the lowest scheduling priority)",
+    );
   return { secret, window, windowMax, keepaliveMs, deadAfterMs, spinMs };
 }
 
@@ -96,9 +199,14 @@ export function pipeSettings(args: { "token-file"?: string; window?: string; "wi
 export function startSpin(settings: PipeSettings, log: { info(m: string): void; warn(m: string): void }): void {
   if (settings.spinMs <= 0) return;
   const quota = cpuQuota();
-  if (quota) return log.warn(`--spin: not spinning: this process runs under a CPU quota (${quota}), which spinning would spend`);
+  if (quota)
+    return log.warn(`--spin: not spinning: this process runs under a CPU quota (${quota}), which spinning would spend`);
   startSpinner(settings.spinMs)?.ready.then((why) =>
-    why === null ? log.info(`--spin ${settings.spinMs}ms: a lowest-priority thread keeps a CPU busy for ${settings.spinMs} ms after each burst of traffic`) : log.warn(`--spin: not spinning: the thread could not run at the lowest priority (${why})`),
+    why === null
+      ? log.info(
+          `--spin ${settings.spinMs}ms: a lowest-priority thread keeps a CPU busy for ${settings.spinMs} ms after each burst of traffic`,
+        )
+      : log.warn(`--spin: not spinning: the thread could not run at the lowest priority (${why})`),
   );
 }
 

@@ -12,10 +12,10 @@
 import { closeSync, writeSync } from "node:fs";
 import type { Socket } from "bun";
 import { defineCommand } from "citty";
+import { type LocalProxy, startLocalProxy } from "../relay/forwarder/local-proxy.ts";
+import { parseIp } from "../shared/address.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
-import { parseIp } from "../shared/address.ts";
-import { startLocalProxy, type LocalProxy } from "../relay/forwarder/local-proxy.ts";
 import { stop } from "./context.ts";
 
 export const DEFAULT_CONTROL = "unix:///run/edgeport/control.sock";
@@ -50,7 +50,8 @@ export const LISTEN_FD = 4;
 const FLAGS = new Set(["proto", "host-ip", "host-port", "container-ip", "container-port", "use-listen-fd", "control"]);
 
 /** True when argv looks like dockerd calling its userland proxy (edgeport used as the proxy binary itself). */
-export const looksLikeDockerd = (argv: string[]): boolean => argv.length > 0 && /^--?(proto|host-ip|host-port|container-ip|container-port)(=|$)/.test(argv[0]!);
+export const looksLikeDockerd = (argv: string[]): boolean =>
+  argv.length > 0 && /^--?(proto|host-ip|host-port|container-ip|container-port)(=|$)/.test(argv[0]!);
 
 export function parseProxyArgs(argv: string[], env: Record<string, string | undefined>): ProxyArgs {
   const v: Record<string, string> = {};
@@ -64,7 +65,8 @@ export function parseProxyArgs(argv: string[], env: Record<string, string | unde
       // a Go bool flag: -use-listen-fd, or -use-listen-fd=VALUE with what Go's strconv.ParseBool takes
       const TRUE = ["1", "t", "T", "TRUE", "true", "True"];
       const FALSE = ["0", "f", "F", "FALSE", "false", "False"];
-      if (m[2] !== undefined && !TRUE.includes(m[2]) && !FALSE.includes(m[2])) throw new EdgeportError("E_BAD_ARG", `docker-proxy: -use-listen-fd="${m[2]}" is not true or false`);
+      if (m[2] !== undefined && !TRUE.includes(m[2]) && !FALSE.includes(m[2]))
+        throw new EdgeportError("E_BAD_ARG", `docker-proxy: -use-listen-fd="${m[2]}" is not true or false`);
       listenFd = m[2] === undefined || TRUE.includes(m[2]);
       continue;
     }
@@ -78,11 +80,13 @@ export function parseProxyArgs(argv: string[], env: Record<string, string | unde
   };
   const port = (k: string) => {
     const n = Number(need(k));
-    if (!/^\d+$/.test(v[k]!) || n < 1 || n > 65535) throw new EdgeportError("E_BAD_ARG", `docker-proxy: -${k} "${v[k]}" is not a port 1-65535`);
+    if (!/^\d+$/.test(v[k]!) || n < 1 || n > 65535)
+      throw new EdgeportError("E_BAD_ARG", `docker-proxy: -${k} "${v[k]}" is not a port 1-65535`);
     return n;
   };
   const proto = need("proto");
-  if (proto !== "tcp" && proto !== "udp") throw new EdgeportError("E_BAD_ARG", `docker-proxy: -proto "${proto}" is not tcp or udp (sctp is not relayed)`);
+  if (proto !== "tcp" && proto !== "udp")
+    throw new EdgeportError("E_BAD_ARG", `docker-proxy: -proto "${proto}" is not tcp or udp (sctp is not relayed)`);
   const ip = (k: string) => {
     try {
       return parseIp(need(k)).text;
@@ -91,8 +95,17 @@ export function parseProxyArgs(argv: string[], env: Record<string, string | unde
     }
   };
   const control = v.control ?? env.EDGEPORT_CONTROL ?? DEFAULT_CONTROL;
-  if (!control.startsWith("unix:///")) throw new EdgeportError("E_BAD_ARG", `docker-proxy: --control "${control}" must be unix:///path`);
-  return { proto, hostIp: ip("host-ip"), hostPort: port("host-port"), containerIp: ip("container-ip"), containerPort: port("container-port"), control, listenFd };
+  if (!control.startsWith("unix:///"))
+    throw new EdgeportError("E_BAD_ARG", `docker-proxy: --control "${control}" must be unix:///path`);
+  return {
+    proto,
+    hostIp: ip("host-ip"),
+    hostPort: port("host-port"),
+    containerIp: ip("container-ip"),
+    containerPort: port("container-port"),
+    control,
+    listenFd,
+  };
 }
 
 /** dockerd's status pipe (fd 3): absent when run by hand. */
@@ -144,7 +157,9 @@ async function request(a: ProxyArgs): Promise<{ reply: Reply; socket: Socket<und
       error() {},
     },
   });
-  socket.write(`${JSON.stringify({ op: "publish", proto: a.proto, hostIp: a.hostIp, hostPort: a.hostPort, containerIp: a.containerIp, containerPort: a.containerPort })}\n`);
+  socket.write(
+    `${JSON.stringify({ op: "publish", proto: a.proto, hostIp: a.hostIp, hostPort: a.hostPort, containerIp: a.containerIp, containerPort: a.containerPort })}\n`,
+  );
   const timeout = setTimeout(() => onFail(new Error("no answer from the host within 15 s")), 15_000);
   try {
     return { reply: await replied, socket, closed };
@@ -168,7 +183,15 @@ export async function runDockerProxy(argv: string[]): Promise<number> {
   // before anything is published on the host
   let local: LocalProxy;
   try {
-    local = await startLocalProxy({ proto: a.proto, host: a.hostIp, port: a.hostPort, fd: a.listenFd ? LISTEN_FD : undefined, targetHost: a.containerIp, targetPort: a.containerPort, log: plog });
+    local = await startLocalProxy({
+      proto: a.proto,
+      host: a.hostIp,
+      port: a.hostPort,
+      fd: a.listenFd ? LISTEN_FD : undefined,
+      targetHost: a.containerIp,
+      targetPort: a.containerPort,
+      log: plog,
+    });
   } catch (e) {
     const msg = `${what}: ${(e as Error).message}`;
     tellDockerd(`1\n${msg}`);
@@ -198,7 +221,10 @@ async function publishOnHost(a: ProxyArgs, what: string, plog: typeof log): Prom
         return 1;
       }
       plog.warn(`${msg}; retrying`);
-      await Promise.race([Bun.sleep(delay), new Promise((r) => stop.signal.addEventListener("abort", r, { once: true }))]);
+      await Promise.race([
+        Bun.sleep(delay),
+        new Promise((r) => stop.signal.addEventListener("abort", r, { once: true })),
+      ]);
       delay = Math.min(delay * 2, 2000);
       continue;
     }
@@ -219,7 +245,9 @@ async function publishOnHost(a: ProxyArgs, what: string, plog: typeof log): Prom
     if (first) tellDockerd("0\n");
     first = false;
     delay = 100;
-    const stopped = new Promise<"stop">((r) => (stop.signal.aborted ? r("stop") : stop.signal.addEventListener("abort", () => r("stop"), { once: true })));
+    const stopped = new Promise<"stop">((r) =>
+      stop.signal.aborted ? r("stop") : stop.signal.addEventListener("abort", () => r("stop"), { once: true }),
+    );
     const how = await Promise.race([conn.closed.then(() => "closed" as const), stopped]);
     if (how === "stop") {
       conn.socket.end(); // the host releases the port when the channel ends
@@ -234,6 +262,10 @@ async function publishOnHost(a: ProxyArgs, what: string, plog: typeof log): Prom
 
 /** For `edgeport --help`: the command is run by src/main.ts before citty (its flags are Go-style). */
 export default defineCommand({
-  meta: { name: "docker-proxy", description: "Drop-in for dockerd's userland proxy (daemon.json userland-proxy-path): publishes each docker -p on the host through the pipe" },
+  meta: {
+    name: "docker-proxy",
+    description:
+      "Drop-in for dockerd's userland proxy (daemon.json userland-proxy-path): publishes each docker -p on the host through the pipe",
+  },
   run() {},
 });

@@ -1,23 +1,40 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs } from "./common.ts";
-import { log } from "../shared/log.ts";
 import { commandRunner, createFirewall, isAlive, parseFirewallMode, selectBackend } from "../firewall/index.ts";
+import { log } from "../shared/log.ts";
+import { applyLogArgs, logArgs } from "./common.ts";
 
 const modeArg = {
-  firewall: { type: "string", description: "Backend: auto (per OS), nftables, windows, macos, none", default: "auto", valueHint: "MODE" },
+  firewall: {
+    type: "string",
+    description: "Backend: auto (per OS), nftables, windows, macos, none",
+    default: "auto",
+    valueHint: "MODE",
+  },
 } as const;
 
 const backendOf = (a: { firewall: string; "dry-run"?: boolean }) =>
-  selectBackend(parseFirewallMode(a.firewall), { run: commandRunner({ dryRun: a["dry-run"], print: (l) => console.log(l) }), program: process.execPath });
+  selectBackend(parseFirewallMode(a.firewall), {
+    run: commandRunner({ dryRun: a["dry-run"], print: (l) => console.log(l) }),
+    program: process.execPath,
+  });
 
 const ls = defineCommand({
-  meta: { name: "ls", description: "List the firewall rules edgeport instances wrote, with their owner and whether it still runs" },
+  meta: {
+    name: "ls",
+    description: "List the firewall rules edgeport instances wrote, with their owner and whether it still runs",
+  },
   args: { ...modeArg, json: { type: "boolean", description: "One JSON array instead of a table" }, ...logArgs },
   async run({ args: a }) {
     applyLogArgs(a);
     const backend = backendOf(a);
     const rules = await backend.list();
-    const rows = rules.map((r) => ({ rule: r.id, instance: r.instance, pid: r.pid, running: r.pid > 0 ? isAlive(r.pid) : null, where: r.where }));
+    const rows = rules.map((r) => ({
+      rule: r.id,
+      instance: r.instance,
+      pid: r.pid,
+      running: r.pid > 0 ? isAlive(r.pid) : null,
+      where: r.where,
+    }));
     if (a.json) {
       console.log(JSON.stringify(rows));
       return;
@@ -26,17 +43,38 @@ const ls = defineCommand({
       console.log(`no edgeport rules (${backend.name})`);
       return;
     }
-    const table = [["RULE", "INSTANCE", "PID", "OWNER", "WHERE"], ...rows.map((r) => [r.rule, r.instance, String(r.pid), r.running === null ? "-" : r.running ? "running" : "dead", r.where])];
+    const table = [
+      ["RULE", "INSTANCE", "PID", "OWNER", "WHERE"],
+      ...rows.map((r) => [
+        r.rule,
+        r.instance,
+        String(r.pid),
+        r.running === null ? "-" : r.running ? "running" : "dead",
+        r.where,
+      ]),
+    ];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd());
+    for (const row of table)
+      console.log(
+        row
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join("  ")
+          .trimEnd(),
+      );
   },
 });
 
 const prune = defineCommand({
-  meta: { name: "prune", description: "Remove the firewall rules of edgeport instances that no longer run (--all: every edgeport rule)" },
+  meta: {
+    name: "prune",
+    description: "Remove the firewall rules of edgeport instances that no longer run (--all: every edgeport rule)",
+  },
   args: {
     ...modeArg,
-    all: { type: "boolean", description: "Also remove the rules of running instances (they are not re-added until their ports change)" },
+    all: {
+      type: "boolean",
+      description: "Also remove the rules of running instances (they are not re-added until their ports change)",
+    },
     "dry-run": { type: "boolean", description: "Print the commands instead of running them" },
     ...logArgs,
   },
@@ -56,6 +94,9 @@ const prune = defineCommand({
 });
 
 export default defineCommand({
-  meta: { name: "firewall", description: "Inspect and clean the host firewall rules edgeport writes for non-loopback listeners" },
+  meta: {
+    name: "firewall",
+    description: "Inspect and clean the host firewall rules edgeport writes for non-loopback listeners",
+  },
   subCommands: { ls, prune },
 });

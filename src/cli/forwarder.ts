@@ -1,21 +1,50 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs, pipeArgs, pipeSettings, startSpin, repeated, untilAborted, VERSION } from "./common.ts";
-import { stop } from "./context.ts";
-import { log } from "../shared/log.ts";
-import { parseTransportUrl } from "../relay/transports/url.ts";
+import { createEngine } from "../events/engine.ts";
 import { createDialPolicy } from "../relay/forwarder/dial-policy.ts";
 import { startForwarder } from "../relay/forwarder/forwarder.ts";
-import { createEngine } from "../events/engine.ts";
+import { parseTransportUrl } from "../relay/transports/url.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
+import { log } from "../shared/log.ts";
+import { applyLogArgs, logArgs, pipeArgs, pipeSettings, repeated, startSpin, untilAborted, VERSION } from "./common.ts";
+import { stop } from "./context.ts";
 
 const args = {
-  listen: { type: "string", description: "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME", required: true, valueHint: "URL" },
-  allow: { type: "string", description: "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own", valueHint: "CIDR" },
-  engine: { type: "string", description: "Also allow the subnets of this engine's networks (unix:///var/run/docker.sock)", valueHint: "URL" },
-  "vpnkit-compat": { type: "boolean", description: "Behave like a plain vpnkit forwarder: empty handshake, 64 KiB windows, no extensions (for interoperability tests)", default: false },
-  "control-listen": { type: "string", description: "A VM-local unix socket (unix:///run/edgeport/control.sock) for edgeport docker-proxy: its requests go to the host over the pipe", valueHint: "URL" },
-  "dial-timeout": { type: "string", description: "Give up dialling a destination after this long", default: "10s", valueHint: "DURATION" },
+  listen: {
+    type: "string",
+    description: "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME",
+    required: true,
+    valueHint: "URL",
+  },
+  allow: {
+    type: "string",
+    description:
+      "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own",
+    valueHint: "CIDR",
+  },
+  engine: {
+    type: "string",
+    description: "Also allow the subnets of this engine's networks (unix:///var/run/docker.sock)",
+    valueHint: "URL",
+  },
+  "vpnkit-compat": {
+    type: "boolean",
+    description:
+      "Behave like a plain vpnkit forwarder: empty handshake, 64 KiB windows, no extensions (for interoperability tests)",
+    default: false,
+  },
+  "control-listen": {
+    type: "string",
+    description:
+      "A VM-local unix socket (unix:///run/edgeport/control.sock) for edgeport docker-proxy: its requests go to the host over the pipe",
+    valueHint: "URL",
+  },
+  "dial-timeout": {
+    type: "string",
+    description: "Give up dialling a destination after this long",
+    default: "10s",
+    valueHint: "DURATION",
+  },
   ...pipeArgs,
   ...logArgs,
 } as const;
@@ -23,12 +52,16 @@ const args = {
 function controlPathOf(u: string | undefined): string | undefined {
   if (u === undefined) return undefined;
   const path = u.startsWith("unix://") ? u.slice(7) : u;
-  if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `--control-listen "${u}" must be unix:///absolute/path`);
+  if (!path.startsWith("/"))
+    throw new EdgeportError("E_BAD_URL", `--control-listen "${u}" must be unix:///absolute/path`);
   return path;
 }
 
 export default defineCommand({
-  meta: { name: "forwarder", description: "Run inside the VM: accept the pipe from the host and dial containers for each channel" },
+  meta: {
+    name: "forwarder",
+    description: "Run inside the VM: accept the pipe from the host and dial containers for each channel",
+  },
   args,
   async run({ args: a, rawArgs }) {
     applyLogArgs(a);
@@ -37,18 +70,41 @@ export default defineCommand({
     const settings = pipeSettings(a);
     startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
-    const policy = createDialPolicy({ allow: repeated(rawArgs, "allow"), engineSubnets: engine ? () => engine.subnets() : undefined });
+    const policy = createDialPolicy({
+      allow: repeated(rawArgs, "allow"),
+      engineSubnets: engine ? () => engine.subnets() : undefined,
+    });
     if (engine) {
-      await policy.refresh().catch((e: Error) => flog.warn(`${e.message}; engine networks will be asked again at the next refused open`));
+      await policy
+        .refresh()
+        .catch((e: Error) => flog.warn(`${e.message}; engine networks will be asked again at the next refused open`));
     }
-    if (a["vpnkit-compat"] && settings.secret) throw new EdgeportError("E_BAD_ARG", "--vpnkit-compat cannot be combined with --token-file (vpnkit has no pipe secret)");
+    if (a["vpnkit-compat"] && settings.secret)
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        "--vpnkit-compat cannot be combined with --token-file (vpnkit has no pipe secret)",
+      );
     const dialTimeoutMs = parseDuration(a["dial-timeout"], "--dial-timeout");
     let ended!: () => void;
     const stdioEnded = new Promise<void>((r) => (ended = r));
-    const fwd = startForwarder({ listen, policy, ...settings, dialTimeoutMs, log: flog, version: VERSION, plain: a["vpnkit-compat"], onStdioEnd: () => ended(), controlListen: controlPathOf(a["control-listen"]) });
-    flog.info(`listening on ${fwd.address}; may dial: ${policy.describe()}${fwd.controlPath ? `; docker-proxy control socket unix://${fwd.controlPath}` : ""}`);
-    if (policy.allowsNothing) flog.warn("nothing is allowed: every open will be refused (add --allow CIDR or --engine URL)");
-    if (!settings.secret) flog.info("no pipe secret (--token-file): any process that reaches the listen address may use this forwarder");
+    const fwd = startForwarder({
+      listen,
+      policy,
+      ...settings,
+      dialTimeoutMs,
+      log: flog,
+      version: VERSION,
+      plain: a["vpnkit-compat"],
+      onStdioEnd: () => ended(),
+      controlListen: controlPathOf(a["control-listen"]),
+    });
+    flog.info(
+      `listening on ${fwd.address}; may dial: ${policy.describe()}${fwd.controlPath ? `; docker-proxy control socket unix://${fwd.controlPath}` : ""}`,
+    );
+    if (policy.allowsNothing)
+      flog.warn("nothing is allowed: every open will be refused (add --allow CIDR or --engine URL)");
+    if (!settings.secret)
+      flog.info("no pipe secret (--token-file): any process that reaches the listen address may use this forwarder");
     await Promise.race([untilAborted(stop.signal), stdioEnded]);
     flog.info("stopping");
     fwd.close();

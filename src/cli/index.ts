@@ -5,7 +5,8 @@ export const main = defineCommand({
   meta: {
     name: "edgeport",
     version: VERSION,
-    description: "Publish container ports from a desktop VM's engine on the host, over one multiplexed pipe (vpnkit-compatible)",
+    description:
+      "Publish container ports from a desktop VM's engine on the host, over one multiplexed pipe (vpnkit-compatible)",
   },
   subCommands: {
     forwarder: () => import("./forwarder.ts").then((m) => m.default),

@@ -1,14 +1,28 @@
 /** `edgeport ls`, `edgeport unpublish`, `edgeport status`: the daemon seen through its control API. */
 import { defineCommand } from "citty";
-import { applyLogArgs, logArgs } from "./common.ts";
-import { apiArgs, apiClient, apiError } from "./client.ts";
 import type { DaemonState, PortState } from "../publisher/daemon.ts";
+import { apiArgs, apiClient, apiError } from "./client.ts";
+import { applyLogArgs, logArgs } from "./common.ts";
 
-const bytes = (n = 0) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`);
+const bytes = (n = 0) =>
+  n < 1024
+    ? `${n} B`
+    : n < 1 << 20
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1 << 30
+        ? `${(n / (1 << 20)).toFixed(1)} MiB`
+        : `${(n / (1 << 30)).toFixed(2)} GiB`;
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 export const ls = defineCommand({
@@ -26,14 +40,25 @@ export const ls = defineCommand({
     for (const p of r.body) {
       const source = p.source.kind === "container" ? `container ${p.source.containerName}` : p.source.kind;
       const state = p.status === "published" ? "listening" : `${p.status}: ${p.error ?? ""}`;
-      rows.push([p.id, `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`, source, state, p.status === "published" ? `${p.connections ?? 0}/${p.connectionsTotal ?? 0}` : "-", bytes(p.bytesIn), bytes(p.bytesOut)]);
+      rows.push([
+        p.id,
+        `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`,
+        source,
+        state,
+        p.status === "published" ? `${p.connections ?? 0}/${p.connectionsTotal ?? 0}` : "-",
+        bytes(p.bytesIn),
+        bytes(p.bytesOut),
+      ]);
     }
     console.log(rows.length === 1 ? "no ports published" : table(rows));
   },
 });
 
 export const unpublish = defineCommand({
-  meta: { name: "unpublish", description: "Unpublish ports published by hand, by the id edgeport publish / ls shows or by the same SPEC" },
+  meta: {
+    name: "unpublish",
+    description: "Unpublish ports published by hand, by the id edgeport publish / ls shows or by the same SPEC",
+  },
   args: {
     target: { type: "positional", description: "ID or SPEC", required: true, valueHint: "ID|SPEC..." },
     ...apiArgs,

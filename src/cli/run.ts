@@ -1,18 +1,29 @@
 import { defineCommand } from "citty";
-import { applyLogArgs, firewallArgs, logArgs, pipeArgs, pipeSettings, startSpin, udpArgs, udpSettings, untilAborted, VERSION } from "./common.ts";
-import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
-import { stop } from "./context.ts";
-import { log } from "../shared/log.ts";
-import { EdgeportError } from "../shared/errors.ts";
-import { parseDuration } from "../shared/duration.ts";
-import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
-import { parseTransportUrl } from "../relay/transports/url.ts";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
-import { createRelayClient } from "../relay/host/relay-client.ts";
-import { createDaemon } from "../publisher/daemon.ts";
+import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
+import { createDaemon } from "../publisher/daemon.ts";
+import { createRelayClient } from "../relay/host/relay-client.ts";
+import { parseTransportUrl } from "../relay/transports/url.ts";
+import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
+import { parseDuration } from "../shared/duration.ts";
+import { EdgeportError } from "../shared/errors.ts";
+import { log } from "../shared/log.ts";
+import {
+  applyLogArgs,
+  firewallArgs,
+  logArgs,
+  pipeArgs,
+  pipeSettings,
+  startSpin,
+  udpArgs,
+  udpSettings,
+  untilAborted,
+  VERSION,
+} from "./common.ts";
+import { stop } from "./context.ts";
 
 /** DOCKER_HOST, else the platform's default engine socket. */
 export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
@@ -31,14 +42,54 @@ export function defaultApiUrl(env: Record<string, string | undefined>, uid: numb
 }
 
 const args = {
-  relay: { type: "string", description: "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME (required here or in --config)", valueHint: "URL" },
-  engine: { type: "string", description: "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, or none (only the API and docker-proxy publish; default: DOCKER_HOST, else unix:///var/run/docker.sock)", valueHint: "URL" },
-  binding: { type: "string", description: "open: publish exactly what the engine says; local-default: an unspecified host IP becomes 127.0.0.1 and ::1; local-only: everything on loopback", default: "local-default", valueHint: "POLICY" },
-  resync: { type: "string", description: "Full resync with the engine this often (catches anything missed, e.g. across sleep)", default: "30s", valueHint: "DURATION" },
-  "pipe-wait": { type: "string", description: "How long a new connection waits for a down pipe before it is reset", default: "5s", valueHint: "DURATION" },
-  api: { type: "string", description: "Control API: unix:///path (default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none", valueHint: "URL" },
-  "api-token-file": { type: "string", description: "File holding the bearer token a tcp:// API requires", valueHint: "PATH" },
-  config: { type: "string", description: "A JSON or TOML file with any of these options and ignore/reserved rules (schema: docs/config.schema.json); flags given here win", valueHint: "PATH" },
+  relay: {
+    type: "string",
+    description:
+      "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME (required here or in --config)",
+    valueHint: "URL",
+  },
+  engine: {
+    type: "string",
+    description:
+      "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, or none (only the API and docker-proxy publish; default: DOCKER_HOST, else unix:///var/run/docker.sock)",
+    valueHint: "URL",
+  },
+  binding: {
+    type: "string",
+    description:
+      "open: publish exactly what the engine says; local-default: an unspecified host IP becomes 127.0.0.1 and ::1; local-only: everything on loopback",
+    default: "local-default",
+    valueHint: "POLICY",
+  },
+  resync: {
+    type: "string",
+    description: "Full resync with the engine this often (catches anything missed, e.g. across sleep)",
+    default: "30s",
+    valueHint: "DURATION",
+  },
+  "pipe-wait": {
+    type: "string",
+    description: "How long a new connection waits for a down pipe before it is reset",
+    default: "5s",
+    valueHint: "DURATION",
+  },
+  api: {
+    type: "string",
+    description:
+      "Control API: unix:///path (default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
+    valueHint: "URL",
+  },
+  "api-token-file": {
+    type: "string",
+    description: "File holding the bearer token a tcp:// API requires",
+    valueHint: "PATH",
+  },
+  config: {
+    type: "string",
+    description:
+      "A JSON or TOML file with any of these options and ignore/reserved rules (schema: docs/config.schema.json); flags given here win",
+    valueHint: "PATH",
+  },
   ...udpArgs,
   ...firewallArgs,
   ...pipeArgs,
@@ -46,12 +97,16 @@ const args = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "run", description: "Run on the host: publish every container's ports from the VM engine's events, until Ctrl-C" },
+  meta: {
+    name: "run",
+    description: "Run on the host: publish every container's ports from the VM engine's events, until Ctrl-C",
+  },
   args,
   async run({ args: given, rawArgs }) {
     const config = given.config ? loadConfig(given.config) : {};
     const a = mergeArgs(given, rawArgs, config);
-    if (!a.relay) throw new EdgeportError("E_BAD_ARG", "--relay is missing (on the command line or as \"relay\" in --config)");
+    if (!a.relay)
+      throw new EdgeportError("E_BAD_ARG", '--relay is missing (on the command line or as "relay" in --config)');
     applyLogArgs(a);
     const rlog = log.withTag("run");
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
@@ -66,11 +121,22 @@ export default defineCommand({
       try {
         apiToken = (await Bun.file(a["api-token-file"]).text()).trim();
       } catch (e) {
-        throw new EdgeportError("E_BAD_ARG", `--api-token-file: cannot read ${a["api-token-file"]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new EdgeportError(
+          "E_BAD_ARG",
+          `--api-token-file: cannot read ${a["api-token-file"]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
       }
-      if (apiToken.length < 16) throw new EdgeportError("E_BAD_ARG", `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`);
+      if (apiToken.length < 16)
+        throw new EdgeportError(
+          "E_BAD_ARG",
+          `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`,
+        );
     }
-    if (apiUrl?.kind === "tcp" && !apiToken) throw new EdgeportError("E_BAD_ARG", "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports");
+    if (apiUrl?.kind === "tcp" && !apiToken)
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
+      );
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a);
     startSpin(settings, rlog);
@@ -80,17 +146,43 @@ export default defineCommand({
     const udp = udpSettings(a);
     const fwMode = parseFirewallMode(a.firewall);
     const flog = log.withTag("firewall");
-    const backend = selectBackend(fwMode, { run: commandRunner({ dryRun: a["firewall-dry-run"], log: flog }), program: process.execPath, log: flog });
+    const backend = selectBackend(fwMode, {
+      run: commandRunner({ dryRun: a["firewall-dry-run"], log: flog }),
+      program: process.execPath,
+      log: flog,
+    });
     const firewall = createFirewall({ backend, log: flog });
     if (backend.name !== "none") {
-      await firewall.prune().catch((e: Error) => flog.warn(`firewall (${backend.name}): could not look for rules of dead instances: ${e.message}`));
+      await firewall
+        .prune()
+        .catch((e: Error) =>
+          flog.warn(`firewall (${backend.name}): could not look for rules of dead instances: ${e.message}`),
+        );
     }
     let daemon: ReturnType<typeof createDaemon> | null = null;
-    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION, onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")) });
+    const relay = createRelayClient({
+      url,
+      ...settings,
+      log: log.withTag("pipe"),
+      version: VERSION,
+      onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")),
+    });
     const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
-    daemon = createDaemon({ engine, relay, binding: a.binding as BindingPolicy, resyncMs, pipeWaitMs, udp, firewall, rules, log: rlog });
+    daemon = createDaemon({
+      engine,
+      relay,
+      binding: a.binding as BindingPolicy,
+      resyncMs,
+      pipeWaitMs,
+      udp,
+      firewall,
+      rules,
+      log: rlog,
+    });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken }) : null;
-    rlog.info(`edgeport ${VERSION}: engine ${engine?.url ?? "none"}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`);
+    rlog.info(
+      `edgeport ${VERSION}: engine ${engine?.url ?? "none"}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
+    );
     const running = daemon.run(stop.signal);
     await untilAborted(stop.signal);
     rlog.info("stopping: closing listeners");

@@ -25,20 +25,32 @@ export interface Engine {
   /** null when the container is gone */
   inspect(id: string): Promise<ContainerInspect | null>;
   /** streams events from `since` (engine seconds.nanoseconds) until the signal aborts or the engine goes away */
-  events(o: { since?: string; signal: AbortSignal; onEvent: (e: EngineEvent) => void; onOpen?: () => void }): Promise<void>;
+  events(o: {
+    since?: string;
+    signal: AbortSignal;
+    onEvent: (e: EngineEvent) => void;
+    onOpen?: () => void;
+  }): Promise<void>;
 }
 
 export function parseEngineUrl(url: string): { base: string; unix?: string } {
   if (url.startsWith("unix://")) {
     const path = url.slice("unix://".length);
-    if (!path.startsWith("/")) throw new EdgeportError("E_BAD_URL", `engine URL "${url}": the path must be absolute; accepted forms: unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`);
+    if (!path.startsWith("/"))
+      throw new EdgeportError(
+        "E_BAD_URL",
+        `engine URL "${url}": the path must be absolute; accepted forms: unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`,
+      );
     return { base: "http://localhost", unix: path };
   }
   const np = /^npipe:\/\/\/\/\.\/pipe\/([^/\\]+)$/.exec(url);
   if (np) return { base: "http://localhost", unix: `\\\\.\\pipe\\${np[1]}` };
   const m = /^tcp:\/\/([^/\s]+:\d{1,5})\/?$/.exec(url);
   if (m) return { base: `http://${m[1]}` };
-  throw new EdgeportError("E_BAD_URL", `engine URL "${url}" is not one of unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`);
+  throw new EdgeportError(
+    "E_BAD_URL",
+    `engine URL "${url}" is not one of unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`,
+  );
 }
 
 /**
@@ -48,12 +60,19 @@ export function parseEngineUrl(url: string): { base: string; unix?: string } {
 function bypassProxy(hostPort: string): void {
   const host = hostPort.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
   for (const name of ["NO_PROXY", "no_proxy"]) {
-    const list = (process.env[name] ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+    const list = (process.env[name] ?? "")
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
     if (!list.includes(host)) process.env[name] = [...list, host].join(",");
   }
 }
 
-const versionNumber = (v: string) => v.split(".").map(Number).reduce((a, b) => a * 1000 + b, 0);
+const versionNumber = (v: string) =>
+  v
+    .split(".")
+    .map(Number)
+    .reduce((a, b) => a * 1000 + b, 0);
 
 export function createEngine(url: string, timeoutMs = 5000): Engine {
   const { base, unix } = parseEngineUrl(url);
@@ -80,7 +99,11 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
       throw new EdgeportError("E_DIAL", `engine ${url}: GET ${path} answered ${res.status} ${body.trim()}`);
     }
     const parsed = schema.safeParse(await res.json());
-    if (!parsed.success) throw new EdgeportError("E_PROTOCOL", `engine ${url}: unexpected answer to GET ${path}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new EdgeportError(
+        "E_PROTOCOL",
+        `engine ${url}: unexpected answer to GET ${path}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
+      );
     return parsed.data;
   }
 
@@ -91,7 +114,11 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
       if (!ping.ok) throw new EdgeportError("E_DIAL", `engine ${url}: /_ping answered ${ping.status}`);
       const v = await get("/version", Version, false);
       const engineApi = ping.headers.get("api-version") ?? v.ApiVersion;
-      if (versionNumber(engineApi) < versionNumber(MIN_API)) throw new EdgeportError("E_UNSUPPORTED", `engine ${url} speaks API ${engineApi}; edgeport needs ${MIN_API} or later`);
+      if (versionNumber(engineApi) < versionNumber(MIN_API))
+        throw new EdgeportError(
+          "E_UNSUPPORTED",
+          `engine ${url} speaks API ${engineApi}; edgeport needs ${MIN_API} or later`,
+        );
       const apiVersion = versionNumber(engineApi) < versionNumber(API_VERSION) ? engineApi : API_VERSION;
       prefix = `/v${apiVersion}`;
       return { apiVersion, engineVersion: v.Version };
@@ -111,9 +138,14 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
     async inspect(id) {
       const res = await request(`/containers/${encodeURIComponent(id)}/json`);
       if (res.status === 404) return null;
-      if (!res.ok) throw new EdgeportError("E_DIAL", `engine ${url}: inspect ${id.slice(0, 12)} answered ${res.status}`);
+      if (!res.ok)
+        throw new EdgeportError("E_DIAL", `engine ${url}: inspect ${id.slice(0, 12)} answered ${res.status}`);
       const parsed = ContainerInspect.safeParse(await res.json());
-      if (!parsed.success) throw new EdgeportError("E_PROTOCOL", `engine ${url}: unexpected inspect of ${id.slice(0, 12)}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
+      if (!parsed.success)
+        throw new EdgeportError(
+          "E_PROTOCOL",
+          `engine ${url}: unexpected inspect of ${id.slice(0, 12)}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
+        );
       return parsed.data;
     },
     async events({ since, signal, onEvent, onOpen }) {

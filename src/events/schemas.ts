@@ -23,7 +23,10 @@ export const ContainerInspect = z.object({
     .object({
       Ports: PortMap,
       Networks: z
-        .record(z.string(), z.object({ IPAddress: z.string().nullish(), GlobalIPv6Address: z.string().nullish() }).nullish())
+        .record(
+          z.string(),
+          z.object({ IPAddress: z.string().nullish(), GlobalIPv6Address: z.string().nullish() }).nullish(),
+        )
         .nullish(),
     })
     .default({}),
@@ -42,7 +45,11 @@ export const EngineEvent = z.object({
 });
 export type EngineEvent = z.infer<typeof EngineEvent>;
 
-export const Version = z.object({ ApiVersion: z.string(), Version: z.string().optional(), MinAPIVersion: z.string().optional() });
+export const Version = z.object({
+  ApiVersion: z.string(),
+  Version: z.string().optional(),
+  MinAPIVersion: z.string().optional(),
+});
 
 export const EngineNetwork = z.object({
   Name: z.string(),

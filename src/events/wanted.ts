@@ -33,7 +33,8 @@ export interface Wanted {
   pending: boolean;
 }
 
-export const portKey = (proto: Proto, hostIp: string, hostPort: number): string => `${proto}:${formatHostPort(hostIp, hostPort)}`;
+export const portKey = (proto: Proto, hostIp: string, hostPort: number): string =>
+  `${proto}:${formatHostPort(hostIp, hostPort)}`;
 
 /** The container label that opts ports into the PROXY protocol v2 header. */
 export const PROXY_PROTOCOL_LABEL = "edgeport.proxy-protocol";
@@ -53,8 +54,16 @@ export function proxyProtocolPorts(value: string | undefined): { has: (port: num
   for (const item of v.split(",").map((x) => x.trim())) {
     const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(item);
     const n = m ? Number(m[1]) : NaN;
-    if (!m || n < 1 || n > 65535) return { has: () => false, problem: `label ${PROXY_PROTOCOL_LABEL}="${value}": "${item}" is not a container port (write "true", or ports like "80,443")` };
-    if (m[2] === "udp") return { has: () => false, problem: `label ${PROXY_PROTOCOL_LABEL}="${value}": "${item}": the PROXY protocol is for TCP only` };
+    if (!m || n < 1 || n > 65535)
+      return {
+        has: () => false,
+        problem: `label ${PROXY_PROTOCOL_LABEL}="${value}": "${item}" is not a container port (write "true", or ports like "80,443")`,
+      };
+    if (m[2] === "udp")
+      return {
+        has: () => false,
+        problem: `label ${PROXY_PROTOCOL_LABEL}="${value}": "${item}": the PROXY protocol is for TCP only`,
+      };
     ports.add(n);
   }
   return { has: (p) => ports.has(p) };
@@ -74,24 +83,36 @@ function canonical(ip: string | null | undefined): string | null {
 
 /** The container's address to relay to: its first IPv4 address, else its first IPv6 address. */
 export function targetAddress(c: ContainerInspect): string | null {
-  const nets = Object.entries(c.NetworkSettings.Networks ?? {}).sort(([a], [b]) => (a === "bridge" ? -1 : b === "bridge" ? 1 : a.localeCompare(b)));
+  const nets = Object.entries(c.NetworkSettings.Networks ?? {}).sort(([a], [b]) =>
+    a === "bridge" ? -1 : b === "bridge" ? 1 : a.localeCompare(b),
+  );
   for (const [, n] of nets) if (canonical(n?.IPAddress)) return canonical(n!.IPAddress)!;
   for (const [, n] of nets) if (canonical(n?.GlobalIPv6Address)) return canonical(n!.GlobalIPv6Address)!;
   return null;
 }
 
 /** Host addresses for one resolved binding, after the policy. */
-function hostAddresses(binding: PortBinding, intent: PortBinding[], publishAll: boolean, policy: BindingPolicy, warn: (s: string) => void, what: string): string[] {
+function hostAddresses(
+  binding: PortBinding,
+  intent: PortBinding[],
+  publishAll: boolean,
+  policy: BindingPolicy,
+  warn: (s: string) => void,
+  what: string,
+): string[] {
   const ip = canonical(binding.HostIp);
   const unspecifiedHere = ip === null || isUnspecified(parseIp(ip));
   // the engine writes 0.0.0.0 / :: where the user wrote nothing; an explicit 0.0.0.0 is in the intent
   const explicit = ip !== null && intent.some((i) => canonical(i.HostIp) === ip);
-  const userSaidNothing = unspecifiedHere && !explicit && (publishAll || intent.length === 0 || intent.some((i) => !i.HostIp));
+  const userSaidNothing =
+    unspecifiedHere && !explicit && (publishAll || intent.length === 0 || intent.some((i) => !i.HostIp));
   if (userSaidNothing) return policy === "open" ? ALL : LOOPBACKS;
   if (ip === null) return [];
   if (policy === "local-only" && !isLoopback(parseIp(ip))) {
     const lo = ip.includes(":") ? "::1" : "127.0.0.1";
-    warn(`${what} asks for ${formatHostPort(ip, Number(binding.HostPort))}; --binding local-only publishes it on ${lo} instead`);
+    warn(
+      `${what} asks for ${formatHostPort(ip, Number(binding.HostPort))}; --binding local-only publishes it on ${lo} instead`,
+    );
     return [lo];
   }
   return [ip];
@@ -117,7 +138,8 @@ export function wantedPorts(c: ContainerInspect, policy: BindingPolicy): Wanted 
     const intent = intentMap[k] ?? [];
     const bindings = resolved[k] ?? [];
     if (m[2] === "sctp") {
-      if (bindings.length || intent.length) out.warnings.push(`container ${name}: ${k} is not published (SCTP is not supported)`);
+      if (bindings.length || intent.length)
+        out.warnings.push(`container ${name}: ${k} is not published (SCTP is not supported)`);
       continue;
     }
     const proto = m[2] as Proto;
@@ -135,18 +157,37 @@ export function wantedPorts(c: ContainerInspect, policy: BindingPolicy): Wanted 
         out.pending = true;
         continue;
       }
-      const hosts = hostAddresses(b, intent, publishAll, policy, (s) => out.warnings.push(`container ${name}: ${s}`), k);
+      const hosts = hostAddresses(
+        b,
+        intent,
+        publishAll,
+        policy,
+        (s) => out.warnings.push(`container ${name}: ${s}`),
+        k,
+      );
       for (const hostIp of hosts) {
         const key = portKey(proto, hostIp, hostPort);
         if (seen.has(key)) continue;
         seen.add(key);
         const proxyProtocol = proto === "tcp" && proxied.has(containerPort);
-        out.ports.push({ key, hostIp, hostPort, proto, targetIp: target, targetPort: containerPort, containerId: c.Id, containerName: name, ...(proxyProtocol ? { proxyProtocol } : {}) });
+        out.ports.push({
+          key,
+          hostIp,
+          hostPort,
+          proto,
+          targetIp: target,
+          targetPort: containerPort,
+          containerId: c.Id,
+          containerName: name,
+          ...(proxyProtocol ? { proxyProtocol } : {}),
+        });
       }
     }
   }
   out.warnings = [...new Set(out.warnings)];
   const v6 = (p: WantedPort) => Number(p.hostIp.includes(":"));
-  out.ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || v6(a) - v6(b) || (a.key < b.key ? -1 : 1));
+  out.ports.sort(
+    (a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || v6(a) - v6(b) || (a.key < b.key ? -1 : 1),
+  );
   return out;
 }

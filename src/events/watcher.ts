@@ -54,7 +54,7 @@ export function createWatcher(o: WatcherOptions): Watcher {
   }
 
   function apply(id: string, c: ContainerInspect | null): void {
-    if (c && c.State.Running) containers.set(id, c);
+    if (c?.State.Running) containers.set(id, c);
     else if (!containers.delete(id)) return;
     notify();
   }
@@ -66,7 +66,7 @@ export function createWatcher(o: WatcherOptions): Watcher {
       const c = await engine.inspect(id);
       if (seq.get(id) !== mine) return; // a newer event took over
       apply(id, c);
-      if (!c || !c.State.Running || !o.isPending(c) || attempt >= PENDING_RETRIES.length) return;
+      if (!c?.State.Running || !o.isPending(c) || attempt >= PENDING_RETRIES.length) return;
       await Bun.sleep(PENDING_RETRIES[attempt]!);
       if (seq.get(id) !== mine) return;
     }
@@ -81,7 +81,8 @@ export function createWatcher(o: WatcherOptions): Watcher {
       return;
     }
     const relevant = e.Type === "network" ? e.Action === "connect" || e.Action === "disconnect" : LOOK.has(e.Action);
-    if (relevant) look(id).catch((err: Error) => log.debug(`inspect ${id.slice(0, 12)} after ${e.Action}: ${err.message}`));
+    if (relevant)
+      look(id).catch((err: Error) => log.debug(`inspect ${id.slice(0, 12)} after ${e.Action}: ${err.message}`));
   }
 
   /** Lists and inspects everything; replaces the view (a diff happens downstream, never a flush). */
@@ -130,7 +131,9 @@ export function createWatcher(o: WatcherOptions): Watcher {
       queue = null;
       connected = true;
       wasUp = true;
-      log.info(`following engine ${engine.url} (engine ${engineVersion ?? "?"}, API ${apiVersion}): ${containers.size} running container(s)`);
+      log.info(
+        `following engine ${engine.url} (engine ${engineVersion ?? "?"}, API ${apiVersion}): ${containers.size} running container(s)`,
+      );
       await events;
       if (!signal.aborted) throw new Error("the event stream ended");
     } finally {
@@ -164,7 +167,9 @@ export function createWatcher(o: WatcherOptions): Watcher {
           }
           failures++;
           if (failures === 1) {
-            log.warn(`engine ${engine.url} unreachable: ${msg}; keeping what is published, retrying with backoff up to ${(o.backoffMaxMs ?? 5000) / 1000} s`);
+            log.warn(
+              `engine ${engine.url} unreachable: ${msg}; keeping what is published, retrying with backoff up to ${(o.backoffMaxMs ?? 5000) / 1000} s`,
+            );
           } else if (msg !== lastError) log.debug(`engine still unreachable: ${msg}`);
           lastError = msg;
           await new Promise<void>((r) => {
@@ -172,7 +177,6 @@ export function createWatcher(o: WatcherOptions): Watcher {
             signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
           });
           delay = Math.min(o.backoffMaxMs ?? 5000, delay * 2);
-          continue;
         }
       }
     },

@@ -8,11 +8,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { EdgeportError } from "../shared/errors.ts";
-import { diffRules, planRules, type FirewallListener } from "./plan.ts";
-import { cgroupScopeFrom, createNftablesBackend, NFT } from "./nftables.ts";
-import { createWindowsBackend } from "./windows.ts";
 import { createMacosBackend } from "./macos.ts";
+import { cgroupScopeFrom, createNftablesBackend, NFT } from "./nftables.ts";
+import { diffRules, type FirewallListener, planRules } from "./plan.ts";
 import type { Backend, OwnedRule, Runner } from "./types.ts";
+import { createWindowsBackend } from "./windows.ts";
 
 export type { FirewallListener } from "./plan.ts";
 export const FIREWALL_MODES = ["auto", "nftables", "windows", "macos", "none"] as const;
@@ -35,7 +35,9 @@ export interface Firewall {
 }
 
 /** The real command runner; with dryRun, commands that change something are logged, not run. */
-export function commandRunner(o: { dryRun?: boolean; log?: ConsolaInstance; print?: (line: string) => void } = {}): Runner {
+export function commandRunner(
+  o: { dryRun?: boolean; log?: ConsolaInstance; print?: (line: string) => void } = {},
+): Runner {
   return async (argv, opts = {}) => {
     if (o.dryRun && opts.mutates) {
       const line = `[dry run] ${argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ")}${opts.stdin ? ` <<'EOF'\n${opts.stdin}EOF` : ""}`;
@@ -44,23 +46,41 @@ export function commandRunner(o: { dryRun?: boolean; log?: ConsolaInstance; prin
     }
     let p;
     try {
-      p = Bun.spawn(argv, { stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore", stdout: "pipe", stderr: "pipe" });
+      p = Bun.spawn(argv, {
+        stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
     } catch (e) {
       return { code: 127, stdout: "", stderr: `${argv[0]}: ${(e as Error).message}` };
     }
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
     return { code, stdout, stderr };
   };
 }
 
 /** The backend for a mode; `auto` picks by platform and what is installed. */
-export function selectBackend(mode: FirewallMode, o: { run: Runner; program: string; platform?: string; uid?: number; log?: ConsolaInstance }): Backend {
+export function selectBackend(
+  mode: FirewallMode,
+  o: { run: Runner; program: string; platform?: string; uid?: number; log?: ConsolaInstance },
+): Backend {
   const platform = o.platform ?? process.platform;
   let m = mode;
   if (m === "auto") {
     // nft needs CAP_NET_ADMIN: a user's edgeport leaves the firewall to the administrator
     const root = (o.uid ?? process.getuid?.() ?? 0) === 0;
-    m = platform === "win32" ? "windows" : platform === "darwin" ? "macos" : platform === "linux" && root && existsSync(NFT) ? "nftables" : "none";
+    m =
+      platform === "win32"
+        ? "windows"
+        : platform === "darwin"
+          ? "macos"
+          : platform === "linux" && root && existsSync(NFT)
+            ? "nftables"
+            : "none";
     o.log?.debug(`firewall: --firewall auto chose ${m}`);
   }
   if (m === "nftables") {
@@ -68,7 +88,10 @@ export function selectBackend(mode: FirewallMode, o: { run: Runner; program: str
     try {
       cgroup = cgroupScopeFrom(readFileSync("/proc/self/cgroup", "utf8"), readFileSync("/proc/self/mountinfo", "utf8"));
     } catch {}
-    if (!cgroup) o.log?.info("firewall: edgeport is not in a cgroup v2 of its own; rules are scoped to address and port only (run it as a systemd unit to scope them to its sockets)");
+    if (!cgroup)
+      o.log?.info(
+        "firewall: edgeport is not in a cgroup v2 of its own; rules are scoped to address and port only (run it as a systemd unit to scope them to its sockets)",
+      );
     else o.log?.debug(`firewall: rules scoped to cgroup v2 ${cgroup.path} (level ${cgroup.level})`);
     return createNftablesBackend({ run: o.run, cgroup });
   }
@@ -87,7 +110,14 @@ export const isAlive = (pid: number): boolean => {
   }
 };
 
-export function createFirewall(o: { backend: Backend; log: ConsolaInstance; pid?: number; instance?: string; retryMs?: number; alive?: (pid: number) => boolean }): Firewall {
+export function createFirewall(o: {
+  backend: Backend;
+  log: ConsolaInstance;
+  pid?: number;
+  instance?: string;
+  retryMs?: number;
+  alive?: (pid: number) => boolean;
+}): Firewall {
   const log = o.log;
   const backend = o.backend;
   const pid = o.pid ?? process.pid;
@@ -113,14 +143,23 @@ export function createFirewall(o: { backend: Backend; log: ConsolaInstance; pid?
       try {
         const added = await backend.apply(add, removing, owner, rules);
         for (const id of remove) applied.delete(id);
-        for (const r of add) applied.set(r.id, added.filter((a) => a.id === r.id));
+        for (const r of add)
+          applied.set(
+            r.id,
+            added.filter((a) => a.id === r.id),
+          );
         const ms = Math.round(performance.now() - t0);
-        log.info(`firewall (${backend.name}): ${add.length ? `allowed ${add.map((r) => r.id).join(", ")}` : ""}${add.length && remove.length ? "; " : ""}${remove.length ? `removed ${remove.join(", ")}` : ""} in ${ms} ms`);
+        log.info(
+          `firewall (${backend.name}): ${add.length ? `allowed ${add.map((r) => r.id).join(", ")}` : ""}${add.length && remove.length ? "; " : ""}${remove.length ? `removed ${remove.join(", ")}` : ""} in ${ms} ms`,
+        );
         if (lastError) log.info(`firewall (${backend.name}): working again`);
         lastError = null;
       } catch (e) {
         const msg = (e as Error).message;
-        if (msg !== lastError) log.warn(`firewall (${backend.name}): ${msg}; publishing goes on, retrying in ${(o.retryMs ?? 5000) / 1000} s`);
+        if (msg !== lastError)
+          log.warn(
+            `firewall (${backend.name}): ${msg}; publishing goes on, retrying in ${(o.retryMs ?? 5000) / 1000} s`,
+          );
         lastError = msg;
         if (!closed && !retry) {
           retry = setTimeout(() => {
@@ -154,10 +193,14 @@ export function createFirewall(o: { backend: Backend; log: ConsolaInstance; pid?
       while (working) await working;
     },
     async prune() {
-      const stale = (await backend.list()).filter((r) => r.pid > 0 && r.instance !== instance && (r.pid === pid || !alive(r.pid)));
+      const stale = (await backend.list()).filter(
+        (r) => r.pid > 0 && r.instance !== instance && (r.pid === pid || !alive(r.pid)),
+      );
       if (stale.length) {
         await backend.apply([], stale, owner, []);
-        log.info(`firewall (${backend.name}): removed ${stale.length} rule(s) left by dead instances: ${stale.map((r) => `${r.id} (pid ${r.pid})`).join(", ")}`);
+        log.info(
+          `firewall (${backend.name}): removed ${stale.length} rule(s) left by dead instances: ${stale.map((r) => `${r.id} (pid ${r.pid})`).join(", ")}`,
+        );
       }
       return stale;
     },
@@ -168,7 +211,10 @@ export function createFirewall(o: { backend: Backend; log: ConsolaInstance; pid?
       if (backend.name === "none") return;
       kick();
       while (working) await working;
-      if (applied.size) log.warn(`firewall (${backend.name}): ${applied.size} rule(s) could not be removed; the next start prunes them`);
+      if (applied.size)
+        log.warn(
+          `firewall (${backend.name}): ${applied.size} rule(s) could not be removed; the next start prunes them`,
+        );
     },
     applied: () => [...applied.keys()],
     lastError: () => lastError,
@@ -176,6 +222,7 @@ export function createFirewall(o: { backend: Backend; log: ConsolaInstance; pid?
 }
 
 export function parseFirewallMode(s: string): FirewallMode {
-  if (!(FIREWALL_MODES as readonly string[]).includes(s)) throw new EdgeportError("E_BAD_ARG", `--firewall: "${s}" is not one of ${FIREWALL_MODES.join(", ")}`);
+  if (!(FIREWALL_MODES as readonly string[]).includes(s))
+    throw new EdgeportError("E_BAD_ARG", `--firewall: "${s}" is not one of ${FIREWALL_MODES.join(", ")}`);
   return s as FirewallMode;
 }

@@ -7,13 +7,17 @@
  * The entry cannot carry a tag, so "owned" means "this executable's path is listed".
  */
 import type { RuleSpec } from "./plan.ts";
-import { CommandError, type Backend, type OwnedRule, type Runner } from "./types.ts";
+import { type Backend, CommandError, type OwnedRule, type Runner } from "./types.ts";
 
 export const SOCKETFILTERFW = "/usr/libexec/ApplicationFirewall/socketfilterfw";
 
 /** The commands to go from `before` wanted rules to `after`. Pure. */
 export function macosCommands(before: number, after: number, program: string): string[][] {
-  if (before === 0 && after > 0) return [[SOCKETFILTERFW, "--add", program], [SOCKETFILTERFW, "--unblockapp", program]];
+  if (before === 0 && after > 0)
+    return [
+      [SOCKETFILTERFW, "--add", program],
+      [SOCKETFILTERFW, "--unblockapp", program],
+    ];
   if (before > 0 && after === 0) return [[SOCKETFILTERFW, "--remove", program]];
   return [];
 }
@@ -28,14 +32,20 @@ export function createMacosBackend(o: { run: Runner; program: string }): Backend
       if (r.code !== 0 || !/permitted/i.test(r.stdout)) return [];
       return [{ instance: "-", pid: -1, id: "(per application)", where: `application ${o.program}`, ref: o.program }]; // untagged: never pruned
     },
-    async apply(add: RuleSpec[], remove: OwnedRule[], owner, after) {
+    async apply(add: RuleSpec[], _remove: OwnedRule[], owner, after) {
       const before = current;
       for (const argv of macosCommands(before, after.length, o.program)) {
         const r = await o.run(argv, { mutates: true });
         if (r.code !== 0) throw new CommandError(argv, r);
       }
       current = after.length;
-      return add.map((s) => ({ instance: owner.instance, pid: owner.pid, id: s.id, where: `application ${o.program}`, ref: o.program }));
+      return add.map((s) => ({
+        instance: owner.instance,
+        pid: owner.pid,
+        id: s.id,
+        where: `application ${o.program}`,
+        ref: o.program,
+      }));
     },
   };
 }

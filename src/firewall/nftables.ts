@@ -8,8 +8,8 @@
  * to edgeport's own sockets (`socket cgroupv2 level N "path"`).
  */
 import { z } from "zod";
-import { ownerTag, parseOwnerTag, TAG_PREFIX, type RuleSpec } from "./plan.ts";
-import { CommandError, runOk, type Backend, type OwnedRule, type Runner } from "./types.ts";
+import { ownerTag, parseOwnerTag, type RuleSpec, TAG_PREFIX } from "./plan.ts";
+import { type Backend, CommandError, type OwnedRule, type Runner, runOk } from "./types.ts";
 
 export const NFT = "/usr/sbin/nft";
 const FAMILIES = new Set(["inet", "ip", "ip6"]);
@@ -35,12 +35,26 @@ export interface CgroupScope {
 const ChainsJson = z.object({
   nftables: z.array(
     z.union([
-      z.object({ chain: z.object({ family: z.string(), table: z.string(), name: z.string(), hook: z.string().optional(), policy: z.string().optional() }) }),
+      z.object({
+        chain: z.object({
+          family: z.string(),
+          table: z.string(),
+          name: z.string(),
+          hook: z.string().optional(),
+          policy: z.string().optional(),
+        }),
+      }),
       z.record(z.string(), z.unknown()),
     ]),
   ),
 });
-const RuleJson = z.object({ family: z.string(), table: z.string(), chain: z.string(), handle: z.number(), comment: z.string().optional() });
+const RuleJson = z.object({
+  family: z.string(),
+  table: z.string(),
+  chain: z.string(),
+  handle: z.number(),
+  comment: z.string().optional(),
+});
 const RulesJson = z.object({ nftables: z.array(z.record(z.string(), z.unknown())) });
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, "")}"`;
@@ -50,22 +64,34 @@ const chainText = (c: Chain) => `${c.family} ${c.table} ${c.name}`;
 
 /** The match part of a rule: address (or family), protocol and port range, cgroup. Pure. */
 export function nftMatch(r: RuleSpec, cgroup: CgroupScope | null): string {
-  const addr = r.any ? `meta nfproto ${r.family === 4 ? "ipv4" : "ipv6"}` : `${r.family === 4 ? "ip" : "ip6"} daddr ${r.address}`;
+  const addr = r.any
+    ? `meta nfproto ${r.family === 4 ? "ipv4" : "ipv6"}`
+    : `${r.family === 4 ? "ip" : "ip6"} daddr ${r.address}`;
   const ports = r.portLo === r.portHi ? `${r.portLo}` : `${r.portLo}-${r.portHi}`;
   const scope = cgroup ? ` socket cgroupv2 level ${cgroup.level} ${quote(cgroup.path)}` : "";
   return `${addr} ${r.proto} dport ${ports}${scope}`;
 }
 
 /** The rule families a chain can hold: an `ip` chain never sees IPv6, an `ip6` chain never IPv4. */
-const chainTakes = (c: Chain, r: RuleSpec) => c.family === "inet" || (c.family === "ip" ? r.family === 4 : r.family === 6);
+const chainTakes = (c: Chain, r: RuleSpec) =>
+  c.family === "inet" || (c.family === "ip" ? r.family === 4 : r.family === 6);
 
 /** The nft script of one batch: deletes by handle, then inserts at the top of each drop chain. Pure. */
-export function nftBatch(add: RuleSpec[], remove: NftRef[], chains: Chain[], owner: { instance: string; pid: number }, cgroup: CgroupScope | null): string {
+export function nftBatch(
+  add: RuleSpec[],
+  remove: NftRef[],
+  chains: Chain[],
+  owner: { instance: string; pid: number },
+  cgroup: CgroupScope | null,
+): string {
   const lines: string[] = [];
   for (const r of remove) lines.push(`delete rule ${chainText(r)} handle ${r.handle}`);
   for (const c of chains) {
     for (const r of add) {
-      if (chainTakes(c, r)) lines.push(`insert rule ${chainText(c)} ${nftMatch(r, cgroup)} accept comment ${quote(ownerTag(owner.instance, owner.pid, r.id))}`);
+      if (chainTakes(c, r))
+        lines.push(
+          `insert rule ${chainText(c)} ${nftMatch(r, cgroup)} accept comment ${quote(ownerTag(owner.instance, owner.pid, r.id))}`,
+        );
     }
   }
   return lines.length ? `${lines.join("\n")}\n` : "";
@@ -77,7 +103,19 @@ export function createNftablesBackend(o: { run: Runner; cgroup: CgroupScope | nu
   // /sys/fs/cgroup/unified) it runs in a private mount namespace where that mount is bind-mounted there
   const wrap = (args: string[]): string[] =>
     o.cgroup && o.cgroup.mount !== "/sys/fs/cgroup"
-      ? ["/usr/bin/unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", 'mount --bind "$0" /sys/fs/cgroup && exec "$@"', o.cgroup.mount, nft, ...args]
+      ? [
+          "/usr/bin/unshare",
+          "--mount",
+          "--propagation",
+          "private",
+          "--",
+          "/bin/sh",
+          "-c",
+          'mount --bind "$0" /sys/fs/cgroup && exec "$@"',
+          o.cgroup.mount,
+          nft,
+          ...args,
+        ]
       : [nft, ...args];
 
   async function inputChains(): Promise<(Chain & { policy?: string })[]> {
@@ -85,8 +123,10 @@ export function createNftablesBackend(o: { run: Runner; cgroup: CgroupScope | nu
     const parsed = ChainsJson.parse(JSON.parse(out || '{"nftables":[]}'));
     const chains: (Chain & { policy?: string })[] = [];
     for (const item of parsed.nftables) {
-      const c = (item as { chain?: { family: string; table: string; name: string; hook?: string; policy?: string } }).chain;
-      if (c && c.hook === "input" && FAMILIES.has(c.family) && SAFE_NAME.test(c.table) && SAFE_NAME.test(c.name)) chains.push({ family: c.family, table: c.table, name: c.name, policy: c.policy });
+      const c = (item as { chain?: { family: string; table: string; name: string; hook?: string; policy?: string } })
+        .chain;
+      if (c && c.hook === "input" && FAMILIES.has(c.family) && SAFE_NAME.test(c.table) && SAFE_NAME.test(c.name))
+        chains.push({ family: c.family, table: c.table, name: c.name, policy: c.policy });
     }
     return chains;
   }
@@ -115,7 +155,13 @@ export function createNftablesBackend(o: { run: Runner; cgroup: CgroupScope | nu
     },
     async apply(add, remove, owner) {
       const chains = add.length ? (await inputChains()).filter((c) => c.policy === "drop") : [];
-      const script = nftBatch(add, remove.map((r) => r.ref as NftRef), chains, owner, o.cgroup);
+      const script = nftBatch(
+        add,
+        remove.map((r) => r.ref as NftRef),
+        chains,
+        owner,
+        o.cgroup,
+      );
       if (!script) return [];
       const argv = wrap(["-j", "-e", "-a", "-f", "-"]);
       const r = await o.run(argv, { stdin: script, mutates: true });
@@ -128,7 +174,12 @@ export function createNftablesBackend(o: { run: Runner; cgroup: CgroupScope | nu
         if (!rule.success || !rule.data.comment) continue;
         const tag = parseOwnerTag(rule.data.comment);
         if (!tag) continue;
-        const ref: NftRef = { family: rule.data.family, table: rule.data.table, name: rule.data.chain, handle: rule.data.handle };
+        const ref: NftRef = {
+          family: rule.data.family,
+          table: rule.data.table,
+          name: rule.data.chain,
+          handle: rule.data.handle,
+        };
         added.push({ ...tag, where: `${ref.family} ${ref.table} ${ref.name} handle ${ref.handle}`, ref });
       }
       return added;

@@ -30,7 +30,10 @@ export const ruleId = (proto: string, address: string, lo: number, hi: number): 
 
 /** Rules for these listeners, sorted by id. Unparseable addresses are skipped (never widened). */
 export function planRules(listeners: readonly FirewallListener[]): RuleSpec[] {
-  const groups = new Map<string, { proto: "tcp" | "udp"; address: string; family: 4 | 6; any: boolean; ports: Set<number> }>();
+  const groups = new Map<
+    string,
+    { proto: "tcp" | "udp"; address: string; family: 4 | 6; any: boolean; ports: Set<number> }
+  >();
   for (const l of listeners) {
     let ip;
     try {
@@ -42,7 +45,13 @@ export function planRules(listeners: readonly FirewallListener[]): RuleSpec[] {
     const k = `${l.proto} ${ip.text}`;
     let g = groups.get(k);
     if (!g) {
-      g = { proto: l.proto, address: ip.text, family: ip.family, any: ip.bytes.every((b) => b === 0), ports: new Set() };
+      g = {
+        proto: l.proto,
+        address: ip.text,
+        family: ip.family,
+        any: ip.bytes.every((b) => b === 0),
+        ports: new Set(),
+      };
       groups.set(k, g);
     }
     g.ports.add(l.port);
@@ -52,7 +61,16 @@ export function planRules(listeners: readonly FirewallListener[]): RuleSpec[] {
     const ports = [...g.ports].sort((a, b) => a - b);
     let lo = ports[0]!;
     let prev = lo;
-    const flush = (hi: number) => out.push({ id: ruleId(g.proto, g.address, lo, hi), proto: g.proto, address: g.address, family: g.family, any: g.any, portLo: lo, portHi: hi });
+    const flush = (hi: number) =>
+      out.push({
+        id: ruleId(g.proto, g.address, lo, hi),
+        proto: g.proto,
+        address: g.address,
+        family: g.family,
+        any: g.any,
+        portLo: lo,
+        portHi: hi,
+      });
     for (const p of ports.slice(1)) {
       if (p === prev + 1) {
         prev = p;
@@ -76,7 +94,10 @@ export function parseOwnerTag(tag: string): { instance: string; pid: number; id:
 }
 
 /** What must change: rule ids to add and to remove, given what is applied. */
-export function diffRules(wanted: readonly RuleSpec[], applied: ReadonlySet<string>): { add: RuleSpec[]; remove: string[] } {
+export function diffRules(
+  wanted: readonly RuleSpec[],
+  applied: ReadonlySet<string>,
+): { add: RuleSpec[]; remove: string[] } {
   const want = new Set(wanted.map((r) => r.id));
   return { add: wanted.filter((r) => !applied.has(r.id)), remove: [...applied].filter((id) => !want.has(id)).sort() };
 }

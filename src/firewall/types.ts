@@ -30,7 +30,12 @@ export interface Backend {
    * One batch: removes `remove`, adds `add` (tagged with instance and pid), in one transaction
    * where the system has them. Returns the rules added. `after` is the whole wanted set.
    */
-  apply(add: RuleSpec[], remove: OwnedRule[], owner: { instance: string; pid: number }, after: RuleSpec[]): Promise<OwnedRule[]>;
+  apply(
+    add: RuleSpec[],
+    remove: OwnedRule[],
+    owner: { instance: string; pid: number },
+    after: RuleSpec[],
+  ): Promise<OwnedRule[]>;
 }
 
 export class CommandError extends Error {
@@ -38,7 +43,9 @@ export class CommandError extends Error {
     readonly argv: string[],
     readonly result: CommandResult,
   ) {
-    super(`${argv[0]!.split(/[\\/]/).pop()} ${argv.slice(1, 3).join(" ")}... exited ${result.code}: ${(result.stderr || result.stdout).trim().split("\n").slice(0, 3).join(" / ") || "no output"}`);
+    super(
+      `${argv[0]!.split(/[\\/]/).pop()} ${argv.slice(1, 3).join(" ")}... exited ${result.code}: ${(result.stderr || result.stdout).trim().split("\n").slice(0, 3).join(" / ") || "no output"}`,
+    );
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { ownerTag, parseOwnerTag, type RuleSpec } from "./plan.ts";
-import { CommandError, runOk, type Backend, type OwnedRule, type Runner } from "./types.ts";
+import { type Backend, CommandError, type OwnedRule, type Runner, runOk } from "./types.ts";
 
 export const GROUP = "edgeport";
 
@@ -21,17 +21,30 @@ export const psQuote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 export function ruleName(instance: string, id: string): string {
   const proto = id.slice(0, id.indexOf(":"));
   const ports = id.slice(id.lastIndexOf(":") + 1);
-  const addr = id.slice(proto.length + 1, id.length - ports.length - 1).replace(/[[\]]/g, "").replace(/:/g, "_");
+  const addr = id
+    .slice(proto.length + 1, id.length - ports.length - 1)
+    .replace(/[[\]]/g, "")
+    .replace(/:/g, "_");
   return `edgeport-${instance}-${proto}-${addr}-${ports}`;
 }
 
 /** The PowerShell script of one batch. Pure. */
-export function windowsScript(add: RuleSpec[], removeNames: string[], owner: { instance: string; pid: number }, program: string): string {
+export function windowsScript(
+  add: RuleSpec[],
+  removeNames: string[],
+  owner: { instance: string; pid: number },
+  program: string,
+): string {
   const lines = ["$ErrorActionPreference = 'Stop'", "$ProgressPreference = 'SilentlyContinue'"];
-  for (const name of removeNames) lines.push(`Remove-NetFirewallRule -Name ${psQuote(name)} -ErrorAction SilentlyContinue`);
+  for (const name of removeNames)
+    lines.push(`Remove-NetFirewallRule -Name ${psQuote(name)} -ErrorAction SilentlyContinue`);
   for (const r of add) {
     const name = ruleName(owner.instance, r.id);
-    const addr = r.any ? (r.family === 4 ? "0.0.0.0-255.255.255.255" : "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") : r.address;
+    const addr = r.any
+      ? r.family === 4
+        ? "0.0.0.0-255.255.255.255"
+        : "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+      : r.address;
     const ports = r.portLo === r.portHi ? `${r.portLo}` : `${r.portLo}-${r.portHi}`;
     lines.push(`Remove-NetFirewallRule -Name ${psQuote(name)} -ErrorAction SilentlyContinue`);
     lines.push(
@@ -55,7 +68,10 @@ export function windowsScript(add: RuleSpec[], removeNames: string[], owner: { i
 
 export const LIST_SCRIPT = `$ProgressPreference = 'SilentlyContinue'; @(Get-NetFirewallRule -Group ${psQuote(GROUP)} -ErrorAction SilentlyContinue | Select-Object Name,Description) | ConvertTo-Json -Compress`;
 
-const Listed = z.union([z.array(z.object({ Name: z.string(), Description: z.string().nullable().optional() })), z.object({ Name: z.string(), Description: z.string().nullable().optional() })]);
+const Listed = z.union([
+  z.array(z.object({ Name: z.string(), Description: z.string().nullable().optional() })),
+  z.object({ Name: z.string(), Description: z.string().nullable().optional() }),
+]);
 
 export function parseWindowsList(stdout: string): OwnedRule[] {
   const text = stdout.trim();
@@ -69,9 +85,21 @@ export function parseWindowsList(stdout: string): OwnedRule[] {
   return found;
 }
 
-export function createWindowsBackend(o: { run: Runner; program: string; env?: Record<string, string | undefined> }): Backend {
+export function createWindowsBackend(o: {
+  run: Runner;
+  program: string;
+  env?: Record<string, string | undefined>;
+}): Backend {
   const ps = powershellPath(o.env ?? process.env);
-  const argv = (script: string) => [ps, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", script];
+  const argv = (script: string) => [
+    ps,
+    "-NoProfile",
+    "-NonInteractive",
+    "-ExecutionPolicy",
+    "Bypass",
+    "-Command",
+    script,
+  ];
   return {
     name: "windows",
     async list() {
@@ -79,10 +107,23 @@ export function createWindowsBackend(o: { run: Runner; program: string; env?: Re
     },
     async apply(add, remove, owner) {
       if (!add.length && !remove.length) return [];
-      const a = argv(windowsScript(add, remove.map((r) => r.ref as string), owner, o.program));
+      const a = argv(
+        windowsScript(
+          add,
+          remove.map((r) => r.ref as string),
+          owner,
+          o.program,
+        ),
+      );
       const r = await o.run(a, { mutates: true });
       if (r.code !== 0) throw new CommandError(a, r);
-      return add.map((s) => ({ instance: owner.instance, pid: owner.pid, id: s.id, where: ruleName(owner.instance, s.id), ref: ruleName(owner.instance, s.id) }));
+      return add.map((s) => ({
+        instance: owner.instance,
+        pid: owner.pid,
+        id: s.id,
+        where: ruleName(owner.instance, s.id),
+        ref: ruleName(owner.instance, s.id),
+      }));
     },
   };
 }

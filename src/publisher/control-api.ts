@@ -5,8 +5,9 @@
  * when sent) naming that loopback address, so a web page cannot reach it (DNS rebinding).
  * Errors are JSON `{code, message}`: 4xx for the caller's mistakes, never a stack trace.
  */
-import { mkdirSync, existsSync, lstatSync, unlinkSync, chmodSync } from "node:fs";
+
 import { timingSafeEqual } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -19,7 +20,10 @@ export interface ControlApi {
   close(): void;
 }
 
-export type ApiUrl = { kind: "unix"; path: string } | { kind: "npipe"; path: string } | { kind: "tcp"; host: string; port: number };
+export type ApiUrl =
+  | { kind: "unix"; path: string }
+  | { kind: "npipe"; path: string }
+  | { kind: "tcp"; host: string; port: number };
 
 /** `unix:///path`, a bare path, `npipe:////./pipe/name`, or `tcp://127.0.0.1:PORT` (loopback only). */
 export function parseApiUrl(s: string): ApiUrl {
@@ -27,13 +31,25 @@ export function parseApiUrl(s: string): ApiUrl {
   if (s.startsWith("/")) return { kind: "unix", path: s };
   if (s.startsWith("npipe://")) return { kind: "npipe", path: s.slice(8).replace(/\//g, "\\") };
   const m = /^tcp:\/\/(127\.0\.0\.1|\[::1\]|localhost):(\d{1,5})$/.exec(s);
-  if (m && Number(m[2]) > 0 && Number(m[2]) < 65536) return { kind: "tcp", host: m[1] === "localhost" ? "127.0.0.1" : m[1]!.replace(/[[\]]/g, ""), port: Number(m[2]) };
-  if (s.startsWith("tcp://")) throw new EdgeportError("E_BAD_URL", `API URL "${s}": a TCP API listens on loopback only: tcp://127.0.0.1:PORT or tcp://[::1]:PORT`);
-  throw new EdgeportError("E_BAD_URL", `API URL "${s}" is not one of unix:///path, npipe:////./pipe/NAME, tcp://127.0.0.1:PORT`);
+  if (m && Number(m[2]) > 0 && Number(m[2]) < 65536)
+    return { kind: "tcp", host: m[1] === "localhost" ? "127.0.0.1" : m[1]!.replace(/[[\]]/g, ""), port: Number(m[2]) };
+  if (s.startsWith("tcp://"))
+    throw new EdgeportError(
+      "E_BAD_URL",
+      `API URL "${s}": a TCP API listens on loopback only: tcp://127.0.0.1:PORT or tcp://[::1]:PORT`,
+    );
+  throw new EdgeportError(
+    "E_BAD_URL",
+    `API URL "${s}" is not one of unix:///path, npipe:////./pipe/NAME, tcp://127.0.0.1:PORT`,
+  );
 }
 
 export const formatApiUrl = (u: ApiUrl): string =>
-  u.kind === "unix" ? `unix://${u.path}` : u.kind === "npipe" ? `npipe://${u.path.replace(/\\/g, "/")}` : `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
+  u.kind === "unix"
+    ? `unix://${u.path}`
+    : u.kind === "npipe"
+      ? `npipe://${u.path.replace(/\\/g, "/")}`
+      : `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
 
 const STATUS: Partial<Record<ErrorCode, 400 | 404 | 409 | 503>> = {
   E_BAD_SPEC: 400,
@@ -59,23 +75,74 @@ export function metricsText(st: DaemonState): string {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
   };
-  const byState = new Map<string, number>([["published", 0], ["failed", 0], ["conflict", 0]]);
+  const byState = new Map<string, number>([
+    ["published", 0],
+    ["failed", 0],
+    ["conflict", 0],
+  ]);
   for (const p of st.ports) byState.set(p.status, (byState.get(p.status) ?? 0) + 1);
-  metric("edgeport_ports", "gauge", "Host ports by state.", [...byState].map(([s, n]) => [`{state="${s}"}`, n]));
+  metric(
+    "edgeport_ports",
+    "gauge",
+    "Host ports by state.",
+    [...byState].map(([s, n]) => [`{state="${s}"}`, n]),
+  );
   metric("edgeport_pipe_up", "gauge", "1 when the pipe to the VM is up.", [["", st.pipe.up ? 1 : 0]]);
-  metric("edgeport_engine_connected", "gauge", "1 while the engine's event stream is connected.", [["", st.engine?.connected ? 1 : 0]]);
+  metric("edgeport_engine_connected", "gauge", "1 while the engine's event stream is connected.", [
+    ["", st.engine?.connected ? 1 : 0],
+  ]);
   const pub = st.ports.filter((p) => p.status === "published");
   const l = (p: (typeof pub)[number]) => `port="${label(p.key)}",source="${p.source.kind}"`;
-  metric("edgeport_connections", "gauge", "Open connections (TCP) or flows (UDP) per port.", pub.map((p) => [`{${l(p)}}`, p.connections ?? 0]));
-  metric("edgeport_connections_total", "counter", "Connections (TCP) or flows (UDP) accepted per port.", pub.map((p) => [`{${l(p)}}`, p.connectionsTotal ?? 0]));
-  metric("edgeport_bytes_total", "counter", "Bytes relayed per port: in = client to container, out = back.", pub.flatMap((p) => [[`{${l(p)},direction="in"}`, p.bytesIn ?? 0], [`{${l(p)},direction="out"}`, p.bytesOut ?? 0]] as [string, number][]));
+  metric(
+    "edgeport_connections",
+    "gauge",
+    "Open connections (TCP) or flows (UDP) per port.",
+    pub.map((p) => [`{${l(p)}}`, p.connections ?? 0]),
+  );
+  metric(
+    "edgeport_connections_total",
+    "counter",
+    "Connections (TCP) or flows (UDP) accepted per port.",
+    pub.map((p) => [`{${l(p)}}`, p.connectionsTotal ?? 0]),
+  );
+  metric(
+    "edgeport_bytes_total",
+    "counter",
+    "Bytes relayed per port: in = client to container, out = back.",
+    pub.flatMap(
+      (p) =>
+        [
+          [`{${l(p)},direction="in"}`, p.bytesIn ?? 0],
+          [`{${l(p)},direction="out"}`, p.bytesOut ?? 0],
+        ] as [string, number][],
+    ),
+  );
   const udp = pub.filter((p) => p.udp);
-  metric("edgeport_udp_datagrams_total", "counter", "UDP datagrams per port: in = client to container, out = back.", udp.flatMap((p) => [[`{${l(p)},direction="in"}`, p.udp!.datagramsIn], [`{${l(p)},direction="out"}`, p.udp!.datagramsOut]] as [string, number][]));
-  metric("edgeport_udp_dropped_total", "counter", "UDP datagrams dropped because their flow could not take them.", udp.map((p) => [`{${l(p)}}`, p.udp!.dropped]));
+  metric(
+    "edgeport_udp_datagrams_total",
+    "counter",
+    "UDP datagrams per port: in = client to container, out = back.",
+    udp.flatMap(
+      (p) =>
+        [
+          [`{${l(p)},direction="in"}`, p.udp!.datagramsIn],
+          [`{${l(p)},direction="out"}`, p.udp!.datagramsOut],
+        ] as [string, number][],
+    ),
+  );
+  metric(
+    "edgeport_udp_dropped_total",
+    "counter",
+    "UDP datagrams dropped because their flow could not take them.",
+    udp.map((p) => [`{${l(p)}}`, p.udp!.dropped]),
+  );
   return `${out.join("\n")}\n`;
 }
 
-export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unpublish">, o: { token?: string; host?: string; port?: number } = {}): Hono {
+export function createControlApp(
+  daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
+  o: { token?: string; host?: string; port?: number } = {},
+): Hono {
   const app = new Hono();
   const fail = (code: ErrorCode, message: string) => new EdgeportError(code, message);
   if (o.token !== undefined) {
@@ -83,11 +150,20 @@ export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unp
     const hosts = new Set([`${o.host?.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, `localhost:${o.port}`]);
     app.use("*", async (c, next) => {
       const host = c.req.header("host") ?? "";
-      if (!hosts.has(host)) return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
+      if (!hosts.has(host))
+        return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
       const origin = c.req.header("origin");
-      if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`)) return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
+      if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`))
+        return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
       const got = Buffer.from(c.req.header("authorization") ?? "");
-      if (got.length !== expected.length || !timingSafeEqual(got, expected)) return c.json({ code: "E_AUTH", message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)" }, 401);
+      if (got.length !== expected.length || !timingSafeEqual(got, expected))
+        return c.json(
+          {
+            code: "E_AUTH",
+            message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)",
+          },
+          401,
+        );
       await next();
     });
   }
@@ -107,7 +183,10 @@ export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unp
     const parsed = PublishBody.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      const key = issue.code === "unrecognized_keys" ? `unknown key "${issue.keys.join('", "')}"` : `${issue.path.join(".") || "body"}: ${issue.message}`;
+      const key =
+        issue.code === "unrecognized_keys"
+          ? `unknown key "${issue.keys.join('", "')}"`
+          : `${issue.path.join(".") || "body"}: ${issue.message}`;
       throw fail("E_BAD_ARG", `bad request: ${key}; expected {"spec": "...", "proxyProtocol"?: true|false}`);
     }
     const r = await daemon.publish(parsed.data.spec, "ad-hoc", { proxyProtocol: parsed.data.proxyProtocol });
@@ -115,14 +194,17 @@ export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unp
   });
   app.delete("/v1/ports/:id", async (c) => {
     const id = decodeURIComponent(c.req.param("id"));
-    if (id.startsWith("c-")) throw fail("E_BAD_ARG", `${id} is published by a container; stop or remove the container instead`);
+    if (id.startsWith("c-"))
+      throw fail("E_BAD_ARG", `${id} is published by a container; stop or remove the container instead`);
     const removed = await daemon.unpublish(id);
     return c.json({ id, removed });
   });
   const debug = () => ({ ...daemon.state(), events: recentLog() });
   app.get("/v1/debug/state", (c) => c.json(debug()));
   app.get("/v1/state", (c) => c.json(daemon.state()));
-  app.get("/metrics", (c) => c.text(metricsText(daemon.state()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+  app.get("/metrics", (c) =>
+    c.text(metricsText(daemon.state()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
+  );
   app.get("/_ping", (c) => c.text("OK"));
   app.notFound((c) => c.json({ code: "E_NOT_FOUND", message: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
   app.onError((e, c) => {
@@ -132,9 +214,17 @@ export function createControlApp(daemon: Pick<Daemon, "state" | "publish" | "unp
   return app;
 }
 
-export function serveControlApi(url: ApiUrl, daemon: Pick<Daemon, "state" | "publish" | "unpublish">, o: { token?: string } = {}): ControlApi {
+export function serveControlApi(
+  url: ApiUrl,
+  daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
+  o: { token?: string } = {},
+): ControlApi {
   if (url.kind === "tcp") {
-    if (!o.token) throw new EdgeportError("E_BAD_ARG", "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports");
+    if (!o.token)
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
+      );
     const app = createControlApp(daemon, { token: o.token, host: url.host, port: url.port });
     let server: ReturnType<typeof Bun.serve>;
     try {
@@ -150,7 +240,8 @@ export function serveControlApi(url: ApiUrl, daemon: Pick<Daemon, "state" | "pub
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
     if (existsSync(path)) {
-      if (!lstatSync(path).isSocket()) throw new EdgeportError("E_BAD_ARG", `--api ${path} exists and is not a socket; refusing to replace it`);
+      if (!lstatSync(path).isSocket())
+        throw new EdgeportError("E_BAD_ARG", `--api ${path} exists and is not a socket; refusing to replace it`);
       unlinkSync(path);
     }
   }

@@ -14,12 +14,11 @@ import type { ConsolaInstance } from "consola";
 import { z } from "zod";
 import type { Channel, Endpoint } from "../relay/mux/channel.ts";
 import type { Destination } from "../relay/mux/codec.ts";
-import { OPEN_FORBIDDEN } from "../relay/mux/constants.ts";
+import { CONTROL_DEST, OPEN_FORBIDDEN } from "../relay/mux/constants.ts";
 import type { Session } from "../relay/mux/session.ts";
 import { safe } from "../shared/log.ts";
 import type { Daemon } from "./daemon.ts";
 
-import { CONTROL_DEST } from "../relay/mux/constants.ts";
 const MAX_LINE = 4096;
 
 const Request = z.discriminatedUnion("op", [
@@ -34,7 +33,10 @@ const Request = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("unpublish") }),
 ]);
 
-export function controlChannels(daemon: () => Pick<Daemon, "publishProxy" | "releaseProxy"> | null, log: ConsolaInstance) {
+export function controlChannels(
+  daemon: () => Pick<Daemon, "publishProxy" | "releaseProxy"> | null,
+  log: ConsolaInstance,
+) {
   return (s: Session, ch: Channel, dest: Destination): void => {
     if (dest.proto !== "unix" || dest.path !== CONTROL_DEST) {
       const what = dest.proto === "unix" ? `unix:${safe(dest.path)}` : `${dest.proto} channel`;
@@ -50,7 +52,8 @@ export function controlChannels(daemon: () => Pick<Daemon, "publishProxy" | "rel
     };
     const releaseAll = () => {
       const d = daemon();
-      for (const id of owned.splice(0)) void d?.releaseProxy(id).catch((e: Error) => log.warn(`docker-proxy ${id}: ${e.message}`));
+      for (const id of owned.splice(0))
+        void d?.releaseProxy(id).catch((e: Error) => log.warn(`docker-proxy ${id}: ${e.message}`));
     };
     let chain = Promise.resolve();
     const handle = async (line: string) => {
@@ -58,7 +61,10 @@ export function controlChannels(daemon: () => Pick<Daemon, "publishProxy" | "rel
       try {
         req = Request.parse(JSON.parse(line));
       } catch (e) {
-        reply({ ok: false, error: `bad request: ${e instanceof z.ZodError ? e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ") : (e as Error).message}` });
+        reply({
+          ok: false,
+          error: `bad request: ${e instanceof z.ZodError ? e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ") : (e as Error).message}`,
+        });
         return;
       }
       if (req.op === "unpublish") {

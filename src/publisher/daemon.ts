@@ -7,15 +7,15 @@
 import type { ConsolaInstance } from "consola";
 import type { Engine } from "../events/engine.ts";
 import type { ContainerInspect } from "../events/schemas.ts";
+import { type BindingPolicy, portKey, targetAddress, type WantedPort, wantedPorts } from "../events/wanted.ts";
 import { createWatcher, type Watcher } from "../events/watcher.ts";
-import { portKey, targetAddress, wantedPorts, type BindingPolicy, type WantedPort } from "../events/wanted.ts";
-import { asEdgeportError, EdgeportError } from "../shared/errors.ts";
-import { isLoopback, isUnspecified, parseIp } from "../shared/address.ts";
-import { formatMapping, parsePortSpec, type PortMapping } from "../shared/port-spec.ts";
-import { plan } from "./plan.ts";
 import type { Firewall } from "../firewall/index.ts";
-import type { PortRules } from "../shared/config.ts";
 import type { RelayClient } from "../relay/host/relay-client.ts";
+import { isLoopback, isUnspecified, parseIp } from "../shared/address.ts";
+import type { PortRules } from "../shared/config.ts";
+import { asEdgeportError, EdgeportError } from "../shared/errors.ts";
+import { formatMapping, type PortMapping, parsePortSpec } from "../shared/port-spec.ts";
+import { plan } from "./plan.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions, type UdpStats } from "./udp-listener.ts";
 
@@ -93,7 +93,11 @@ export interface Daemon {
    * published by someone else), E_PORT_IN_USE / E_ADDR_NOT_AVAILABLE / E_PERMISSION (bind failed;
    * nothing of the spec stays published).
    */
-  publish(spec: string, source?: PortSource, opts?: { proxyProtocol?: boolean }): Promise<{ id: string; created: boolean; ports: PortState[] }>;
+  publish(
+    spec: string,
+    source?: PortSource,
+    opts?: { proxyProtocol?: boolean },
+  ): Promise<{ id: string; created: boolean; ports: PortState[] }>;
   /** Unpublishes an ad-hoc entry by id or spec; false when there was none. */
   unpublish(idOrSpec: string): Promise<boolean>;
   /**
@@ -107,7 +111,14 @@ export interface Daemon {
   run(signal: AbortSignal): Promise<void>;
 }
 
-const mappingOf = (w: WantedPort) => ({ hostIp: w.hostIp, hostPort: w.hostPort, targetIp: w.targetIp, targetPort: w.targetPort, proto: w.proto, ...(w.proxyProtocol ? { proxyProtocol: true } : {}) });
+const mappingOf = (w: WantedPort) => ({
+  hostIp: w.hostIp,
+  hostPort: w.hostPort,
+  targetIp: w.targetIp,
+  targetPort: w.targetPort,
+  proto: w.proto,
+  ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
+});
 
 export function createDaemon(o: DaemonOptions): Daemon {
   const { log } = o;
@@ -125,18 +136,28 @@ export function createDaemon(o: DaemonOptions): Daemon {
   };
   let watcher: Watcher | undefined;
   const sourceOf = (w: WantedPort): PortState["source"] =>
-    w.containerId.startsWith("adhoc:") ? { kind: adhoc.get(w.containerId.slice(6))?.source ?? "ad-hoc" } : { kind: "container", containerId: w.containerId, containerName: w.containerName };
-  const idOf = (w: WantedPort) => (w.containerId.startsWith("adhoc:") ? w.containerId.slice(6) : `c-${w.containerId.slice(0, 12)}`);
+    w.containerId.startsWith("adhoc:")
+      ? { kind: adhoc.get(w.containerId.slice(6))?.source ?? "ad-hoc" }
+      : { kind: "container", containerId: w.containerId, containerName: w.containerName };
+  const idOf = (w: WantedPort) =>
+    w.containerId.startsWith("adhoc:") ? w.containerId.slice(6) : `c-${w.containerId.slice(0, 12)}`;
 
   function syncFirewall(): void {
-    o.firewall?.sync([...bound.values()].map(({ want, listener }) => ({ proto: want.proto, address: want.hostIp, port: listener.port || want.hostPort })));
+    o.firewall?.sync(
+      [...bound.values()].map(({ want, listener }) => ({
+        proto: want.proto,
+        address: want.hostIp,
+        port: listener.port || want.hostPort,
+      })),
+    );
   }
 
   function bindFailed(want: WantedPort, e: unknown): void {
     const error = asEdgeportError(e);
     const prev = failed.get(want.key);
     failed.set(want.key, { want, error });
-    if (prev?.error.message !== error.message) log.error(`${describe(want)}: ${error.message}; retrying at the next resync`);
+    if (prev?.error.message !== error.message)
+      log.error(`${describe(want)}: ${error.message}; retrying at the next resync`);
   }
 
   function open(want: WantedPort): void {
@@ -174,13 +195,17 @@ export function createDaemon(o: DaemonOptions): Daemon {
   function allowedByRules(p: WantedPort, c: ContainerInspect): boolean {
     const why = o.rules!.reserved(p.hostPort) ?? o.rules!.ignored(p.hostPort, p.containerName, c.Config?.Labels ?? {});
     if (!why) return true;
-    once(`rules ${p.key} ${p.containerId}`, () => log.info(`${p.key} of container ${p.containerName} not published: ${why}`));
+    once(`rules ${p.key} ${p.containerId}`, () =>
+      log.info(`${p.key} of container ${p.containerName} not published: ${why}`),
+    );
     return false;
   }
 
   function reconcile(containers: ReadonlyMap<string, ContainerInspect>, full: boolean): void {
     lastContainers = containers;
-    const ordered = [...containers.values()].sort((a, b) => (a.State.StartedAt ?? "").localeCompare(b.State.StartedAt ?? "") || a.Id.localeCompare(b.Id));
+    const ordered = [...containers.values()].sort(
+      (a, b) => (a.State.StartedAt ?? "").localeCompare(b.State.StartedAt ?? "") || a.Id.localeCompare(b.Id),
+    );
     const lists: WantedPort[][] = [];
     for (const c of ordered) {
       const w = wantedPorts(c, o.binding);
@@ -221,10 +246,21 @@ export function createDaemon(o: DaemonOptions): Daemon {
   function traffic(l: Listener): Partial<PortState> {
     if ("flowsOpened" in (l.stats() as object)) {
       const u = (l as UdpListener).stats();
-      return { connections: u.flows, connectionsTotal: u.flowsOpened, bytesIn: u.bytesIn, bytesOut: u.bytesOut, udp: u };
+      return {
+        connections: u.flows,
+        connectionsTotal: u.flowsOpened,
+        bytesIn: u.bytesIn,
+        bytesOut: u.bytesOut,
+        udp: u,
+      };
     }
     const t = (l as TcpListener).stats();
-    return { connections: l.connections, connectionsTotal: t.connectionsTotal, bytesIn: t.bytesIn, bytesOut: t.bytesOut };
+    return {
+      connections: l.connections,
+      connectionsTotal: t.connectionsTotal,
+      bytesIn: t.bytesIn,
+      bytesOut: t.bytesOut,
+    };
   }
 
   function describe(w: WantedPort): string {
@@ -237,12 +273,18 @@ export function createDaemon(o: DaemonOptions): Daemon {
     const ip = parseIp(m.hostIp);
     if (o.binding !== "local-only" || isLoopback(ip)) return [m];
     const lo = ip.family === 6 ? "::1" : "127.0.0.1";
-    once(`narrow ${spec} ${m.hostIp}`, () => log.warn(`${spec}: --binding local-only publishes ${m.hostIp} on ${lo} instead`));
+    once(`narrow ${spec} ${m.hostIp}`, () =>
+      log.warn(`${spec}: --binding local-only publishes ${m.hostIp} on ${lo} instead`),
+    );
     return [{ ...m, hostIp: lo }];
   }
 
   async function resolveTarget(name: string): Promise<string> {
-    if (!o.engine) throw new EdgeportError("E_BAD_SPEC", `target "${name}" is not an IP address, and this daemon follows no engine to resolve container names`);
+    if (!o.engine)
+      throw new EdgeportError(
+        "E_BAD_SPEC",
+        `target "${name}" is not an IP address, and this daemon follows no engine to resolve container names`,
+      );
     let c: ContainerInspect | null;
     try {
       c = await o.engine.inspect(name);
@@ -258,30 +300,59 @@ export function createDaemon(o: DaemonOptions): Daemon {
 
   async function entryOf(spec: string, source: PortSource, proxyProtocol = false): Promise<AdhocEntry> {
     const parsed = parsePortSpec(spec, { targetNames: true });
-    if (proxyProtocol && parsed.some((m) => m.proto !== "tcp")) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the PROXY protocol is for TCP only`);
+    if (proxyProtocol && parsed.some((m) => m.proto !== "tcp"))
+      throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the PROXY protocol is for TCP only`);
     const names = new Map<string, string>();
-    for (const m of parsed) if (m.targetName && !names.has(m.targetName)) names.set(m.targetName, await resolveTarget(m.targetName));
-    const mappings = parsed.flatMap((m) => applyPolicy({ hostIp: m.hostIp, hostPort: m.hostPort, proto: m.proto, targetPort: m.targetPort, targetIp: m.targetName ? names.get(m.targetName)! : m.targetIp }, spec));
+    for (const m of parsed)
+      if (m.targetName && !names.has(m.targetName)) names.set(m.targetName, await resolveTarget(m.targetName));
+    const mappings = parsed.flatMap((m) =>
+      applyPolicy(
+        {
+          hostIp: m.hostIp,
+          hostPort: m.hostPort,
+          proto: m.proto,
+          targetPort: m.targetPort,
+          targetIp: m.targetName ? names.get(m.targetName)! : m.targetIp,
+        },
+        spec,
+      ),
+    );
     for (const m of mappings) {
-      if (isUnspecified(parseIp(m.targetIp))) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the target address is unspecified`);
+      if (isUnspecified(parseIp(m.targetIp)))
+        throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the target address is unspecified`);
     }
     for (const m of mappings) {
       const why = o.rules?.reserved(m.hostPort);
       if (why) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
     }
-    const canon = mappings.map((m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.targetIp} ${m.targetPort}${proxyProtocol ? " proxy-v2" : ""}`).sort().join(",");
+    const canon = mappings
+      .map(
+        (m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.targetIp} ${m.targetPort}${proxyProtocol ? " proxy-v2" : ""}`,
+      )
+      .sort()
+      .join(",");
     const id = new Bun.CryptoHasher("sha256").update(canon).digest("hex").slice(0, 12);
     const keys = new Set<string>();
     const wants = mappings.map((m) => {
       const key = portKey(m.proto, m.hostIp, m.hostPort);
       if (keys.has(key)) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${key} appears twice`);
       keys.add(key);
-      return { key, ...m, containerId: `adhoc:${id}`, containerName: source === "docker-proxy" ? "(docker-proxy)" : "(ad-hoc)", ...(proxyProtocol ? { proxyProtocol } : {}) } satisfies WantedPort;
+      return {
+        key,
+        ...m,
+        containerId: `adhoc:${id}`,
+        containerName: source === "docker-proxy" ? "(docker-proxy)" : "(ad-hoc)",
+        ...(proxyProtocol ? { proxyProtocol } : {}),
+      } satisfies WantedPort;
     });
     return { id, spec, source, wants };
   }
 
-  async function publish(spec: string, source: PortSource = "ad-hoc", opts: { proxyProtocol?: boolean } = {}): Promise<{ id: string; created: boolean; ports: PortState[] }> {
+  async function publish(
+    spec: string,
+    source: PortSource = "ad-hoc",
+    opts: { proxyProtocol?: boolean } = {},
+  ): Promise<{ id: string; created: boolean; ports: PortState[] }> {
     const entry = await entryOf(spec, source, !!opts.proxyProtocol);
     const rows = () => api.state().ports.filter((p) => p.id === entry.id);
     if (adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
@@ -292,7 +363,12 @@ export function createDaemon(o: DaemonOptions): Daemon {
     }
     adhoc.set(entry.id, entry);
     reconcile(lastContainers, false);
-    await Promise.all(entry.wants.map((w) => bound.get(w.key)?.listener).filter((l): l is UdpListener => !!l && "ready" in l).map((l) => l.ready.catch(() => {})));
+    await Promise.all(
+      entry.wants
+        .map((w) => bound.get(w.key)?.listener)
+        .filter((l): l is UdpListener => !!l && "ready" in l)
+        .map((l) => l.ready.catch(() => {})),
+    );
     const problems = entry.wants.flatMap((w) => {
       const f = failed.get(w.key);
       if (f) return [f.error];
@@ -304,7 +380,12 @@ export function createDaemon(o: DaemonOptions): Daemon {
       reconcile(lastContainers, false);
       for (const w of entry.wants) failed.delete(w.key);
       const first = problems[0]!;
-      throw new EdgeportError(first.code, problems.length > 1 ? `${first.message} (and ${problems.length - 1} more); nothing of "${spec}" was published` : `${first.message}; nothing of "${spec}" was published`);
+      throw new EdgeportError(
+        first.code,
+        problems.length > 1
+          ? `${first.message} (and ${problems.length - 1} more); nothing of "${spec}" was published`
+          : `${first.message}; nothing of "${spec}" was published`,
+      );
     }
     log.info(`${source} ${entry.id}: published ${spec}`);
     return { id: entry.id, created: true, ports: rows() };
@@ -315,7 +396,9 @@ export function createDaemon(o: DaemonOptions): Daemon {
     if (!adhoc.has(id) && idOrSpec.includes(":")) {
       // the same SPEC published with or without the PROXY header
       const plain = (await entryOf(idOrSpec, "ad-hoc")).id;
-      const proxied = parsePortSpec(idOrSpec, { targetNames: true }).every((m) => m.proto === "tcp") ? (await entryOf(idOrSpec, "ad-hoc", true)).id : plain;
+      const proxied = parsePortSpec(idOrSpec, { targetNames: true }).every((m) => m.proto === "tcp")
+        ? (await entryOf(idOrSpec, "ad-hoc", true)).id
+        : plain;
       id = adhoc.has(proxied) ? proxied : plain;
     }
     const e = adhoc.get(id);
@@ -332,7 +415,10 @@ export function createDaemon(o: DaemonOptions): Daemon {
   async function publishProxy(req: ProxyRequest): Promise<{ id: string; ports: PortState[] }> {
     const host = parseIp(req.hostIp);
     const hostPart = isUnspecified(host) && o.binding !== "open" ? "" : `${bracket(host.text)}:`;
-    const r = await publish(`${hostPart}${req.hostPort}:${bracket(parseIp(req.containerIp).text)}:${req.containerPort}/${req.proto}`, "docker-proxy");
+    const r = await publish(
+      `${hostPart}${req.hostPort}:${bracket(parseIp(req.containerIp).text)}:${req.containerPort}/${req.proto}`,
+      "docker-proxy",
+    );
     proxyRefs.set(r.id, (proxyRefs.get(r.id) ?? 0) + 1);
     return { id: r.id, ports: r.ports };
   }
@@ -350,7 +436,12 @@ export function createDaemon(o: DaemonOptions): Daemon {
   const api: Daemon = {
     state() {
       const ports: PortState[] = [];
-      const row = (w: WantedPort, status: PortState["status"], error?: EdgeportError | string, l?: Listener): PortState => ({
+      const row = (
+        w: WantedPort,
+        status: PortState["status"],
+        error?: EdgeportError | string,
+        l?: Listener,
+      ): PortState => ({
         key: w.key,
         id: idOf(w),
         proto: w.proto,
@@ -360,15 +451,25 @@ export function createDaemon(o: DaemonOptions): Daemon {
         container: w.containerName,
         status,
         ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
-        ...(error ? { error: typeof error === "string" ? error : error.message, ...(typeof error === "string" ? {} : { code: error.code }) } : {}),
+        ...(error
+          ? {
+              error: typeof error === "string" ? error : error.message,
+              ...(typeof error === "string" ? {} : { code: error.code }),
+            }
+          : {}),
         ...(l ? traffic(l) : {}),
       });
       for (const { want, listener } of bound.values()) ports.push(row(want, "published", undefined, listener));
       for (const { want, error } of failed.values()) ports.push(row(want, "failed", error));
-      for (const { want, winner } of conflicts) ports.push(row(want, "conflict", `already published for ${describe(winner)}`));
+      for (const { want, winner } of conflicts)
+        ports.push(row(want, "conflict", `already published for ${describe(winner)}`));
       return {
         engine: o.engine ? { url: o.engine.url, connected: watcher?.connected ?? false } : null,
-        pipe: { url: o.relay.description, up: o.relay.current !== null, ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}) },
+        pipe: {
+          url: o.relay.description,
+          up: o.relay.current !== null,
+          ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
+        },
         binding: o.binding,
         udp: o.udp,
         containers: watcher?.containers.size ?? 0,
@@ -391,7 +492,9 @@ export function createDaemon(o: DaemonOptions): Daemon {
         await watcher.run(signal);
       } else {
         const resync = setInterval(() => reconcile(lastContainers, true), o.resyncMs);
-        await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+        await new Promise<void>((r) =>
+          signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
+        );
         clearInterval(resync);
       }
       await Promise.all([...bound.values()].map((b) => b.listener.close(1000)));

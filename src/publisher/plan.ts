@@ -22,16 +22,24 @@ export interface Plan {
 }
 
 const sameTarget = (a: WantedPort, b: WantedPort) =>
-  a.targetIp === b.targetIp && a.targetPort === b.targetPort && a.containerId === b.containerId && !!a.proxyProtocol === !!b.proxyProtocol;
+  a.targetIp === b.targetIp &&
+  a.targetPort === b.targetPort &&
+  a.containerId === b.containerId &&
+  !!a.proxyProtocol === !!b.proxyProtocol;
 
 /**
  * @param wanted every container's wanted ports, containers in priority order (earliest start first)
  * @param published what is bound now, by key
  * @param hold keys not to open in this pass (failed binds wait for the next resync)
  */
-export function plan(wanted: WantedPort[][], published: ReadonlyMap<string, WantedPort>, hold: ReadonlySet<string> = new Set()): Plan {
+export function plan(
+  wanted: WantedPort[][],
+  published: ReadonlyMap<string, WantedPort>,
+  hold: ReadonlySet<string> = new Set(),
+): Plan {
   const candidates = new Map<string, WantedPort[]>();
-  for (const list of wanted) for (const w of list) (candidates.get(w.key) ?? candidates.set(w.key, []).get(w.key)!).push(w);
+  for (const list of wanted)
+    for (const w of list) (candidates.get(w.key) ?? candidates.set(w.key, []).get(w.key)!).push(w);
 
   const actions: Action[] = [];
   const conflicts: Conflict[] = [];
@@ -42,7 +50,8 @@ export function plan(wanted: WantedPort[][], published: ReadonlyMap<string, Want
     const current = published.get(key);
     // the first one keeps it: the container already published here, else the earliest
     const winner = (current && cands.find((c) => c.containerId === current.containerId)) ?? cands[0]!;
-    for (const c of cands) if (c !== winner && c.containerId !== winner.containerId) conflicts.push({ key, winner, loser: c });
+    for (const c of cands)
+      if (c !== winner && c.containerId !== winner.containerId) conflicts.push({ key, winner, loser: c });
     if (!current) {
       if (!hold.has(key)) actions.push({ kind: "open", want: winner });
     } else if (!sameTarget(current, winner)) {

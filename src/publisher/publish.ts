@@ -1,8 +1,8 @@
 /** Ad-hoc publishing: open a listener per mapping; a failed one never stops the others. */
 import type { ConsolaInstance } from "consola";
+import type { RelayClient } from "../relay/host/relay-client.ts";
 import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
 import type { PortMapping } from "../shared/port-spec.ts";
-import type { RelayClient } from "../relay/host/relay-client.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions } from "./udp-listener.ts";
 
@@ -29,7 +29,12 @@ export async function publishMappings(
     try {
       if (m.proto === "udp") {
         const l = openUdpListener(m, relay, { log: o.log, pipeWaitMs: o.pipeWaitMs, ...o.udp });
-        udp.push(l.ready.then(() => void listeners.push(l), (e) => fail(m, e)));
+        udp.push(
+          l.ready.then(
+            () => void listeners.push(l),
+            (e) => fail(m, e),
+          ),
+        );
       } else {
         listeners.push(openTcpListener(m, relay, o));
       }

@@ -3,14 +3,14 @@
  * a ready pipe, then becomes a channel to the target.
  */
 import type { Socket, TCPSocketListener, TCPSocketListenOptions } from "bun";
-import { LogLevels, type ConsolaInstance } from "consola";
+import { type ConsolaInstance, LogLevels } from "consola";
+import { type RelayConn, relaySocketHandlers, socketEndpoint } from "../relay/endpoints/socket-endpoint.ts";
+import type { RelayClient } from "../relay/host/relay-client.ts";
+import type { Session } from "../relay/mux/session.ts";
 import { formatHostPort, parseIp } from "../shared/address.ts";
 import { EdgeportError, errnoOf } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
 import { proxyV2Header } from "../shared/proxy-protocol.ts";
-import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../relay/endpoints/socket-endpoint.ts";
-import type { Session } from "../relay/mux/session.ts";
-import type { RelayClient } from "../relay/host/relay-client.ts";
 
 interface Conn extends RelayConn {
   gone: boolean;
@@ -38,11 +38,22 @@ const BIND_HINTS: Record<string, string> = {
 
 export function bindError(address: string, e: unknown): EdgeportError {
   const code = errnoOf(e) ?? "EIO";
-  const errCode = code === "EADDRINUSE" ? "E_PORT_IN_USE" : code === "EADDRNOTAVAIL" ? "E_ADDR_NOT_AVAILABLE" : code === "EACCES" || code === "EPERM" ? "E_PERMISSION" : "E_DIAL";
+  const errCode =
+    code === "EADDRINUSE"
+      ? "E_PORT_IN_USE"
+      : code === "EADDRNOTAVAIL"
+        ? "E_ADDR_NOT_AVAILABLE"
+        : code === "EACCES" || code === "EPERM"
+          ? "E_PERMISSION"
+          : "E_DIAL";
   return new EdgeportError(errCode, `cannot listen on ${address}: ${BIND_HINTS[code] ?? code} (${code})`, { cause: e });
 }
 
-export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: ConsolaInstance; pipeWaitMs: number; quiet?: boolean }): TcpListener {
+export function openTcpListener(
+  m: PortMapping,
+  relay: RelayClient,
+  o: { log: ConsolaInstance; pipeWaitMs: number; quiet?: boolean },
+): TcpListener {
   const log = o.log;
   const destOf = (x: PortMapping) => ({ proto: "tcp" as const, ip: parseIp(x.targetIp).bytes, port: x.targetPort });
   let dest = destOf(m);
@@ -67,7 +78,10 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
     let header: Uint8Array | null = null;
     if (m.proxyProtocol) {
       try {
-        header = proxyV2Header({ ip: sock.remoteAddress, port: sock.remotePort }, { ip: sock.localAddress || m.hostIp, port: sock.localPort || listener.port });
+        header = proxyV2Header(
+          { ip: sock.remoteAddress, port: sock.remotePort },
+          { ip: sock.localAddress || m.hostIp, port: sock.localPort || listener.port },
+        );
       } catch (e) {
         log.warn(`${address} <- ${peer}: reset: no PROXY header: ${(e as Error).message}`);
         sock.terminate();
@@ -80,7 +94,8 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: { log: Co
     ch.onEnded = (failure) => {
       if (failure) log.info(`${address} <- ${peer}: ${failure}`);
     };
-    if (log.level >= LogLevels.debug) log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
+    if (log.level >= LogLevels.debug)
+      log.debug(`${address} <- ${peer}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
   }
 
   /** The connection becomes a channel at once when the pipe is up; else it waits, paused, for the pipe. */

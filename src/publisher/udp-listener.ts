@@ -7,13 +7,13 @@
  */
 import dgram from "node:dgram";
 import type { ConsolaInstance } from "consola";
+import { DatagramEndpoint } from "../relay/endpoints/datagram-endpoint.ts";
+import type { RelayClient } from "../relay/host/relay-client.ts";
+import type { Destination } from "../relay/mux/codec.ts";
 import { formatHostPort, parseIp } from "../shared/address.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
-import { DatagramEndpoint } from "../relay/endpoints/datagram-endpoint.ts";
-import type { Destination } from "../relay/mux/codec.ts";
-import type { RelayClient } from "../relay/host/relay-client.ts";
-import { bindError } from "./tcp-listener.ts";
 import { poke } from "../shared/spin.ts";
+import { bindError } from "./tcp-listener.ts";
 
 export const DEFAULT_UDP_IDLE_MS = 120_000;
 export const DEFAULT_UDP_MAX_FLOWS = 4096;
@@ -74,7 +74,17 @@ export function openUdpListener(
   const address = formatHostPort(m.hostIp, m.hostPort);
   // Map order is recency order: a flow with traffic is moved to the end
   const flows = new Map<string, Flow>();
-  const totals = { opened: 0, expired: 0, evicted: 0, failed: 0, datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 };
+  const totals = {
+    opened: 0,
+    expired: 0,
+    evicted: 0,
+    failed: 0,
+    datagramsIn: 0,
+    datagramsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    dropped: 0,
+  };
   const failuresLogged = new Set<string>();
   let closed = false;
   let boundPort = 0;

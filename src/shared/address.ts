@@ -13,13 +13,17 @@ export interface IpAddress {
   text: string;
 }
 
-const bad = (input: string, why: string) => new EdgeportError("E_BAD_ADDRESS", `"${input}" is not an IP address: ${why}`);
+const bad = (input: string, why: string) =>
+  new EdgeportError("E_BAD_ADDRESS", `"${input}" is not an IP address: ${why}`);
 
 function parseV4(s: string, input: string): Uint8Array | null {
   if (!/^[0-9.]+$/.test(s)) return null;
   const parts = s.split(".");
   if (parts.length !== 4) {
-    throw bad(input, `IPv4 needs four dotted numbers (write ${parts.length === 1 && s === "0" ? "0.0.0.0" : "e.g. 127.0.0.1"})`);
+    throw bad(
+      input,
+      `IPv4 needs four dotted numbers (write ${parts.length === 1 && s === "0" ? "0.0.0.0" : "e.g. 127.0.0.1"})`,
+    );
   }
   const out = new Uint8Array(4);
   parts.forEach((p, i) => {
@@ -66,7 +70,8 @@ function parseV6(s: string, input: string): Uint8Array {
   return out;
 }
 
-const isMappedV4 = (b: Uint8Array) => b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+const isMappedV4 = (b: Uint8Array) =>
+  b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
 
 export function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return [...bytes].join(".");
@@ -116,7 +121,8 @@ export function resolveHostLike(s: string): IpAddress[] {
   return [parseIp(s)];
 }
 
-export const formatHostPort = (ip: string, port: number): string => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
+export const formatHostPort = (ip: string, port: number): string =>
+  ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 
 export const isUnspecified = (a: IpAddress): boolean => a.bytes.every((b) => b === 0);
 export const isLoopback = (a: IpAddress): boolean =>

@@ -1,5 +1,5 @@
 /** CIDR ranges (`172.17.0.0/16`, `fd00::/8`, a bare address = /32 or /128). Pure. */
-import { formatIp, parseIp, type IpAddress, type IpFamily } from "./address.ts";
+import { formatIp, type IpAddress, type IpFamily, parseIp } from "./address.ts";
 import { EdgeportError } from "./errors.ts";
 
 export interface Cidr {
@@ -20,9 +20,11 @@ export function parseCidr(input: string): Cidr {
     throw new EdgeportError("E_BAD_CIDR", `"${input}" is not a CIDR: ${(e as Error).message}`);
   }
   const max = ip.family === 4 ? 32 : 128;
-  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) throw new EdgeportError("E_BAD_CIDR", `"${input}" is not a CIDR: prefix "${prefixText}" is not a number`);
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText))
+    throw new EdgeportError("E_BAD_CIDR", `"${input}" is not a CIDR: prefix "${prefixText}" is not a number`);
   const prefix = prefixText === undefined ? max : Number(prefixText);
-  if (prefix > max) throw new EdgeportError("E_BAD_CIDR", `"${input}" is not a CIDR: prefix /${prefix} is longer than ${max} bits`);
+  if (prefix > max)
+    throw new EdgeportError("E_BAD_CIDR", `"${input}" is not a CIDR: prefix /${prefix} is longer than ${max} bits`);
   const bytes = ip.bytes.slice();
   for (let bit = prefix; bit < max; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
   return { family: ip.family, bytes, prefix, text: `${formatIp(bytes)}/${prefix}` };

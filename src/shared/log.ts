@@ -1,4 +1,4 @@
-import { createConsola, LogLevels, type ConsolaInstance, type LogObject, type LogType } from "consola";
+import { type ConsolaInstance, createConsola, LogLevels, type LogObject, type LogType } from "consola";
 
 /** The one consola instance. Areas take a scoped child: `log.withTag("relay")`. */
 export const log: ConsolaInstance = createConsola({ level: LogLevels.info });
@@ -42,7 +42,12 @@ const recent: { time: string; level: string; tag?: string; msg: string }[] = [];
 const recentReporter = {
   log(o: LogObject) {
     const [first] = o.args;
-    recent.push({ time: o.date.toISOString(), level: o.type, ...(o.tag ? { tag: o.tag } : {}), msg: first instanceof Error ? first.message : String(first ?? "") });
+    recent.push({
+      time: o.date.toISOString(),
+      level: o.type,
+      ...(o.tag ? { tag: o.tag } : {}),
+      msg: first instanceof Error ? first.message : String(first ?? ""),
+    });
     if (recent.length > RECENT_MAX) recent.splice(0, recent.length - RECENT_MAX);
   },
 };
@@ -64,7 +69,10 @@ configureLog("info", "text");
 
 /** A string from the other side (VM, engine, client) made safe for a log line: no control bytes, bounded. */
 export function safe(s: string, max = 200): string {
-  const cleaned = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const cleaned = s.replace(
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
   return cleaned.length > max ? `${cleaned.slice(0, max)}...(${cleaned.length - max} more)` : cleaned;
 }
 

@@ -48,7 +48,10 @@ const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
  * Parses a SPEC. With `targetNames`, a TARGET that is not an IP but looks like a container name
  * or id is kept in `targetName` (targetIp is then "").
  */
-export function parsePortSpec(spec: string, o: { targetNames?: boolean } = {}): (PortMapping & { targetName?: string })[] {
+export function parsePortSpec(
+  spec: string,
+  o: { targetNames?: boolean } = {},
+): (PortMapping & { targetName?: string })[] {
   const fail = (why: string): never => {
     throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
   };
@@ -66,7 +69,7 @@ export function parsePortSpec(spec: string, o: { targetNames?: boolean } = {}): 
   if (body.split("[").length !== body.split("]").length) fail('unbalanced brackets: every "[" needs its "]"');
   const t = tokens(body);
   if (t.some((x) => !x.startsWith("[") && x.includes("]"))) fail("unbalanced brackets");
-  if (t.length > 4) fail("too many \":\" (write IPv6 addresses in brackets, e.g. [::1]:8080:[fd00::2]:80)");
+  if (t.length > 4) fail('too many ":" (write IPv6 addresses in brackets, e.g. [::1]:8080:[fd00::2]:80)');
   if (t.length < 3) fail("expected [HOST_IP:]HOST_PORT:TARGET_IP:TARGET_PORT");
   const [hostIpText, hostPortText, targetIpText, targetPortText] = t.length === 4 ? t : [undefined, ...t];
 
@@ -83,7 +86,9 @@ export function parsePortSpec(spec: string, o: { targetNames?: boolean } = {}): 
   };
   const ip = (text: string, what: string) => {
     try {
-      return resolveHostLike(text.startsWith("[") && !text.endsWith("]") ? fail(`${what} "${text}" has no closing "]"`) : text);
+      return resolveHostLike(
+        text.startsWith("[") && !text.endsWith("]") ? fail(`${what} "${text}" has no closing "]"`) : text,
+      );
     } catch (e) {
       if (e instanceof EdgeportError && e.code === "E_BAD_SPEC") throw e;
       return fail(`${what} ${(e as Error).message}`);
@@ -103,14 +108,25 @@ export function parsePortSpec(spec: string, o: { targetNames?: boolean } = {}): 
   }
   if (targets.length !== 1) fail(`target IP "${targetIpText}" must be one address, not localhost`);
   const target = targets[0]!;
-  if (!targetName && isUnspecified(target)) fail(`target IP "${targetIpText}" is unspecified; name the container's address`);
+  if (!targetName && isUnspecified(target))
+    fail(`target IP "${targetIpText}" is unspecified; name the container's address`);
   const [hs, he] = range(hostPortText!, "host port");
   const [ts, te] = range(targetPortText!, "target port");
-  if (he - hs !== te - ts) fail(`host range "${hostPortText}" has ${he - hs + 1} ports but target range "${targetPortText}" has ${te - ts + 1}`);
+  if (he - hs !== te - ts)
+    fail(
+      `host range "${hostPortText}" has ${he - hs + 1} ports but target range "${targetPortText}" has ${te - ts + 1}`,
+    );
   const out: (PortMapping & { targetName?: string })[] = [];
   for (const h of hostIps) {
     for (let i = 0; i <= he - hs; i++) {
-      out.push({ hostIp: h.text, hostPort: hs + i, targetIp: target.text, targetPort: ts + i, proto, ...(targetName ? { targetName } : {}) });
+      out.push({
+        hostIp: h.text,
+        hostPort: hs + i,
+        targetIp: target.text,
+        targetPort: ts + i,
+        proto,
+        ...(targetName ? { targetName } : {}),
+      });
     }
   }
   return out;

@@ -45,7 +45,9 @@ export function proxyV2Header(src: { ip: string; port: number }, dst: { ip: stri
 }
 
 /** Reads a header back (for tests and tools): the addresses and ports, and how long it was. */
-export function parseProxyV2(b: Uint8Array): { src: { ip: string; port: number }; dst: { ip: string; port: number }; length: number } | null {
+export function parseProxyV2(
+  b: Uint8Array,
+): { src: { ip: string; port: number }; dst: { ip: string; port: number }; length: number } | null {
   if (b.length < 16 || !PROXY_V2_SIGNATURE.every((x, i) => b[i] === x) || b[12] !== 0x21) return null;
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const len = v.getUint16(14);

@@ -67,13 +67,15 @@ export interface Spinner {
  * A CPU quota on this process's cgroup or any above it (cgroup v2 cpu.max, v1 cpu.cfs_quota_us),
  * as text, or null. Spinning under a quota would spend it and get the relay itself throttled.
  */
-export function cpuQuota(read: (path: string) => string | null = (p) => {
-  try {
-    return readFileSync(p, "utf8");
-  } catch {
-    return null;
-  }
-}): string | null {
+export function cpuQuota(
+  read: (path: string) => string | null = (p) => {
+    try {
+      return readFileSync(p, "utf8");
+    } catch {
+      return null;
+    }
+  },
+): string | null {
   const self = read("/proc/self/cgroup") ?? "";
   for (const line of self.split("\n")) {
     const [, controllers, path] = line.split(":");

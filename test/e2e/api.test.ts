@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
-import { canBind, connectClient, freePortRange, sha256 } from "../helpers/tcp-client.ts";
-import { echoOnce, EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until, writeToken } from "../helpers/e2e.ts";
 import type { PortState } from "../../src/publisher/daemon.ts";
 import { parseProxyV2 } from "../../src/shared/proxy-protocol.ts";
+import { EDGEPORT, echoOnce, ensureBinary, hasLog, spawnHost, stopProcess, until, writeToken } from "../helpers/e2e.ts";
+import { canBind, connectClient, freePortRange, sha256 } from "../helpers/tcp-client.ts";
 
 let tb: Testbed;
 let fwd: Bun.Subprocess;
@@ -26,16 +26,40 @@ const cli = (args: string[]) => {
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 };
 const call = async (method: string, path: string, body?: unknown) => {
-  const r = await fetch(`http://localhost${path}`, { method, unix: api, ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } } : {}) } as RequestInit);
+  const r = await fetch(`http://localhost${path}`, {
+    method,
+    unix: api,
+    ...(body !== undefined
+      ? {
+          body: typeof body === "string" ? body : JSON.stringify(body),
+          headers: { "content-type": "application/json" },
+        }
+      : {}),
+  } as RequestInit);
   return { status: r.status, body: (await r.json().catch(async () => r.text())) as any };
 };
 const ports = async () => (await call("GET", "/v1/ports")).body as PortState[];
 /** Sends `send` and collects what comes back until n bytes (the test server echoes). */
-async function echoed(port: number, send: string, n: number, host = "127.0.0.1"): Promise<{ bytes: Uint8Array; localPort: number }> {
+async function echoed(
+  port: number,
+  send: string,
+  n: number,
+  host = "127.0.0.1",
+): Promise<{ bytes: Uint8Array; localPort: number }> {
   const chunks: Uint8Array[] = [];
   let got = 0;
   const { promise, resolve } = Promise.withResolvers<void>();
-  const s = await Bun.connect({ hostname: host, port, socket: { data(_s, d) { chunks.push(d); got += d.length; if (got >= n) resolve(); } } });
+  const s = await Bun.connect({
+    hostname: host,
+    port,
+    socket: {
+      data(_s, d) {
+        chunks.push(d);
+        got += d.length;
+        if (got >= n) resolve();
+      },
+    },
+  });
   const localPort = s.localPort; // read while open: a closed socket no longer has one
   s.write(send);
   await Promise.race([promise, Bun.sleep(5000)]);
@@ -51,15 +75,24 @@ beforeAll(async () => {
   await tb.runContainer({ name: "web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] });
   fwdSock = join(tb.dir, "edgeport", "fwd.sock");
   const fwdLog = join(tb.dir, "forwarder.log");
-  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"], { logFile: fwdLog });
+  fwd = tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"],
+    { logFile: fwdLog },
+  );
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
   api = join(tb.dir, "api", "control.sock");
   runLog = join(tb.dir, "run.log");
   base = freePortRange(20);
   // the relay, the firewall and the rules come from a TOML config; the command line names the rest
   const config = join(tb.dir, "edgeport.toml");
-  await Bun.write(config, `relay = "unix://${fwdSock}"\nfirewall = "none"\nbinding = "local-only"\nreserved = [22, ${base + 15}]\n[ignore]\nlabels = ["edgeport.ignore"]\n`);
-  daemon = spawnHost(["run", "--config", config, "--engine", tb.dockerHost, "--api", `unix://${api}`, "--binding", "local-default"], runLog);
+  await Bun.write(
+    config,
+    `relay = "unix://${fwdSock}"\nfirewall = "none"\nbinding = "local-only"\nreserved = [22, ${base + 15}]\n[ignore]\nlabels = ["edgeport.ignore"]\n`,
+  );
+  daemon = spawnHost(
+    ["run", "--config", config, "--engine", tb.dockerHost, "--api", `unix://${api}`, "--binding", "local-default"],
+    runLog,
+  );
   await until(() => hasLog(runLog, /^following engine/), "the daemon");
 }, 120_000);
 
@@ -81,16 +114,29 @@ describe("the control API and the CLI on the real daemon", () => {
     const id = a.out.split(" ")[0]!;
     expect(a.out).toBe(`${id} published: 127.0.0.1:${base}->${srvIp}:7001/tcp\n`);
     expect(await echoOnce(base, "through the daemon")).toBe(true);
-    expect(cli(["publish", `127.0.0.1:${base}:${srvIp}:7001`]).out).toBe(`${id} already published: 127.0.0.1:${base}->${srvIp}:7001/tcp\n`);
+    expect(cli(["publish", `127.0.0.1:${base}:${srvIp}:7001`]).out).toBe(
+      `${id} already published: 127.0.0.1:${base}->${srvIp}:7001/tcp\n`,
+    );
     const byName = cli(["publish", `${base + 1}:web:80`]);
     expect(byName.code).toBe(0);
     expect(byName.out).toMatch(new RegExp(`published: .*127\\.0\\.0\\.1:${base + 1}->172\\.17\\.0\\.\\d+:80/tcp`));
     expect(byName.out).toContain(`[::1]:${base + 1}->`);
     expect(curl(base + 1)).toBe(INDEX_HTML);
     const row = (await ports()).find((p) => p.key === `tcp:127.0.0.1:${base}`)!;
-    expect(row).toMatchObject({ id, status: "published", source: { kind: "ad-hoc" }, connectionsTotal: 1, bytesIn: 18, bytesOut: 18 });
+    expect(row).toMatchObject({
+      id,
+      status: "published",
+      source: { kind: "ad-hoc" },
+      connectionsTotal: 1,
+      bytesIn: 18,
+      bytesOut: 18,
+    });
     const ls = cli(["ls"]);
-    expect(ls.out).toMatch(new RegExp(`${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc\\s+listening\\s+0/1\\s+18 B\\s+18 B`));
+    expect(ls.out).toMatch(
+      new RegExp(
+        `${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc\\s+listening\\s+0/1\\s+18 B\\s+18 B`,
+      ),
+    );
   });
 
   test("bad input is a 4xx naming the problem, and nothing published is disturbed", async () => {
@@ -102,7 +148,11 @@ describe("the control API and the CLI on the real daemon", () => {
       [{ spec: `${base + 5}:0.0.0.0:80` }, 400, /unspecified/],
       [{ spec: `*:${base + 5}:1.2.3.4:80` }, 400, /bad spec/],
       [{ spec: `${base + 5}:no-such-container:80` }, 400, /no container named "no-such-container"/],
-      [{ spec: `127.0.0.1:${base}:${srvIp}:7002` }, 409, new RegExp(`tcp:127\\.0\\.0\\.1:${base} is already published for ad-hoc`)],
+      [
+        { spec: `127.0.0.1:${base}:${srvIp}:7002` },
+        409,
+        new RegExp(`tcp:127\\.0\\.0\\.1:${base} is already published for ad-hoc`),
+      ],
       [{}, 400, /spec/],
       ["[1,2", 400, /the body must be JSON/],
     ];
@@ -115,7 +165,10 @@ describe("the control API and the CLI on the real daemon", () => {
     try {
       const r = await call("POST", "/v1/ports", { spec: `127.0.0.1:${base + 6}-${base + 7}:${srvIp}:7001-7002` });
       expect(r.status).toBe(409);
-      expect(r.body).toMatchObject({ code: "E_PORT_IN_USE", message: expect.stringMatching(/already in use.*nothing of .* was published/) });
+      expect(r.body).toMatchObject({
+        code: "E_PORT_IN_USE",
+        message: expect.stringMatching(/already in use.*nothing of .* was published/),
+      });
       expect(canBind("127.0.0.1", base + 7)).toBe(true);
     } finally {
       held.stop(true);
@@ -132,14 +185,21 @@ describe("the control API and the CLI on the real daemon", () => {
     for (const host of ["127.0.0.1", "::1"]) {
       const { bytes, localPort } = await echoed(p, "who am I?", 9 + (host === "::1" ? 52 : 28), host);
       const h = parseProxyV2(bytes)!;
-      expect(h).toEqual({ src: { ip: host, port: localPort }, dst: { ip: host, port: p }, length: host === "::1" ? 52 : 28 });
+      expect(h).toEqual({
+        src: { ip: host, port: localPort },
+        dst: { ip: host, port: p },
+        length: host === "::1" ? 52 : 28,
+      });
       expect(Buffer.from(bytes.subarray(h.length)).toString()).toBe("who am I?");
     }
     expect(cli(["ls"]).out).toMatch(new RegExp(`127\\.0\\.0\\.1:${p}->\\S+:7001/tcp \\+PROXY`));
     const udp = cli(["publish", "--proxy-protocol", `${p + 1}:${srvIp}:7002/udp`]);
     expect([udp.code, udp.err]).toEqual([2, expect.stringContaining("--proxy-protocol is for TCP only")]);
     const api = await call("POST", "/v1/ports", { spec: `${p + 1}:${srvIp}:7002/udp`, proxyProtocol: true });
-    expect([api.status, api.body.message]).toEqual([400, expect.stringContaining("the PROXY protocol is for TCP only")]);
+    expect([api.status, api.body.message]).toEqual([
+      400,
+      expect.stringContaining("the PROXY protocol is for TCP only"),
+    ]);
     // the same spec without the header is another entry: it conflicts, and the spec unpublishes the one there is
     expect((await call("POST", "/v1/ports", { spec: `${p}:${srvIp}:7001` })).status).toBe(409);
     expect(cli(["unpublish", `${p}:${srvIp}:7001`]).out).toBe(`${p}:${srvIp}:7001: unpublished\n`);
@@ -148,10 +208,21 @@ describe("the control API and the CLI on the real daemon", () => {
 
   test("label edgeport.proxy-protocol on a container: its ports named there get the header from edgeport run", async () => {
     const p = base + 18;
-    await tb.runTestServer("proxied", ["--label", "edgeport.proxy-protocol=7001", "-p", `127.0.0.1:${p}:7001`, "-p", `127.0.0.1:${p + 1}:7002`]);
+    await tb.runTestServer("proxied", [
+      "--label",
+      "edgeport.proxy-protocol=7001",
+      "-p",
+      `127.0.0.1:${p}:7001`,
+      "-p",
+      `127.0.0.1:${p + 1}:7002`,
+    ]);
     await until(async () => (await ports()).some((x) => x.key === `tcp:127.0.0.1:${p + 1}`), "the container's ports");
     const { bytes, localPort } = await echoed(p, "labelled", 8 + 28);
-    expect(parseProxyV2(bytes)).toEqual({ src: { ip: "127.0.0.1", port: localPort }, dst: { ip: "127.0.0.1", port: p }, length: 28 });
+    expect(parseProxyV2(bytes)).toEqual({
+      src: { ip: "127.0.0.1", port: localPort },
+      dst: { ip: "127.0.0.1", port: p },
+      length: 28,
+    });
     // a port the label does not name gets no header: the server counts exactly the client's bytes
     const c = await connectClient(p + 1);
     await c.write(new TextEncoder().encode("plain"));
@@ -174,14 +245,19 @@ describe("the control API and the CLI on the real daemon", () => {
   });
 
   test("status, health and /metrics: Prometheus text whose counters move with traffic", async () => {
-    expect(cli(["status"]).out).toMatch(/daemon:  up .*\npipe:    up, edgeport peer.*\nengine:  following unix:.*\nbinding: local-default\nports:   \d+ published/);
+    expect(cli(["status"]).out).toMatch(
+      /daemon: {2}up .*\npipe: {4}up, edgeport peer.*\nengine: {2}following unix:.*\nbinding: local-default\nports: {3}\d+ published/,
+    );
     expect((await call("GET", "/v1/health")).body).toEqual({ ok: true, pipe: true, engine: true });
     const p = base + 3;
     expect(cli(["publish", `127.0.0.1:${p}:${srvIp}:7001`]).code).toBe(0);
     const metric = async () => {
       const text = await (await fetch("http://localhost/metrics", { unix: api } as RequestInit)).text();
-      for (const l of text.trim().split("\n")) expect(l).toMatch(/^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? \d+)$/);
-      const m = new RegExp(`edgeport_bytes_total\\{port="tcp:127\\.0\\.0\\.1:${p}",source="ad-hoc",direction="in"\\} (\\d+)`).exec(text);
+      for (const l of text.trim().split("\n"))
+        expect(l).toMatch(/^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? \d+)$/);
+      const m = new RegExp(
+        `edgeport_bytes_total\\{port="tcp:127\\.0\\.0\\.1:${p}",source="ad-hoc",direction="in"\\} (\\d+)`,
+      ).exec(text);
       return Number(m?.[1]);
     };
     const before = await metric();
@@ -198,10 +274,47 @@ describe("the control API and the CLI on the real daemon", () => {
     expect(r.status).toBe(400);
     expect(r.body.message).toMatch(new RegExp(`port ${base + 15} is reserved`));
     const a = base + 16;
-    await tb.dockerOk(["run", "-d", "--name", "ignored", "--label", "edgeport.ignore=yes", "-p", `127.0.0.1:${a}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
-    await tb.dockerOk(["run", "-d", "--name", "kept", "-p", `127.0.0.1:${a + 1}:80`, "edgeport-busybox:test", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    await tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "ignored",
+      "--label",
+      "edgeport.ignore=yes",
+      "-p",
+      `127.0.0.1:${a}:80`,
+      "edgeport-busybox:test",
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
+    await tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "kept",
+      "-p",
+      `127.0.0.1:${a + 1}:80`,
+      "edgeport-busybox:test",
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
     await until(() => curl(a + 1) === INDEX_HTML, "the kept container");
-    expect(hasLog(runLog, new RegExp(`tcp:127\\.0\\.0\\.1:${a} of container ignored not published: container ignored is ignored by the config \\(ignore\\.labels "edgeport\\.ignore"\\)`))).toBe(true);
+    expect(
+      hasLog(
+        runLog,
+        new RegExp(
+          `tcp:127\\.0\\.0\\.1:${a} of container ignored not published: container ignored is ignored by the config \\(ignore\\.labels "edgeport\\.ignore"\\)`,
+        ),
+      ),
+    ).toBe(true);
     expect((await ports()).some((p) => p.key === `tcp:127.0.0.1:${a}`)).toBe(false);
     expect(canBind("127.0.0.1", a)).toBe(true);
     await tb.dockerOk(["rm", "-f", "ignored", "kept"]);
@@ -211,23 +324,56 @@ describe("the control API and the CLI on the real daemon", () => {
     const port = base + 10;
     const tokenFile = writeToken(join(tb.dir, "api-token"), "api-token-0123456789abcdef");
     const log = join(tb.dir, "run-tcp.log");
-    const d = spawnHost(["run", "--engine", "none", "--relay", `unix://${fwdSock}`, "--api", `tcp://127.0.0.1:${port}`, "--api-token-file", tokenFile, "--firewall", "none"], log);
+    const d = spawnHost(
+      [
+        "run",
+        "--engine",
+        "none",
+        "--relay",
+        `unix://${fwdSock}`,
+        "--api",
+        `tcp://127.0.0.1:${port}`,
+        "--api-token-file",
+        tokenFile,
+        "--firewall",
+        "none",
+      ],
+      log,
+    );
     try {
       await until(() => hasLog(log, /api tcp:\/\/127\.0\.0\.1/), "the TCP API");
-      const get = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/v1/ports`, { headers }).then((r) => r.status);
+      const get = (headers: Record<string, string>) =>
+        fetch(`http://127.0.0.1:${port}/v1/ports`, { headers }).then((r) => r.status);
       const auth = { authorization: "Bearer api-token-0123456789abcdef" };
       expect(await get({})).toBe(401);
       expect(await get({ authorization: "Bearer nope" })).toBe(401);
       expect(await get({ ...auth, host: `attacker.example:${port}` })).toBe(403);
       expect(await get({ ...auth, origin: "http://attacker.example" })).toBe(403);
       expect(await get(auth)).toBe(200);
-      const viaCli = Bun.spawnSync([EDGEPORT, "publish", `127.0.0.1:${base + 11}:${srvIp}:7001`, "--api", `tcp://127.0.0.1:${port}`, "--api-token-file", tokenFile]);
+      const viaCli = Bun.spawnSync([
+        EDGEPORT,
+        "publish",
+        `127.0.0.1:${base + 11}:${srvIp}:7001`,
+        "--api",
+        `tcp://127.0.0.1:${port}`,
+        "--api-token-file",
+        tokenFile,
+      ]);
       expect(viaCli.stdout.toString()).toMatch(/published: 127\.0\.0\.1:\d+->/);
       expect(await echoOnce(base + 11)).toBe(true);
     } finally {
       await stopProcess(d);
     }
-    const noToken = Bun.spawnSync([EDGEPORT, "run", "--engine", "none", "--relay", `unix://${fwdSock}`, "--api", `tcp://127.0.0.1:${port}`]);
+    const noToken = Bun.spawnSync([
+      EDGEPORT,
+      "run",
+      "--engine",
+      "none",
+      "--relay",
+      `unix://${fwdSock}`,
+      "--api",
+      `tcp://127.0.0.1:${port}`,
+    ]);
     expect(noToken.exitCode).toBe(2);
     expect(noToken.stderr.toString()).toMatch(/--api tcp:\/\/\.\.\. needs --api-token-file/);
   });

@@ -63,24 +63,65 @@ const sh = (cmd: string[]) => {
 const inHost = (cmd: string[]) => ["nsenter", `--net=/run/netns/${HOST_NS}`, "--", ...cmd];
 const ruleset = () => sh(inHost(["nft", "list", "ruleset"]));
 /** edgeport's rules in the host namespace, as `nft -a` text lines */
-const ownRules = () => ruleset().split("\n").filter((l) => l.includes('comment "edgeport:'));
+const ownRules = () =>
+  ruleset()
+    .split("\n")
+    .filter((l) => l.includes('comment "edgeport:'));
 /** what a client on the lan gets from HOST_IP:port: the body, or "" when it cannot connect */
 const fromLan = (port: number) =>
-  Bun.spawnSync(["nsenter", `--net=/run/netns/${LAN_NS}`, "--", "curl", "-sS", "-m", "1", `http://${HOST_IP}:${port}/`]).stdout.toString();
+  Bun.spawnSync([
+    "nsenter",
+    `--net=/run/netns/${LAN_NS}`,
+    "--",
+    "curl",
+    "-sS",
+    "-m",
+    "1",
+    `http://${HOST_IP}:${port}/`,
+  ]).stdout.toString();
 
 function startEdgeport(): Bun.Subprocess {
   const control = join(tb.dir, "control", "control.sock");
-  const argv = [EDGEPORT, "run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--binding", "open", "--resync", "1s",
-    "--firewall", "nftables", "--api", `unix://${control}`, "--log-format", "json", "--log-level", "debug"];
+  const argv = [
+    EDGEPORT,
+    "run",
+    "--engine",
+    tb.dockerHost,
+    "--relay",
+    `unix://${fwdSock}`,
+    "--binding",
+    "open",
+    "--resync",
+    "1s",
+    "--firewall",
+    "nftables",
+    "--api",
+    `unix://${control}`,
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+  ];
   const out = openSync(runLog, "a");
   // its own cgroup v2, so the rules can be scoped to its sockets; then into the host namespace
-  const p = Bun.spawn(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', CGROUP!, ...inHost(argv)], { stdout: out, stderr: out, stdin: "ignore" });
+  const p = Bun.spawn(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', CGROUP!, ...inHost(argv)], {
+    stdout: out,
+    stderr: out,
+    stdin: "ignore",
+  });
   return p;
 }
 
 /** a process of someone else in the host namespace (root cgroup) answering "other" on HOST_IP:port */
 function otherListener(port: number): Bun.Subprocess {
-  const p = Bun.spawn(inHost(["socat", `TCP-LISTEN:${port},bind=${HOST_IP},reuseaddr,fork`, "SYSTEM:echo HTTP/1.0 200 OK; echo; echo other"]), { stdout: "ignore", stderr: "ignore" });
+  const p = Bun.spawn(
+    inHost([
+      "socat",
+      `TCP-LISTEN:${port},bind=${HOST_IP},reuseaddr,fork`,
+      "SYSTEM:echo HTTP/1.0 200 OK; echo; echo other",
+    ]),
+    { stdout: "ignore", stderr: "ignore" },
+  );
   others.push(p);
   return p;
 }
@@ -93,7 +134,10 @@ beforeAll(async () => {
   sh(["ip", "link", "add", `eph${suffix}`, "type", "veth", "peer", "name", `epl${suffix}`]);
   sh(["ip", "link", "set", `eph${suffix}`, "netns", HOST_NS]);
   sh(["ip", "link", "set", `epl${suffix}`, "netns", LAN_NS]);
-  for (const [ns, dev, ip] of [[HOST_NS, `eph${suffix}`, HOST_IP], [LAN_NS, `epl${suffix}`, LAN_IP]] as const) {
+  for (const [ns, dev, ip] of [
+    [HOST_NS, `eph${suffix}`, HOST_IP],
+    [LAN_NS, `epl${suffix}`, LAN_IP],
+  ] as const) {
     sh(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", dev]);
     sh(["ip", "-n", ns, "link", "set", dev, "up"]);
     sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
@@ -109,7 +153,10 @@ beforeAll(async () => {
   fwdSock = join(tb.dir, "edgeport", "fwd.sock");
   runLog = join(tb.dir, "run.log");
   const fwdLog = join(tb.dir, "forwarder.log");
-  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"], { logFile: fwdLog });
+  fwd = tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"],
+    { logFile: fwdLog },
+  );
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
   base = freePortRange(10);
 }, 120_000);
@@ -135,7 +182,11 @@ describe("nftables rules for edgeport's non-loopback listeners", () => {
   test("default drop: the lan cannot reach a listener of the host namespace", async () => {
     otherListener(base);
     // it listens (socat needs a moment to bind: polled, not assumed)
-    await until(() => Bun.spawnSync(inHost(["curl", "-sS", "-m", "1", `http://${HOST_IP}:${base}/`])).stdout.toString() === "other\n", "the other listener");
+    await until(
+      () =>
+        Bun.spawnSync(inHost(["curl", "-sS", "-m", "1", `http://${HOST_IP}:${base}/`])).stdout.toString() === "other\n",
+      "the other listener",
+    );
     expect(fromLan(base)).toBe(""); // but the host's firewall drops the lan
     expect(ownRules()).toEqual([]);
   });
@@ -149,7 +200,12 @@ describe("nftables rules for edgeport's non-loopback listeners", () => {
     expect(rules.length).toBe(2); // one in inet hostfw input, one in ip legacy INPUT
     // nft prints the path relative to /sys/fs/cgroup (unified/... on a hybrid host)
     const cg = CGROUP!.slice(CG2!.length + 1);
-    for (const r of rules) expect(r).toMatch(new RegExp(`ip daddr ${HOST_IP.replace(/\./g, "\\.")} tcp dport ${p} socket cgroupv2 level 1 "(unified/)?${cg}" accept comment "edgeport:[0-9a-f]{8}:\\d+:tcp:${HOST_IP.replace(/\./g, "\\.")}:${p}"`));
+    for (const r of rules)
+      expect(r).toMatch(
+        new RegExp(
+          `ip daddr ${HOST_IP.replace(/\./g, "\\.")} tcp dport ${p} socket cgroupv2 level 1 "(unified/)?${cg}" accept comment "edgeport:[0-9a-f]{8}:\\d+:tcp:${HOST_IP.replace(/\./g, "\\.")}:${p}"`,
+        ),
+      );
     // someone else's listener on another port of the same address is still not reachable
     expect(fromLan(base)).toBe("");
     const applied = logLines(runLog).find((l) => /firewall \(nftables\): allowed tcp:198\.18\.7\.1/.test(l.msg));
@@ -166,7 +222,17 @@ describe("nftables rules for edgeport's non-loopback listeners", () => {
 
   test("a port range is one ranged rule per chain, applied in one transaction (dockerd needs ~30 s for 1,000 ports, so 100 here)", async () => {
     const lo = 40000;
-    await tb.dockerOk(["run", "-d", "--name", "fwrange", "-p", `${HOST_IP}:${lo}-${lo + 99}:${lo}-${lo + 99}`, "edgeport-busybox:test", "sleep", "600"]);
+    await tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "fwrange",
+      "-p",
+      `${HOST_IP}:${lo}-${lo + 99}:${lo}-${lo + 99}`,
+      "edgeport-busybox:test",
+      "sleep",
+      "600",
+    ]);
     await until(() => ownRules().some((r) => r.includes(`tcp dport ${lo}-${lo + 99} `)), "the range rule", 30_000);
     expect(ownRules().length).toBe(2);
     const applied = logLines(runLog).filter((l) => l.msg.includes(`allowed tcp:${HOST_IP}:${lo}`));
@@ -187,12 +253,20 @@ describe("nftables rules for edgeport's non-loopback listeners", () => {
     expect(stale.length).toBe(2);
     // another process (not in edgeport's cgroup) takes the address and port: the stale accept does not match its socket
     const other = otherListener(p);
-    await until(() => Bun.spawnSync(inHost(["curl", "-sS", "-m", "1", `http://${HOST_IP}:${p}/`])).stdout.toString() === "other\n", "the other listener");
+    await until(
+      () =>
+        Bun.spawnSync(inHost(["curl", "-sS", "-m", "1", `http://${HOST_IP}:${p}/`])).stdout.toString() === "other\n",
+      "the other listener",
+    );
     expect(fromLan(p)).toBe("");
     await stopProcess(other, "SIGKILL");
     edgeport = startEdgeport();
     await until(() => fromLan(p) === INDEX_HTML, "the container from the lan again", 15_000);
-    await until(() => ownRules().length === 2 && ownRules().every((r) => !r.includes(`:${oldPid}:`)), "only the new instance's rules", 10_000);
+    await until(
+      () => ownRules().length === 2 && ownRules().every((r) => !r.includes(`:${oldPid}:`)),
+      "only the new instance's rules",
+      10_000,
+    );
     expect(logLines(runLog).some((l) => /removed 2 rule\(s\) left by dead instances/.test(l.msg))).toBe(true);
   });
 

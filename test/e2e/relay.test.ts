@@ -6,9 +6,20 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
-import { prngStream } from "./fixtures/prng.ts";
+import {
+  EDGEPORT,
+  echoOnce,
+  ensureBinary,
+  hasLog,
+  rssKiB,
+  spawnHost,
+  stopProcess,
+  until,
+  waitForListener,
+  writeToken,
+} from "../helpers/e2e.ts";
 import { connectClient, endingOf, freePortRange, sha256, streamSha } from "../helpers/tcp-client.ts";
-import { echoOnce, ensureBinary, EDGEPORT, hasLog, rssKiB, spawnHost, stopProcess, until, waitForListener, writeToken } from "../helpers/e2e.ts";
+import { prngStream } from "./fixtures/prng.ts";
 
 const MiB = 1 << 20;
 let tb: Testbed;
@@ -26,8 +37,21 @@ const port = (srvPort: number) => base + (srvPort - 7001);
 
 function startForwarder(args: string[] = []): Bun.Subprocess {
   return tb.spawnInVm(
-    [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--token-file", token,
-      "--log-format", "json", "--log-level", "debug", ...args],
+    [
+      EDGEPORT,
+      "forwarder",
+      "--listen",
+      `unix://${fwdSock}`,
+      "--allow",
+      "172.17.0.0/16",
+      "--token-file",
+      token,
+      "--log-format",
+      "json",
+      "--log-level",
+      "debug",
+      ...args,
+    ],
     { logFile: fwdLog },
   );
 }
@@ -35,7 +59,10 @@ function startForwarder(args: string[] = []): Bun.Subprocess {
 beforeAll(async () => {
   await ensureBinary();
   tb = await startTestbed();
-  const [srv, w] = await Promise.all([tb.runTestServer("testsrv"), tb.runContainer({ name: "web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] })]);
+  const [srv, w] = await Promise.all([
+    tb.runTestServer("testsrv"),
+    tb.runContainer({ name: "web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] }),
+  ]);
   srvIp = srv.ip;
   webIp = w.ip;
   fwdSock = join(tb.dir, "edgeport", "fwd.sock");
@@ -47,7 +74,15 @@ beforeAll(async () => {
   fwd = startForwarder();
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder to listen");
   pub = spawnHost(
-    ["publish", "--relay", `unix://${fwdSock}`, "--token-file", token, `127.0.0.1:${base}-${base + 8}:${srvIp}:7001-7009`, `${web}:${webIp}:80`],
+    [
+      "publish",
+      "--relay",
+      `unix://${fwdSock}`,
+      "--token-file",
+      token,
+      `127.0.0.1:${base}-${base + 8}:${srvIp}:7001-7009`,
+      `${web}:${webIp}:80`,
+    ],
     pubLog,
   );
   await waitForListener(web);
@@ -111,12 +146,16 @@ describe("edgeport publish through the forwarder", () => {
     await c.write(new TextEncoder().encode("x"));
     await until(() => c.received === 1, "the echo");
     c.socket.terminate();
-    await until(async () => {
-      const ev = await connectClient(port(7009));
-      ev.socket.shutdown();
-      await ev.closed;
-      return ev.text().includes("7001 reset");
-    }, "the test server to see the reset", 5000);
+    await until(
+      async () => {
+        const ev = await connectClient(port(7009));
+        ev.socket.shutdown();
+        await ev.closed;
+        return ev.text().includes("7001 reset");
+      },
+      "the test server to see the reset",
+      5000,
+    );
 
     const r = await connectClient(port(7004));
     await r.write(new TextEncoder().encode("x"));
@@ -204,11 +243,18 @@ describe("edgeport publish through the forwarder", () => {
   test("an Open to the VM's loopback is refused and logged", async () => {
     const p = base + 20;
     const extraLog = join(tb.dir, "publish-loopback.log");
-    const extra = spawnHost(["publish", "--relay", `unix://${fwdSock}`, "--token-file", token, `127.0.0.1:${p}:127.0.0.1:7001`], extraLog);
+    const extra = spawnHost(
+      ["publish", "--relay", `unix://${fwdSock}`, "--token-file", token, `127.0.0.1:${p}:127.0.0.1:7001`],
+      extraLog,
+    );
     try {
       await waitForListener(p);
       expect(await endingOf(p)).toBe("ECONNRESET");
-      await until(() => hasLog(fwdLog, /refused channel \d+ to tcp\/127\.0\.0\.1:7001: 127\.0\.0\.1 is a loopback address of the VM/), "the refusal in the forwarder's log");
+      await until(
+        () =>
+          hasLog(fwdLog, /refused channel \d+ to tcp\/127\.0\.0\.1:7001: 127\.0\.0\.1 is a loopback address of the VM/),
+        "the refusal in the forwarder's log",
+      );
       await until(() => hasLog(extraLog, /forbidden: 127\.0\.0\.1 is a loopback address/), "the reason on the host");
     } finally {
       await stopProcess(extra);
@@ -219,13 +265,25 @@ describe("edgeport publish through the forwarder", () => {
     const p = base + 21;
     const badLog = join(tb.dir, "publish-bad-secret.log");
     const bad = spawnHost(
-      ["publish", "--relay", `unix://${fwdSock}`, "--token-file", writeToken(join(tb.dir, "wrong-token"), "not the right secret at all"), "--pipe-wait", "300ms", `127.0.0.1:${p}:${srvIp}:7001`],
+      [
+        "publish",
+        "--relay",
+        `unix://${fwdSock}`,
+        "--token-file",
+        writeToken(join(tb.dir, "wrong-token"), "not the right secret at all"),
+        "--pipe-wait",
+        "300ms",
+        `127.0.0.1:${p}:${srvIp}:7001`,
+      ],
       badLog,
     );
     try {
       await waitForListener(p);
       expect(await endingOf(p)).toBe("ECONNRESET");
-      await until(() => hasLog(fwdLog, /pipe refused: authentication failed: the pipe secrets differ/), "the forwarder's refusal");
+      await until(
+        () => hasLog(fwdLog, /pipe refused: authentication failed: the pipe secrets differ/),
+        "the forwarder's refusal",
+      );
       expect(hasLog(badLog, /authentication failed/)).toBe(true);
     } finally {
       await stopProcess(bad);
@@ -249,7 +307,10 @@ describe("exec: transport (the WSL2 shape): the host spawns the forwarder and us
     const p = base + 22;
     const log = join(tb.dir, "publish-exec.log");
     const relay = `exec:nsenter --net=${tb.netnsPath} -- ${EDGEPORT} forwarder --listen stdio: --allow 172.17.0.0/16 --log-level warn`;
-    const h = spawnHost(["publish", "--relay", relay, `127.0.0.1:${p}:${webIp}:80`, `127.0.0.1:${p + 1}-${p + 2}:${srvIp}:7002-7003`], log);
+    const h = spawnHost(
+      ["publish", "--relay", relay, `127.0.0.1:${p}:${webIp}:80`, `127.0.0.1:${p + 1}-${p + 2}:${srvIp}:7002-7003`],
+      log,
+    );
     try {
       await waitForListener(p);
       const r = Bun.spawnSync(["curl", "-sS", "-m", "5", `http://127.0.0.1:${p}/`]);
@@ -276,7 +337,22 @@ describe("the host side against a plain vpnkit forwarder (empty handshake, 64 Ki
     const sock = join(tb.dir, "vpnkit", "fwd.sock");
     const flog = join(tb.dir, "forwarder-vpnkit.log");
     const hlog = join(tb.dir, "publish-vpnkit.log");
-    const vf = tb.spawnInVm([EDGEPORT, "forwarder", "--vpnkit-compat", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", "--log-format", "json", "--log-level", "debug"], { logFile: flog });
+    const vf = tb.spawnInVm(
+      [
+        EDGEPORT,
+        "forwarder",
+        "--vpnkit-compat",
+        "--listen",
+        `unix://${sock}`,
+        "--allow",
+        "172.17.0.0/16",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+      ],
+      { logFile: flog },
+    );
     const p = base + 30;
     let h: Bun.Subprocess | null = null;
     try {
@@ -309,22 +385,50 @@ describe("forwarder --engine: the engine's networks are the allowlist", () => {
   test("a container on a network created after the forwarder started is reachable; the VM's loopback is not", async () => {
     const sock = join(tb.dir, "engine", "fwd.sock");
     const flog = join(tb.dir, "forwarder-engine.log");
-    const ef = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${sock}`, "--engine", tb.dockerHost, "--log-format", "json", "--log-level", "debug"], { logFile: flog });
+    const ef = tb.spawnInVm(
+      [
+        EDGEPORT,
+        "forwarder",
+        "--listen",
+        `unix://${sock}`,
+        "--engine",
+        tb.dockerHost,
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+      ],
+      { logFile: flog },
+    );
     const p = base + 40;
     let h: Bun.Subprocess | null = null;
     try {
-      await until(() => hasLog(flog, /^listening on .* may dial: engine networks .*172\.17\.0\.0\/16/), "the forwarder with the engine's subnets");
+      await until(
+        () => hasLog(flog, /^listening on .* may dial: engine networks .*172\.17\.0\.0\/16/),
+        "the forwarder with the engine's subnets",
+      );
       await tb.dockerOk(["network", "create", "late"]);
       const late = await tb.runContainer({ name: "late-web", args: ["httpd", "-f", "-p", "80", "-h", "/www"] });
       await tb.dockerOk(["network", "connect", "late", "late-web"]);
-      const lateIp = await tb.dockerOk(["inspect", "-f", "{{(index .NetworkSettings.Networks \"late\").IPAddress}}", late.id]);
+      const lateIp = await tb.dockerOk([
+        "inspect",
+        "-f",
+        '{{(index .NetworkSettings.Networks "late").IPAddress}}',
+        late.id,
+      ]);
       expect(lateIp).toMatch(/^172\.(1[89])\./); // inside the test bed's pool
-      h = spawnHost(["publish", "--relay", `unix://${sock}`, `127.0.0.1:${p}:${lateIp}:80`, `127.0.0.1:${p + 1}:127.0.0.1:7001`], join(tb.dir, "publish-engine.log"));
+      h = spawnHost(
+        ["publish", "--relay", `unix://${sock}`, `127.0.0.1:${p}:${lateIp}:80`, `127.0.0.1:${p + 1}:127.0.0.1:7001`],
+        join(tb.dir, "publish-engine.log"),
+      );
       await waitForListener(p);
       const r = Bun.spawnSync(["curl", "-sS", "-m", "5", `http://127.0.0.1:${p}/`]);
       expect(r.stdout.toString()).toBe(INDEX_HTML);
       expect(await endingOf(p + 1)).toBe("ECONNRESET");
-      await until(() => hasLog(flog, /refused channel \d+ to tcp\/127\.0\.0\.1:7001: 127\.0\.0\.1 is a loopback address/), "the refusal");
+      await until(
+        () => hasLog(flog, /refused channel \d+ to tcp\/127\.0\.0\.1:7001: 127\.0\.0\.1 is a loopback address/),
+        "the refusal",
+      );
     } finally {
       await stopProcess(h);
       await stopProcess(ef);

@@ -3,12 +3,12 @@
  * publishes what containers publish, through the forwarder in the VM.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { networkInterfaces } from "node:os";
+import { join } from "node:path";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
+import type { DaemonState } from "../../src/publisher/daemon.ts";
 import { EDGEPORT, ensureBinary, hasLog, logLines, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
 import { canBind, freePortRange } from "../helpers/tcp-client.ts";
-import type { DaemonState } from "../../src/publisher/daemon.ts";
 import { UnixProxy } from "../helpers/unix-proxy.ts";
 
 let tb: Testbed;
@@ -21,17 +21,44 @@ let base: number;
 let engineProxy: UnixProxy;
 
 const web = ["httpd", "-f", "-p", "80", "-h", "/www"];
-const curl = (host: string, port: number) => Bun.spawnSync(["curl", "-sS", "-m", "3", `http://${host.includes(":") ? `[${host}]` : host}:${port}/`]).stdout.toString();
+const curl = (host: string, port: number) =>
+  Bun.spawnSync([
+    "curl",
+    "-sS",
+    "-m",
+    "3",
+    `http://${host.includes(":") ? `[${host}]` : host}:${port}/`,
+  ]).stdout.toString();
 async function state(): Promise<DaemonState> {
   const r = await fetch("http://localhost/v1/state", { unix: control } as RequestInit);
   return (await r.json()) as DaemonState;
 }
 const portState = async (host: string) => (await state()).ports.filter((p) => p.host === host);
 /** a non-loopback address of this host, if it has one (connecting to it stays on this machine) */
-const lanAddress = Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+const lanAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
 
 function startDaemon(extra: string[] = [], binding = "local-default"): Bun.Subprocess {
-  return spawnHost(["run", "--engine", `unix://${engineProxy.path}`, "--relay", `unix://${fwdSock}`, "--resync", "1s", "--binding", binding, "--api", `unix://${control}`, "--firewall", "none", ...extra], runLog);
+  return spawnHost(
+    [
+      "run",
+      "--engine",
+      `unix://${engineProxy.path}`,
+      "--relay",
+      `unix://${fwdSock}`,
+      "--resync",
+      "1s",
+      "--binding",
+      binding,
+      "--api",
+      `unix://${control}`,
+      "--firewall",
+      "none",
+      ...extra,
+    ],
+    runLog,
+  );
 }
 
 beforeAll(async () => {
@@ -41,7 +68,10 @@ beforeAll(async () => {
   runLog = join(tb.dir, "run.log");
   control = join(tb.dir, "control", "control.sock");
   const fwdLog = join(tb.dir, "forwarder.log");
-  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--engine", tb.dockerHost, "--log-format", "json"], { logFile: fwdLog });
+  fwd = tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--engine", tb.dockerHost, "--log-format", "json"],
+    { logFile: fwdLog },
+  );
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder");
   base = freePortRange(120);
   engineProxy = new UnixProxy(join(tb.dir, "engine-proxy.sock"), tb.dockerSock);
@@ -61,7 +91,11 @@ describe("edgeport run, --binding local-default", () => {
     await tb.dockerOk(["run", "-d", "--name", "early", "-p", `127.0.0.1:${p}:80`, "edgeport-busybox:test", ...web]);
     daemon = startDaemon();
     await until(() => curl("127.0.0.1", p) === INDEX_HTML, "the early container on the host");
-    expect((await state()).ports.find((x) => x.host === `127.0.0.1:${p}`)).toMatchObject({ status: "published", container: "early", target: expect.stringMatching(/^172\.17\.0\.\d+:80$/) });
+    expect((await state()).ports.find((x) => x.host === `127.0.0.1:${p}`)).toMatchObject({
+      status: "published",
+      container: "early",
+      target: expect.stringMatching(/^172\.17\.0\.\d+:80$/),
+    });
   });
 
   test("docker run -p P:80: published on 127.0.0.1 and ::1 only; docker stop frees the port at once", async () => {
@@ -86,8 +120,23 @@ describe("edgeport run, --binding local-default", () => {
 
   test("a 100-port range is published (200 listeners, both loopbacks) and freed", async () => {
     const p = base + 10;
-    await tb.dockerOk(["run", "-d", "--name", "range", "-p", `${p}-${p + 99}:${p}-${p + 99}`, "edgeport-busybox:test", "sleep", "600"]);
-    await until(async () => (await state()).ports.filter((x) => x.container === "range" && x.status === "published").length === 200, "200 listeners", 10_000);
+    await tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "range",
+      "-p",
+      `${p}-${p + 99}:${p}-${p + 99}`,
+      "edgeport-busybox:test",
+      "sleep",
+      "600",
+    ]);
+    await until(
+      async () =>
+        (await state()).ports.filter((x) => x.container === "range" && x.status === "published").length === 200,
+      "200 listeners",
+      10_000,
+    );
     expect(canBind("127.0.0.1", p + 57)).toBe(false);
     await tb.dockerOk(["rm", "-f", "range"]);
     await until(async () => (await state()).ports.every((x) => x.container !== "range"), "the range to go", 10_000);
@@ -97,12 +146,36 @@ describe("edgeport run, --binding local-default", () => {
   test("a host port that cannot be bound is reported with its cause, retried at resync, and never disturbs the others", async () => {
     const p = base + 2;
     const held = Bun.listen({ hostname: "127.0.0.1", port: p, socket: { data() {} } });
-    await tb.dockerOk(["run", "-d", "--name", "busy", "-p", `127.0.0.1:${p}:80`, "-p", `127.0.0.1:${p + 1}:80`, "-p", `172.17.0.1:${p + 2}:80`, "edgeport-busybox:test", ...web]);
+    await tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "busy",
+      "-p",
+      `127.0.0.1:${p}:80`,
+      "-p",
+      `127.0.0.1:${p + 1}:80`,
+      "-p",
+      `172.17.0.1:${p + 2}:80`,
+      "edgeport-busybox:test",
+      ...web,
+    ]);
     await until(() => curl("127.0.0.1", p + 1) === INDEX_HTML, "the other port");
     await until(async () => (await portState(`127.0.0.1:${p}`))[0]?.status === "failed", "the failure in the state");
-    expect((await portState(`127.0.0.1:${p}`))[0]).toMatchObject({ code: "E_PORT_IN_USE", error: expect.stringContaining("the address is already in use") });
-    await until(async () => (await portState(`172.17.0.1:${p + 2}`))[0]?.code === "E_ADDR_NOT_AVAILABLE", "the foreign address failure");
-    expect(hasLog(runLog, new RegExp(`container busy: cannot listen on 127\\.0\\.0\\.1:${p}: the address is already in use`))).toBe(true);
+    expect((await portState(`127.0.0.1:${p}`))[0]).toMatchObject({
+      code: "E_PORT_IN_USE",
+      error: expect.stringContaining("the address is already in use"),
+    });
+    await until(
+      async () => (await portState(`172.17.0.1:${p + 2}`))[0]?.code === "E_ADDR_NOT_AVAILABLE",
+      "the foreign address failure",
+    );
+    expect(
+      hasLog(
+        runLog,
+        new RegExp(`container busy: cannot listen on 127\\.0\\.0\\.1:${p}: the address is already in use`),
+      ),
+    ).toBe(true);
     // logged once, though retried at every resync
     await Bun.sleep(2500);
     expect(logLines(runLog).filter((l) => l.msg.includes(`cannot listen on 127.0.0.1:${p}:`)).length).toBe(1);
@@ -114,21 +187,47 @@ describe("edgeport run, --binding local-default", () => {
   test("the engine goes away: ports stay published, one log line; it comes back: missed changes are applied", async () => {
     const p = base + 5;
     await tb.dockerOk(["run", "-d", "--name", "survivor", "-p", `127.0.0.1:${p}:80`, "edgeport-busybox:test", ...web]);
-    await tb.dockerOk(["run", "-d", "--name", "leaver", "-p", `127.0.0.1:${p + 1}:80`, "edgeport-busybox:test", ...web]);
+    await tb.dockerOk([
+      "run",
+      "-d",
+      "--name",
+      "leaver",
+      "-p",
+      `127.0.0.1:${p + 1}:80`,
+      "edgeport-busybox:test",
+      ...web,
+    ]);
     await until(() => curl("127.0.0.1", p) === INDEX_HTML && curl("127.0.0.1", p + 1) === INDEX_HTML, "both published");
     const mark = logLines(runLog).length;
     engineProxy.stop(); // the engine is unreachable for edgeport; dockerd and the containers run on
     try {
-      await until(() => logLines(runLog).slice(mark).some((l) => /engine .* unreachable/.test(l.msg)), "the unreachable line");
+      await until(
+        () =>
+          logLines(runLog)
+            .slice(mark)
+            .some((l) => /engine .* unreachable/.test(l.msg)),
+        "the unreachable line",
+      );
       await tb.dockerOk(["rm", "-f", "leaver"]); // a change edgeport cannot see now
       await Bun.sleep(1500); // several retries
       expect(curl("127.0.0.1", p)).toBe(INDEX_HTML); // still published and relaying
       expect(canBind("127.0.0.1", p + 1)).toBe(false); // nothing is flushed while blind
-      expect(logLines(runLog).slice(mark).filter((l) => l.level === "warn" && /unreachable/.test(l.msg)).length).toBe(1);
+      expect(
+        logLines(runLog)
+          .slice(mark)
+          .filter((l) => l.level === "warn" && /unreachable/.test(l.msg)).length,
+      ).toBe(1);
     } finally {
       engineProxy.start();
     }
-    await until(() => logLines(runLog).slice(mark).some((l) => /^following engine/.test(l.msg)), "the reconnect", 10_000);
+    await until(
+      () =>
+        logLines(runLog)
+          .slice(mark)
+          .some((l) => /^following engine/.test(l.msg)),
+      "the reconnect",
+      10_000,
+    );
     await until(() => canBind("127.0.0.1", p + 1), "the leaver's port freed by the resync", 5000);
     expect(curl("127.0.0.1", p)).toBe(INDEX_HTML);
     expect((await state()).engine?.connected).toBe(true);
@@ -152,11 +251,25 @@ describe("edgeport run, --binding local-only", () => {
     await until(() => curl("127.0.0.1", p) === INDEX_HTML, "first on loopback");
     // a second container asks for the same port on another address of the VM: narrowed to the same host address
     await tb.dockerOk(["run", "-d", "--name", "second", "-p", `172.17.0.1:${p}:80`, "edgeport-busybox:test", ...web]);
-    await until(() => hasLog(runLog, new RegExp(`container second: 80/tcp asks for 172\\.17\\.0\\.1:${p}; --binding local-only publishes it on 127\\.0\\.0\\.1 instead`)), "the warning");
+    await until(
+      () =>
+        hasLog(
+          runLog,
+          new RegExp(
+            `container second: 80/tcp asks for 172\\.17\\.0\\.1:${p}; --binding local-only publishes it on 127\\.0\\.0\\.1 instead`,
+          ),
+        ),
+      "the warning",
+    );
     if (lanAddress) expect(canBind(lanAddress, p)).toBe(true);
-    await until(async () => (await state()).ports.some((x) => x.container === "second" && x.status === "conflict"), "the conflict");
+    await until(
+      async () => (await state()).ports.some((x) => x.container === "second" && x.status === "conflict"),
+      "the conflict",
+    );
     const first = (await portState(`127.0.0.1:${p}`)).find((x) => x.status === "published");
     expect(first?.container).toBe("first");
-    expect(hasLog(runLog, new RegExp(`container second: tcp:127\\.0\\.0\\.1:${p} is already published for container first`))).toBe(true);
+    expect(
+      hasLog(runLog, new RegExp(`container second: tcp:127\\.0\\.0\\.1:${p} is already published for container first`)),
+    ).toBe(true);
   });
 });

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startTestbed, type Testbed } from "../../scripts/testbed.ts";
-import { prngStream } from "./fixtures/prng.ts";
-import { connectClient, freePortRange, streamSha } from "../helpers/tcp-client.ts";
 import { EDGEPORT, ensureBinary, hasLog, logLines, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
-import { udpClient, type UdpClient } from "../helpers/udp-client.ts";
+import { connectClient, freePortRange, streamSha } from "../helpers/tcp-client.ts";
+import { type UdpClient, udpClient } from "../helpers/udp-client.ts";
+import { prngStream } from "./fixtures/prng.ts";
 
 let tb: Testbed;
 let srvIp: string;
@@ -37,15 +37,33 @@ beforeAll(async () => {
   pubLog = join(tb.dir, "publish.log");
   cappedLog = join(tb.dir, "capped.log");
   base = freePortRange(40);
-  fwd = tb.spawnInVm([EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"], { logFile: fwdLog });
+  fwd = tb.spawnInVm(
+    [EDGEPORT, "forwarder", "--listen", `unix://${fwdSock}`, "--allow", "172.17.0.0/16", "--log-format", "json"],
+    { logFile: fwdLog },
+  );
   await until(() => hasLog(fwdLog, /^listening on/), "the forwarder to listen");
   pub = spawnHost(
-    ["publish", "--relay", `unix://${fwdSock}`, "--udp-idle", "1s",
-      `${ECHO()}:${srvIp}:7001/udp`, `127.0.0.1:${WHO()}:${srvIp}:7002/udp`, `127.0.0.1:${SINK()}:${srvIp}:7005/udp`, `127.0.0.1:${SOURCE()}:${srvIp}:7003`],
+    [
+      "publish",
+      "--relay",
+      `unix://${fwdSock}`,
+      "--udp-idle",
+      "1s",
+      `${ECHO()}:${srvIp}:7001/udp`,
+      `127.0.0.1:${WHO()}:${srvIp}:7002/udp`,
+      `127.0.0.1:${SINK()}:${srvIp}:7005/udp`,
+      `127.0.0.1:${SOURCE()}:${srvIp}:7003`,
+    ],
     pubLog,
   );
-  capped = spawnHost(["publish", "--relay", `unix://${fwdSock}`, "--udp-max-flows", "4", `127.0.0.1:${CAPPED()}:${srvIp}:7002/udp`], cappedLog);
-  await until(() => [ECHO(), WHO(), SINK(), SOURCE()].every((p) => published(pubLog, p)) && published(cappedLog, CAPPED()), "the listeners");
+  capped = spawnHost(
+    ["publish", "--relay", `unix://${fwdSock}`, "--udp-max-flows", "4", `127.0.0.1:${CAPPED()}:${srvIp}:7002/udp`],
+    cappedLog,
+  );
+  await until(
+    () => [ECHO(), WHO(), SINK(), SOURCE()].every((p) => published(pubLog, p)) && published(cappedLog, CAPPED()),
+    "the listeners",
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -93,7 +111,9 @@ describe("UDP through edgeport publish and the forwarder, to a container", () =>
     const t0 = performance.now();
     await Promise.all(clients.map((c, k) => exchange(c, `client-${k}`, 1000)));
     const ms = performance.now() - t0;
-    console.log(`[udp] 20 clients x 1000 datagrams echoed through the pipe in ${ms.toFixed(0)} ms (${Math.round(20_000 / (ms / 1000))} round trips/s)`);
+    console.log(
+      `[udp] 20 clients x 1000 datagrams echoed through the pipe in ${ms.toFixed(0)} ms (${Math.round(20_000 / (ms / 1000))} round trips/s)`,
+    );
     for (const c of clients) {
       expect(c.received).toBe(1000); // nothing duplicated or misdelivered
       c.close();
@@ -125,7 +145,8 @@ describe("UDP through edgeport publish and the forwarder, to a container", () =>
 
   test("the flow cap (4) evicts the least recently used flow and the service keeps answering everyone", async () => {
     const cs = await Promise.all(Array.from({ length: 6 }, () => udpClient(CAPPED())));
-    for (const [k, c] of cs.entries()) expect((await c.request(`hello ${k}`, 3000))?.toString()).toMatch(/^172\.17\.0\.1 \d+ 7$/);
+    for (const [k, c] of cs.entries())
+      expect((await c.request(`hello ${k}`, 3000))?.toString()).toMatch(/^172\.17\.0\.1 \d+ 7$/);
     expect(logLines(cappedLog).filter((l) => /flow cap 4 reached, evicting/.test(l.msg)).length).toBe(2);
     // the first two were evicted; they are answered again through new flows
     for (const c of cs.slice(0, 2)) expect((await c.request("again", 3000))?.toString()).toMatch(/ 5$/);
@@ -202,7 +223,22 @@ describe("edgeport run publishes /udp bindings from the engine's events", () => 
   test("docker run -p P:7001/udp: echoed on both loopbacks; docker rm -f frees the UDP port", async () => {
     const runLog = join(tb.dir, "run.log");
     const control = join(tb.dir, "control", "control.sock");
-    const daemon = spawnHost(["run", "--engine", tb.dockerHost, "--relay", `unix://${fwdSock}`, "--api", `unix://${control}`, "--udp-idle", "5s", "--firewall", "none"], runLog);
+    const daemon = spawnHost(
+      [
+        "run",
+        "--engine",
+        tb.dockerHost,
+        "--relay",
+        `unix://${fwdSock}`,
+        "--api",
+        `unix://${control}`,
+        "--udp-idle",
+        "5s",
+        "--firewall",
+        "none",
+      ],
+      runLog,
+    );
     try {
       const p = base + 30;
       await tb.runTestServer("udpsrv", ["-p", `${p}:7001/udp`, "-p", `127.0.0.1:${p + 1}:7002/udp`]);
@@ -213,12 +249,22 @@ describe("edgeport run publishes /udp bindings from the engine's events", () => 
         c.close();
       }
       const r = await fetch("http://localhost/v1/state", { unix: control } as RequestInit);
-      const st = (await r.json()) as { udp: unknown; ports: { key: string; status: string; udp?: { idleTimeoutMs: number; maxFlows: number; datagramsIn: number } }[] };
+      const st = (await r.json()) as {
+        udp: unknown;
+        ports: {
+          key: string;
+          status: string;
+          udp?: { idleTimeoutMs: number; maxFlows: number; datagramsIn: number };
+        }[];
+      };
       expect(st.udp).toEqual({ idleMs: 5000, maxFlows: 4096 });
       const row = st.ports.find((x) => x.key === `udp:127.0.0.1:${p}`);
       expect(row).toMatchObject({ status: "published", udp: { idleTimeoutMs: 5000, maxFlows: 4096, datagramsIn: 1 } });
       await tb.dockerOk(["rm", "-f", "udpsrv"]);
-      await until(() => hasLog(runLog, new RegExp(`^unpublished 127\\.0\\.0\\.1:${p} `)), "the UDP port to be unpublished");
+      await until(
+        () => hasLog(runLog, new RegExp(`^unpublished 127\\.0\\.0\\.1:${p} `)),
+        "the UDP port to be unpublished",
+      );
       // the port is free again: we can bind it
       const { default: dgram } = await import("node:dgram");
       const probe = dgram.createSocket("udp4");

@@ -11,10 +11,20 @@ let proxy: ReturnType<typeof Bun.serve>;
 let proxied = 0;
 const paths: string[] = [];
 let apiVersion = "1.40";
-const saved = { HTTP_PROXY: process.env.HTTP_PROXY, HTTPS_PROXY: process.env.HTTPS_PROXY, http_proxy: process.env.http_proxy, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
+const saved = {
+  HTTP_PROXY: process.env.HTTP_PROXY,
+  HTTPS_PROXY: process.env.HTTPS_PROXY,
+  http_proxy: process.env.http_proxy,
+  NO_PROXY: process.env.NO_PROXY,
+  no_proxy: process.env.no_proxy,
+};
 
 beforeAll(() => {
-  proxy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => (proxied++, new Response("proxied", { status: 502 })) });
+  proxy = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () => (proxied++, new Response("proxied", { status: 502 })),
+  });
   engine = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -22,16 +32,34 @@ beforeAll(() => {
       const url = new URL(req.url);
       paths.push(url.pathname + url.search);
       if (url.pathname === "/_ping") return new Response("OK", { headers: { "Api-Version": apiVersion } });
-      if (url.pathname === "/version") return Response.json({ Version: "20.10.24", ApiVersion: apiVersion, MinAPIVersion: "1.12", Os: "linux" });
-      if (url.pathname.endsWith("/containers/json")) return Response.json([{ Id: "abc", State: "running", Names: ["/web"] }]);
-      if (url.pathname.endsWith("/containers/abc/json")) return Response.json({ Id: "abc", Name: "/web", State: { Running: true, Paused: false }, HostConfig: {}, NetworkSettings: {}, Extra: 1 });
+      if (url.pathname === "/version")
+        return Response.json({ Version: "20.10.24", ApiVersion: apiVersion, MinAPIVersion: "1.12", Os: "linux" });
+      if (url.pathname.endsWith("/containers/json"))
+        return Response.json([{ Id: "abc", State: "running", Names: ["/web"] }]);
+      if (url.pathname.endsWith("/containers/abc/json"))
+        return Response.json({
+          Id: "abc",
+          Name: "/web",
+          State: { Running: true, Paused: false },
+          HostConfig: {},
+          NetworkSettings: {},
+          Extra: 1,
+        });
       if (url.pathname.endsWith("/containers/junk/json")) return Response.json({ Id: 42 });
       if (url.pathname.endsWith("/containers/gone/json")) return new Response("no such container", { status: 404 });
       if (url.pathname.endsWith("/events")) {
         const body = new ReadableStream({
           start(c) {
-            c.enqueue(new TextEncoder().encode('{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"name":"web"}},"time":1795363385,"timeNano":1795363385487133157}\n{"Type":"network","Action":"con'));
-            c.enqueue(new TextEncoder().encode('nect","Actor":{"ID":"n1","Attributes":{"container":"abc"}},"time":1795363386}\n'));
+            c.enqueue(
+              new TextEncoder().encode(
+                '{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"name":"web"}},"time":1795363385,"timeNano":1795363385487133157}\n{"Type":"network","Action":"con',
+              ),
+            );
+            c.enqueue(
+              new TextEncoder().encode(
+                'nect","Actor":{"ID":"n1","Attributes":{"container":"abc"}},"time":1795363386}\n',
+              ),
+            );
             c.close();
           },
         });
@@ -75,7 +103,11 @@ test("an answer of the wrong shape is an error naming the field", async () => {
 test("events are parsed across chunk boundaries", async () => {
   const e = createEngine(`tcp://127.0.0.1:${engine.port}`);
   const got: string[] = [];
-  await e.events({ since: "1795363000", signal: new AbortController().signal, onEvent: (ev) => got.push(`${ev.Type} ${ev.Action} ${ev.Actor.Attributes?.container ?? ev.Actor.ID}`) });
+  await e.events({
+    since: "1795363000",
+    signal: new AbortController().signal,
+    onEvent: (ev) => got.push(`${ev.Type} ${ev.Action} ${ev.Actor.Attributes?.container ?? ev.Actor.ID}`),
+  });
   expect(got).toEqual(["container start abc", "network connect abc"]);
   expect(paths.some((p) => p.includes("/events?filters=") && p.includes("since=1795363000"))).toBe(true);
   expect(proxied).toBe(0);

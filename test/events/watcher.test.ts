@@ -3,8 +3,8 @@ import { expect, test } from "bun:test";
 import { createConsola } from "consola";
 import type { Engine } from "../../src/events/engine.ts";
 import { ContainerInspect, type EngineEvent } from "../../src/events/schemas.ts";
-import { createWatcher } from "../../src/events/watcher.ts";
 import { wantedPorts } from "../../src/events/wanted.ts";
+import { createWatcher } from "../../src/events/watcher.ts";
 import { until } from "../helpers/memory-pipe.ts";
 
 const quiet = createConsola({ level: -999 });
@@ -14,7 +14,10 @@ const container = (id: string, running: boolean, ports: boolean) =>
     Name: `/${id}`,
     State: { Running: running },
     HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "", HostPort: "8080" }] } },
-    NetworkSettings: { Ports: ports ? { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }] } : {}, Networks: { bridge: { IPAddress: "172.17.0.2" } } },
+    NetworkSettings: {
+      Ports: ports ? { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }] } : {},
+      Networks: { bridge: { IPAddress: "172.17.0.2" } },
+    },
   });
 
 function scripted(o: { inspect: (id: string, n: number) => Promise<ContainerInspect | null>; running?: string[] }) {
@@ -39,13 +42,24 @@ function scripted(o: { inspect: (id: string, n: number) => Promise<ContainerInsp
         signal.addEventListener("abort", () => resolve());
       }),
   };
-  return { engine, calls, emit: (Action: string, id: string) => emit({ Type: "container", Action, Actor: { ID: id, Attributes: {} }, time: 1 }) };
+  return {
+    engine,
+    calls,
+    emit: (Action: string, id: string) =>
+      emit({ Type: "container", Action, Actor: { ID: id, Attributes: {} }, time: 1 }),
+  };
 }
 
 test("a started container whose ports are not visible yet is inspected again until they are", async () => {
   const s = scripted({ inspect: async (id, n) => container(id, true, n >= 3) });
   const views: number[] = [];
-  const w = createWatcher({ engine: s.engine, log: quiet, resyncMs: 60_000, isPending: (c) => wantedPorts(c, "local-default").pending, onChange: (m) => views.push(m.size) });
+  const w = createWatcher({
+    engine: s.engine,
+    log: quiet,
+    resyncMs: 60_000,
+    isPending: (c) => wantedPorts(c, "local-default").pending,
+    onChange: (m) => views.push(m.size),
+  });
   const ctl = new AbortController();
   const running = w.run(ctl.signal);
   await until(() => w.connected, "connected");
@@ -60,7 +74,13 @@ test("a die that arrives while the start's inspect is still in flight wins", asy
   let release!: () => void;
   const slow = new Promise<void>((r) => (release = r));
   const s = scripted({ inspect: async (id) => (await slow, container(id, true, true)) });
-  const w = createWatcher({ engine: s.engine, log: quiet, resyncMs: 60_000, isPending: () => false, onChange: () => {} });
+  const w = createWatcher({
+    engine: s.engine,
+    log: quiet,
+    resyncMs: 60_000,
+    isPending: () => false,
+    onChange: () => {},
+  });
   const ctl = new AbortController();
   const running = w.run(ctl.signal);
   await until(() => w.connected, "connected");
@@ -75,13 +95,22 @@ test("a die that arrives while the start's inspect is still in flight wins", asy
 
 test("the first list happens after the event stream is open, and events seen meanwhile are applied after it", async () => {
   const order: string[] = [];
-  const s = scripted({ running: ["old"], inspect: async (id) => (order.push(`inspect ${id}`), container(id, true, true)) });
+  const s = scripted({
+    running: ["old"],
+    inspect: async (id) => (order.push(`inspect ${id}`), container(id, true, true)),
+  });
   const events = s.engine.events;
   s.engine.events = (o) => {
     order.push("events open");
     return events(o);
   };
-  const w = createWatcher({ engine: s.engine, log: quiet, resyncMs: 60_000, isPending: () => false, onChange: () => {} });
+  const w = createWatcher({
+    engine: s.engine,
+    log: quiet,
+    resyncMs: 60_000,
+    isPending: () => false,
+    onChange: () => {},
+  });
   const ctl = new AbortController();
   const running = w.run(ctl.signal);
   await until(() => w.connected, "connected");

@@ -1,7 +1,8 @@
 /** Shared pieces of the end-to-end tests: the compiled binary, processes and their logs. */
-import { $ } from "bun";
+
 import { existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { $ } from "bun";
 import { connectClient } from "./tcp-client.ts";
 import { until } from "./until.ts";
 
@@ -10,7 +11,8 @@ export { until };
 export const ROOT = resolve(import.meta.dir, "../..");
 
 /** A process's resident memory (VmRSS), in KiB. */
-export const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+export const rssKiB = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 export const EDGEPORT = join(ROOT, "dist", "edgeport");
 
 function newestSource(dir: string): number {
@@ -32,15 +34,19 @@ export async function ensureBinary(): Promise<string> {
 
 /** Waits until a host port accepts connections (the listener is up). */
 export async function waitForListener(port: number, host = "127.0.0.1", ms = 10_000): Promise<void> {
-  await until(async () => {
-    try {
-      const s = await Bun.connect({ hostname: host, port, socket: { data() {} } });
-      s.terminate();
-      return true;
-    } catch {
-      return false;
-    }
-  }, `a listener on ${host}:${port}`, ms);
+  await until(
+    async () => {
+      try {
+        const s = await Bun.connect({ hostname: host, port, socket: { data() {} } });
+        s.terminate();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    `a listener on ${host}:${port}`,
+    ms,
+  );
 }
 
 /** JSON log lines of a process started with --log-format json. */
@@ -61,10 +67,17 @@ export const hasLog = (file: string, re: RegExp) => logLines(file).some((l) => r
  */
 export function spawnHost(args: string[], logFile: string, level: "debug" | "info" | "warn" = "debug"): Bun.Subprocess {
   const fd = openSync(logFile, "a");
-  return Bun.spawn([EDGEPORT, ...args, "--log-format", "json", "--log-level", level], { stdout: fd, stderr: fd, stdin: "ignore" });
+  return Bun.spawn([EDGEPORT, ...args, "--log-format", "json", "--log-level", level], {
+    stdout: fd,
+    stderr: fd,
+    stdin: "ignore",
+  });
 }
 
-export async function stopProcess(p: Bun.Subprocess | null | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+export async function stopProcess(
+  p: Bun.Subprocess | null | undefined,
+  signal: NodeJS.Signals = "SIGTERM",
+): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return;
   p.kill(signal);
   await Promise.race([p.exited, Bun.sleep(5000)]);

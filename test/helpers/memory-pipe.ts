@@ -83,11 +83,21 @@ export class FakeEndpoint implements Endpoint {
     }
     return n;
   }
-  shutdown() { this.shutdownCalled = true; }
-  close() { this.closeCalled = true; }
-  reset() { this.resetCalled = true; }
-  pause() { this.paused = true; }
-  resume() { this.paused = false; }
+  shutdown() {
+    this.shutdownCalled = true;
+  }
+  close() {
+    this.closeCalled = true;
+  }
+  reset() {
+    this.resetCalled = true;
+  }
+  pause() {
+    this.paused = true;
+  }
+  resume() {
+    this.paused = false;
+  }
   text(): string {
     return Buffer.concat(this.chunks).toString();
   }

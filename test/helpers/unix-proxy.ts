@@ -13,7 +13,10 @@ interface Side {
 export class UnixProxy {
   private listener: UnixSocketListener<Side> | null = null;
   private readonly sockets = new Set<Socket<Side>>();
-  constructor(readonly path: string, readonly target: string) {}
+  constructor(
+    readonly path: string,
+    readonly target: string,
+  ) {}
 
   start(): void {
     if (existsSync(this.path)) unlinkSync(this.path);

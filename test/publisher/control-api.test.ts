@@ -7,8 +7,18 @@ import type { DaemonState, PortState } from "../../src/publisher/daemon.ts";
 import { EdgeportError } from "../../src/shared/errors.ts";
 
 const port: PortState = {
-  key: "tcp:127.0.0.1:8080", id: "c-0123456789ab", proto: "tcp", host: "127.0.0.1:8080", target: "172.17.0.2:80", container: "web", status: "published",
-  source: { kind: "container", containerId: "0123456789abcdef", containerName: "web" }, connections: 1, connectionsTotal: 7, bytesIn: 100, bytesOut: 2000,
+  key: "tcp:127.0.0.1:8080",
+  id: "c-0123456789ab",
+  proto: "tcp",
+  host: "127.0.0.1:8080",
+  target: "172.17.0.2:80",
+  container: "web",
+  status: "published",
+  source: { kind: "container", containerId: "0123456789abcdef", containerName: "web" },
+  connections: 1,
+  connectionsTotal: 7,
+  bytesIn: 100,
+  bytesOut: 2000,
 };
 const state: DaemonState = {
   engine: { url: "unix:///var/run/docker.sock", connected: true },
@@ -32,7 +42,8 @@ const daemon = {
 test("routes: ports, publish (201 / 200 when it existed), unpublish, health, unknown paths; errors are {code, message} with 4xx", async () => {
   const app = createControlApp(daemon);
   expect(await (await app.request("/v1/ports")).json()).toEqual([port]);
-  const post = (body: string) => app.request("/v1/ports", { method: "POST", body, headers: { "content-type": "application/json" } });
+  const post = (body: string) =>
+    app.request("/v1/ports", { method: "POST", body, headers: { "content-type": "application/json" } });
   expect((await post('{"spec":"8080:1.2.3.4:80"}')).status).toBe(201);
   expect((await post('{"spec":"again"}')).status).toBe(200);
   const bad = await post('{"spec":"nope"}');
@@ -44,7 +55,10 @@ test("routes: ports, publish (201 / 200 when it existed), unpublish, health, unk
   expect((await post("not json")).status).toBe(400);
   expect((await post('{"spec":"in-use"}')).status).toBe(409);
   expect(await (await app.request("/v1/ports/abc", { method: "DELETE" })).json()).toEqual({ id: "abc", removed: true });
-  expect(await (await app.request("/v1/ports/abc2", { method: "DELETE" })).json()).toEqual({ id: "abc2", removed: false });
+  expect(await (await app.request("/v1/ports/abc2", { method: "DELETE" })).json()).toEqual({
+    id: "abc2",
+    removed: false,
+  });
   expect((await app.request("/v1/ports/c-0123456789ab", { method: "DELETE" })).status).toBe(400);
   expect(await (await app.request("/v1/health")).json()).toEqual({ ok: true, pipe: true, engine: true });
   const r = await app.request("/v1/nope", { method: "POST" });
@@ -77,7 +91,10 @@ test("API URLs: unix, npipe, loopback TCP only", () => {
 test("/metrics is Prometheus text: HELP and TYPE for every metric, escaped labels, numeric values", () => {
   const text = metricsText({ ...state, ports: [...state.ports, { ...port, key: 'tcp:"odd"', status: "failed" }] });
   const lines = text.trim().split("\n");
-  for (const l of lines) expect(l).toMatch(/^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? -?\d+(\.\d+)?)$/);
+  for (const l of lines)
+    expect(l).toMatch(
+      /^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? -?\d+(\.\d+)?)$/,
+    );
   expect(text).toContain('edgeport_bytes_total{port="tcp:127.0.0.1:8080",source="container",direction="out"} 2000');
   expect(text).toContain('edgeport_ports{state="failed"} 1');
 });

@@ -1,5 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { formatHostPort, isLinkLocal, isLoopback, isMulticast, isUnspecified, parseIp, resolveHostLike } from "../../src/shared/address.ts";
+import {
+  formatHostPort,
+  isLinkLocal,
+  isLoopback,
+  isMulticast,
+  isUnspecified,
+  parseIp,
+  resolveHostLike,
+} from "../../src/shared/address.ts";
 
 describe("parseIp canonicalises every form before policy sees it", () => {
   test.each([
@@ -61,7 +69,9 @@ describe("predicates and helpers", () => {
     ["172.17.0.2", { loop: false, unspec: false, link: false, multi: false }],
   ])("%p", (input, want) => {
     const a = parseIp(input);
-    expect({ loop: isLoopback(a), unspec: isUnspecified(a), link: isLinkLocal(a), multi: isMulticast(a) }).toEqual(want);
+    expect({ loop: isLoopback(a), unspec: isUnspecified(a), link: isLinkLocal(a), multi: isMulticast(a) }).toEqual(
+      want,
+    );
   });
   test("localhost means both loopbacks", () => {
     expect(resolveHostLike("localhost").map((a) => a.text)).toEqual(["127.0.0.1", "::1"]);

@@ -1,17 +1,25 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { mergeArgs, parseConfig, portRules } from "../../src/shared/config.ts";
 import { SCHEMA_PATH, schemaText } from "../../scripts/gen-config-schema.ts";
+import { mergeArgs, parseConfig, portRules } from "../../src/shared/config.ts";
 
 describe("config file", () => {
   test("JSON and TOML give the same config", () => {
-    const json = parseConfig('{"relay":"unix:///run/fwd.sock","binding":"open","udp-max-flows":100,"ignore":{"ports":[22,"9000-9099"],"labels":["edgeport.ignore"]}}', "c.json");
-    const toml = parseConfig('relay = "unix:///run/fwd.sock"\nbinding = "open"\n"udp-max-flows" = 100\n[ignore]\nports = [22, "9000-9099"]\nlabels = ["edgeport.ignore"]\n', "c.toml");
+    const json = parseConfig(
+      '{"relay":"unix:///run/fwd.sock","binding":"open","udp-max-flows":100,"ignore":{"ports":[22,"9000-9099"],"labels":["edgeport.ignore"]}}',
+      "c.json",
+    );
+    const toml = parseConfig(
+      'relay = "unix:///run/fwd.sock"\nbinding = "open"\n"udp-max-flows" = 100\n[ignore]\nports = [22, "9000-9099"]\nlabels = ["edgeport.ignore"]\n',
+      "c.toml",
+    );
     expect(toml).toEqual(json);
   });
 
   test("unknown keys are errors naming the key (also nested); bad values name the field", () => {
-    expect(() => parseConfig('{"relay":"x","bindng":"open"}', "c.json")).toThrow(/--config c\.json: unknown key "bindng"/);
+    expect(() => parseConfig('{"relay":"x","bindng":"open"}', "c.json")).toThrow(
+      /--config c\.json: unknown key "bindng"/,
+    );
     expect(() => parseConfig('{"ignore":{"port":[1]}}', "c.json")).toThrow(/unknown key "ignore\.port"/);
     expect(() => parseConfig('{"binding":"everywhere"}', "c.json")).toThrow(/"binding": Invalid option/);
     expect(() => parseConfig('{"resync":"soon"}', "c.json")).toThrow(/"resync": a duration like/);
@@ -22,12 +30,22 @@ describe("config file", () => {
 
   test("flags given on the command line win over the file; the file wins over defaults", () => {
     const config = parseConfig('{"binding":"open","resync":"10s","udp-max-flows":5}', "c.json");
-    const merged = mergeArgs({ binding: "local-only", resync: "30s", "udp-max-flows": "4096" }, ["--binding", "local-only"], config);
+    const merged = mergeArgs(
+      { binding: "local-only", resync: "30s", "udp-max-flows": "4096" },
+      ["--binding", "local-only"],
+      config,
+    );
     expect(merged).toEqual({ binding: "local-only", resync: "10s", "udp-max-flows": "5" });
   });
 
   test("ignore rules by port (and range), container name (glob) and label; reserved ports default to 22 plus the API port", () => {
-    const r = portRules(parseConfig('{"ignore":{"ports":[8080,"9000-9099"],"containers":["db-*"],"labels":["edgeport.ignore","tier=internal"]}}', "c.json"), [2375]);
+    const r = portRules(
+      parseConfig(
+        '{"ignore":{"ports":[8080,"9000-9099"],"containers":["db-*"],"labels":["edgeport.ignore","tier=internal"]}}',
+        "c.json",
+      ),
+      [2375],
+    );
     expect(r.ignored(9050, "web", {})).toMatch(/ignore\.ports "9000-9099"/);
     expect(r.ignored(80, "db-main", {})).toMatch(/ignore\.containers "db-\*"/);
     expect(r.ignored(80, "web", { "edgeport.ignore": "" })).toMatch(/ignore\.labels "edgeport\.ignore"/);

@@ -8,14 +8,30 @@ const SIG = "0d0a0d0a000d0a515549540a";
 describe("PROXY protocol v2", () => {
   test("TCP over IPv4: signature, v2 PROXY, family 0x11, 12 address bytes, then addresses and ports", () => {
     const h = proxyV2Header({ ip: "192.0.2.1", port: 56324 }, { ip: "127.0.0.1", port: 8080 });
-    expect(hex(h)).toBe(`${SIG}21` + `11` + `000c` + `c0000201` + `7f000001` + `dc04` + `1f90`);
-    expect(parseProxyV2(h)).toEqual({ src: { ip: "192.0.2.1", port: 56324 }, dst: { ip: "127.0.0.1", port: 8080 }, length: 28 });
+    expect(hex(h)).toBe(`${SIG}2111000cc00002017f000001dc041f90`);
+    expect(parseProxyV2(h)).toEqual({
+      src: { ip: "192.0.2.1", port: 56324 },
+      dst: { ip: "127.0.0.1", port: 8080 },
+      length: 28,
+    });
   });
 
   test("TCP over IPv6: family 0x21, 36 address bytes", () => {
     const h = proxyV2Header({ ip: "2001:db8::7", port: 40000 }, { ip: "::1", port: 443 });
-    expect(hex(h)).toBe(`${SIG}21` + `21` + `0024` + `20010db8000000000000000000000007` + `00000000000000000000000000000001` + `9c40` + `01bb`);
-    expect(parseProxyV2(h)).toEqual({ src: { ip: "2001:db8::7", port: 40000 }, dst: { ip: "::1", port: 443 }, length: 52 });
+    expect(hex(h)).toBe(
+      `${SIG}21` +
+        `21` +
+        `0024` +
+        `20010db8000000000000000000000007` +
+        `00000000000000000000000000000001` +
+        `9c40` +
+        `01bb`,
+    );
+    expect(parseProxyV2(h)).toEqual({
+      src: { ip: "2001:db8::7", port: 40000 },
+      dst: { ip: "::1", port: 443 },
+      length: 52,
+    });
   });
 
   test("mixed families are written as IPv6 with the IPv4 side mapped; a mapped pair is IPv4", () => {

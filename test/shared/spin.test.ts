@@ -5,8 +5,8 @@
  */
 import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { cpuQuota, poke, startSpinner } from "../../src/shared/spin.ts";
 import { pipeSettings } from "../../src/cli/common.ts";
+import { cpuQuota, poke, startSpinner } from "../../src/shared/spin.ts";
 import { until } from "../helpers/until.ts";
 
 /** this process's threads: id, state letter and scheduling policy (5 = SCHED_IDLE); a thread may exit meanwhile */
@@ -27,7 +27,11 @@ test("the spinning thread runs at SCHED_IDLE, spins while poked and sleeps when 
   expect(startSpinner(0)).toBeNull();
   // the spinner is a new SCHED_IDLE thread (threads it starts later, e.g. its JIT's, inherit the
   // policy; a test runner may have some already): the main thread never is one
-  const before = new Set(threads().filter((t) => t.policy === 5).map((t) => t.tid));
+  const before = new Set(
+    threads()
+      .filter((t) => t.policy === 5)
+      .map((t) => t.tid),
+  );
   // a 50 ms window: on a loaded machine this loop's 1 ms sleeps can take far longer
   const s = startSpinner(50)!;
   expect(await s.ready).toBeNull();
@@ -68,9 +72,26 @@ test("--spin: a duration up to 100 ms, Linux only; errors name the flag", () => 
 
 test("a CPU quota on the cgroup or any above it is found (cgroup v2 and v1); none means null", () => {
   const fs = (files: Record<string, string>) => (p: string) => files[p] ?? null;
-  expect(cpuQuota(fs({ "/proc/self/cgroup": "0::/system.slice/edgeport.service\n", "/sys/fs/cgroup/system.slice/edgeport.service/cpu.max": "max 100000\n", "/sys/fs/cgroup/system.slice/cpu.max": "50000 100000\n" }))).toBe("/sys/fs/cgroup/system.slice/cpu.max = 50000 100000");
+  expect(
+    cpuQuota(
+      fs({
+        "/proc/self/cgroup": "0::/system.slice/edgeport.service\n",
+        "/sys/fs/cgroup/system.slice/edgeport.service/cpu.max": "max 100000\n",
+        "/sys/fs/cgroup/system.slice/cpu.max": "50000 100000\n",
+      }),
+    ),
+  ).toBe("/sys/fs/cgroup/system.slice/cpu.max = 50000 100000");
   expect(cpuQuota(fs({ "/proc/self/cgroup": "0::/a\n", "/sys/fs/cgroup/a/cpu.max": "max 100000" }))).toBeNull();
-  expect(cpuQuota(fs({ "/proc/self/cgroup": "4:cpu,cpuacct:/docker/abc\n1:name=systemd:/x\n", "/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "30000\n" }))).toBe("/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us = 30000");
-  expect(cpuQuota(fs({ "/proc/self/cgroup": "4:cpu,cpuacct:/\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1\n" }))).toBeNull();
+  expect(
+    cpuQuota(
+      fs({
+        "/proc/self/cgroup": "4:cpu,cpuacct:/docker/abc\n1:name=systemd:/x\n",
+        "/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "30000\n",
+      }),
+    ),
+  ).toBe("/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us = 30000");
+  expect(
+    cpuQuota(fs({ "/proc/self/cgroup": "4:cpu,cpuacct:/\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1\n" })),
+  ).toBeNull();
   expect(cpuQuota(fs({}))).toBeNull();
 });

@@ -1,7 +1,7 @@
 /** Glue between Bun TCP/Unix sockets and channels: the socket is the channel's endpoint. */
 import type { Socket, SocketHandler } from "bun";
-import type { Channel, Endpoint } from "../mux/channel.ts";
 import { poke } from "../../shared/spin.ts";
+import type { Channel, Endpoint } from "../mux/channel.ts";
 
 /** Per-socket state; `ch` is set once the channel exists. */
 export interface RelayConn {

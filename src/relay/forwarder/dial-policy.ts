@@ -3,8 +3,9 @@
  * allowed (--allow) and the engine's container networks. Loopback, link-local and Unix
  * destinations need an explicit allow of their own; unspecified and multicast never pass.
  */
-import { cidrContains, parseCidr, type Cidr } from "../../shared/cidr.ts";
+
 import { formatIp, isLinkLocal, isLoopback, isMulticast, isUnspecified, parseIp } from "../../shared/address.ts";
+import { type Cidr, cidrContains, parseCidr } from "../../shared/cidr.ts";
 import { EdgeportError } from "../../shared/errors.ts";
 import type { Destination } from "../mux/codec.ts";
 
@@ -41,7 +42,8 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
   for (const a of opts.allow) {
     if (a.startsWith("unix://")) {
       const path = a.slice("unix://".length);
-      if (!path.startsWith("/")) throw new EdgeportError("E_BAD_ARG", `--allow ${a}: a Unix path must be absolute (unix:///path)`);
+      if (!path.startsWith("/"))
+        throw new EdgeportError("E_BAD_ARG", `--allow ${a}: a Unix path must be absolute (unix:///path)`);
       unixPaths.add(path);
     } else cidrs.push(parseCidr(a));
   }
@@ -80,7 +82,10 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
     if (special) {
       if (cidrs.some((c) => insideSpecial(c) && cidrContains(c, ip))) return { ok: true };
       const kind = isLoopback(ip) ? "loopback" : "link-local";
-      return { ok: false, reason: `${text} is a ${kind} address of the VM; allow it explicitly with --allow ${text}/${ip.family === 4 ? 32 : 128}` };
+      return {
+        ok: false,
+        reason: `${text} is a ${kind} address of the VM; allow it explicitly with --allow ${text}/${ip.family === 4 ? 32 : 128}`,
+      };
     }
     if (cidrs.some((c) => cidrContains(c, ip))) return { ok: true };
     if (engine.some((c) => cidrContains(c, ip))) return { ok: true };
@@ -89,7 +94,10 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
 
   function describe(): string {
     const parts = [...cidrs.map((c) => c.text), ...[...unixPaths].map((p) => `unix://${p}`)];
-    if (opts.engineSubnets) parts.push(engine.length ? `engine networks ${engine.map((c) => c.text).join(", ")}` : "engine networks (none yet)");
+    if (opts.engineSubnets)
+      parts.push(
+        engine.length ? `engine networks ${engine.map((c) => c.text).join(", ")}` : "engine networks (none yet)",
+      );
     return parts.length ? parts.join(", ") : "nothing";
   }
 
@@ -103,7 +111,10 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
       if (dest.proto === "unix") {
         return unixPaths.has(dest.path)
           ? { ok: true }
-          : { ok: false, reason: `Unix socket destinations are refused unless allowed with --allow unix://${dest.path}` };
+          : {
+              ok: false,
+              reason: `Unix socket destinations are refused unless allowed with --allow unix://${dest.path}`,
+            };
       }
       const first = decide(dest.ip);
       if (first.ok || !opts.engineSubnets) return first;

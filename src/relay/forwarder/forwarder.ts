@@ -6,17 +6,23 @@ import type { ConsolaInstance } from "consola";
 import { formatHostPort, formatIp } from "../../shared/address.ts";
 import { errnoOf } from "../../shared/errors.ts";
 import { safe } from "../../shared/log.ts";
+import { poke } from "../../shared/spin.ts";
+import { DatagramEndpoint } from "../endpoints/datagram-endpoint.ts";
+import { type RelayConn, relaySocketHandlers, socketEndpoint } from "../endpoints/socket-endpoint.ts";
 import type { Channel } from "../mux/channel.ts";
 import type { Destination } from "../mux/codec.ts";
-import { OPEN_ERROR, OPEN_FORBIDDEN, OPEN_REFUSED, OPEN_TIMEOUT, OPEN_UNREACHABLE } from "../mux/constants.ts";
-import { DatagramEndpoint } from "../endpoints/datagram-endpoint.ts";
-import type { DialPolicy } from "./dial-policy.ts";
-import { relaySocketHandlers, socketEndpoint, type RelayConn } from "../endpoints/socket-endpoint.ts";
+import {
+  CONTROL_DEST,
+  OPEN_ERROR,
+  OPEN_FORBIDDEN,
+  OPEN_REFUSED,
+  OPEN_TIMEOUT,
+  OPEN_UNREACHABLE,
+} from "../mux/constants.ts";
 import { Session } from "../mux/session.ts";
-import { listenPipes, prepareUnixPath, type PipeListener } from "../transports/index.ts";
-import { CONTROL_DEST } from "../mux/constants.ts";
+import { listenPipes, type PipeListener, prepareUnixPath } from "../transports/index.ts";
 import type { TransportUrl } from "../transports/url.ts";
-import { poke } from "../../shared/spin.ts";
+import type { DialPolicy } from "./dial-policy.ts";
 
 export interface ForwarderOptions {
   listen: TransportUrl;
@@ -89,7 +95,10 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
         },
       } as Parameters<typeof Bun.connect<RelayConn>>[0]);
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), dialTimeoutMs);
+        timer = setTimeout(
+          () => reject(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })),
+          dialTimeoutMs,
+        );
       });
       const sock = await Promise.race([connecting, timeout]);
       if (ch.closed) sock.end(); // the client went away while we dialled
@@ -161,7 +170,8 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
       onClosed: (sess, err) => {
         sessions.delete(sess);
-        if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed"))) log.debug(`pipe ${pipe.description} left during the handshake`);
+        if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
+          log.debug(`pipe ${pipe.description} left during the handshake`);
         else if (err?.startsWith("authentication failed")) log.warn(`pipe refused: ${err}`);
         else if (err && !err.startsWith("pipe closed")) log.warn(`pipe down: ${err}`);
         else log.info(`pipe down: ${err ?? "closed"}`);

@@ -83,7 +83,9 @@ function startTcp(o: LocalProxyOptions): Promise<LocalProxy> {
   const open = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => splice(c, o, open));
   return new Promise((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${address} in the VM: ${e.code ?? e.message}`)));
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot listen on ${address} in the VM: ${e.code ?? e.message}`)),
+    );
     const ready = () => {
       server.removeAllListeners("error");
       server.on("error", (e) => o.log?.warn(`${address}: ${e.message}`));
@@ -123,10 +125,13 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
     flows.delete(key);
     f.up.close();
   };
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [k, f] of flows) if (now - f.last >= idleMs) end(k);
-  }, Math.min(idleMs, 5000));
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [k, f] of flows) if (now - f.last >= idleMs) end(k);
+    },
+    Math.min(idleMs, 5000),
+  );
   sweep.unref?.();
   sock.on("message", (msg, rinfo) => {
     const key = formatHostPort(rinfo.address, rinfo.port);

@@ -4,9 +4,9 @@
  */
 import type { ConsolaInstance } from "consola";
 import { EdgeportError } from "../../shared/errors.ts";
-import { Session } from "../mux/session.ts";
 import type { Channel } from "../mux/channel.ts";
 import type { Destination } from "../mux/codec.ts";
+import { Session } from "../mux/session.ts";
 import { dialPipe } from "../transports/index.ts";
 import { formatTransportUrl, type TransportUrl } from "../transports/url.ts";
 
@@ -66,7 +66,8 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
     }
     failures++;
     // log a state change once, not every retry
-    if (failures === 1 || message !== lastError) log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
+    if (failures === 1 || message !== lastError)
+      log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
     else log.debug(`pipe still down (attempt ${failures}): ${message}`);
     lastError = message;
     schedule();
@@ -101,7 +102,11 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
             const wasReady = ready === sess;
             if (wasReady) ready = null;
             if (closed) return;
-            onFailure(wasReady ? `pipe lost: ${err ?? "closed by the peer"}` : (err ?? "the peer closed the pipe during the handshake"));
+            onFailure(
+              wasReady
+                ? `pipe lost: ${err ?? "closed by the peer"}`
+                : (err ?? "the peer closed the pipe during the handshake"),
+            );
           },
         });
         s.start(pipe);
@@ -142,7 +147,12 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => {
           waiters.delete(done);
-          reject(new EdgeportError("E_PIPE_DOWN", `the pipe to ${description} is down (${lastError || "not connected yet"}); waited ${timeoutMs} ms`));
+          reject(
+            new EdgeportError(
+              "E_PIPE_DOWN",
+              `the pipe to ${description} is down (${lastError || "not connected yet"}); waited ${timeoutMs} ms`,
+            ),
+          );
         }, timeoutMs);
         const done = (s: Session) => {
           clearTimeout(t);

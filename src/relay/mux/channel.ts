@@ -5,7 +5,7 @@
 import { ByteQueue } from "./byte-queue.ts";
 import type { Destination } from "./codec.ts";
 import { MAX_SEND_FRAME } from "./constants.ts";
-import { RecvWindow, SendCredit, type RecvWindowOptions } from "./window.ts";
+import { RecvWindow, type RecvWindowOptions, SendCredit } from "./window.ts";
 
 /** The local side of a channel: a TCP socket, or a fake in tests. Same contract as a Bun socket. */
 export interface Endpoint {

@@ -26,9 +26,7 @@ import {
   PROTO_UNIX,
 } from "./constants.ts";
 
-export type Destination =
-  | { proto: "tcp" | "udp"; ip: Uint8Array; port: number }
-  | { proto: "unix"; path: string };
+export type Destination = { proto: "tcp" | "udp"; ip: Uint8Array; port: number } | { proto: "unix"; path: string };
 
 export type Frame =
   | { cmd: "open"; id: number; connType: number; dest: Destination }
@@ -136,16 +134,26 @@ export function encodeAuth(mac: Uint8Array): Uint8Array {
 
 export function encodeFrame(f: Frame): Uint8Array {
   switch (f.cmd) {
-    case "open": return encodeOpen(f.id, f.dest, f.connType);
-    case "close": return encodeClose(f.id);
-    case "shutdown": return encodeShutdown(f.id);
-    case "data": return encodeData(f.id, f.payload);
-    case "window": return encodeWindow(f.id, f.seq);
-    case "open-result": return encodeOpenResult(f.id, f.status, f.reason);
-    case "ping": return encodePing(f.nonce);
-    case "pong": return encodePing(f.nonce, true);
-    case "auth": return encodeAuth(f.mac);
-    case "unknown": throw new RangeError(`cannot encode unknown command ${f.code}`);
+    case "open":
+      return encodeOpen(f.id, f.dest, f.connType);
+    case "close":
+      return encodeClose(f.id);
+    case "shutdown":
+      return encodeShutdown(f.id);
+    case "data":
+      return encodeData(f.id, f.payload);
+    case "window":
+      return encodeWindow(f.id, f.seq);
+    case "open-result":
+      return encodeOpenResult(f.id, f.status, f.reason);
+    case "ping":
+      return encodePing(f.nonce);
+    case "pong":
+      return encodePing(f.nonce, true);
+    case "auth":
+      return encodeAuth(f.mac);
+    case "unknown":
+      throw new RangeError(`cannot encode unknown command ${f.code}`);
   }
 }
 
@@ -181,8 +189,10 @@ function parseHeader(h: Uint8Array): Frame | { cmd: "data-header"; id: number; l
     case CMD_OPEN:
       need(hdrlen, 8, "open");
       return { cmd: "open", id, connType: dv.getUint8(7), dest: parseDestination(h, dv, hdrlen) };
-    case CMD_CLOSE: return { cmd: "close", id };
-    case CMD_SHUTDOWN: return { cmd: "shutdown", id };
+    case CMD_CLOSE:
+      return { cmd: "close", id };
+    case CMD_SHUTDOWN:
+      return { cmd: "shutdown", id };
     case CMD_DATA:
       need(hdrlen, HDR_DATA, "data");
       return { cmd: "data-header", id, length: dv.getUint32(7, true) };
@@ -251,12 +261,15 @@ export class FrameDecoder {
       if (this.q.length < 2) break;
       const lenBytes = this.q.peek(2);
       const hdrlen = lenBytes[0]! | (lenBytes[1]! << 8);
-      if (hdrlen < HDR_BASE) throw new ProtocolError(`frame header length ${hdrlen} is below the minimum of ${HDR_BASE}`);
+      if (hdrlen < HDR_BASE)
+        throw new ProtocolError(`frame header length ${hdrlen} is below the minimum of ${HDR_BASE}`);
       if (this.q.length < hdrlen) break;
       const f = parseHeader(this.q.take(hdrlen));
       if (f.cmd === "data-header") {
         if (f.length > this.maxPayload) {
-          throw new ProtocolError(`data frame for channel ${f.id} carries ${f.length} bytes, more than the ${this.maxPayload} allowed`);
+          throw new ProtocolError(
+            `data frame for channel ${f.id} carries ${f.length} bytes, more than the ${this.maxPayload} allowed`,
+          );
         }
         this.pendingData = { id: f.id, length: f.length };
       } else {

@@ -30,7 +30,8 @@ const dec = new TextDecoder();
 
 /** Encodes one record; the payload is copied. Throws on a payload the format cannot carry. */
 export function encodeRecord(payload: Uint8Array, ip: Uint8Array = EMPTY, port = 0, zone = ""): Uint8Array {
-  if (payload.length > MAX_DATAGRAM) throw new RangeError(`datagram of ${payload.length} bytes is larger than ${MAX_DATAGRAM}`);
+  if (payload.length > MAX_DATAGRAM)
+    throw new RangeError(`datagram of ${payload.length} bytes is larger than ${MAX_DATAGRAM}`);
   const z = zone ? enc.encode(zone) : EMPTY;
   const len = 2 + 2 + ip.length + 2 + 2 + z.length + 2 + payload.length;
   if (len > 0xffff) throw new RangeError(`datagram record of ${len} bytes does not fit a u16 length`);

@@ -44,7 +44,9 @@ export class FrameWriter {
     this.ctrl.push(frame);
     this.ctrlBytes += frame.length;
     if (this.ctrlBytes > MAX_CONTROL_BACKLOG) {
-      this.host.fail(`protocol error: more than ${MAX_CONTROL_BACKLOG} bytes of control frames queued while the peer does not read`);
+      this.host.fail(
+        `protocol error: more than ${MAX_CONTROL_BACKLOG} bytes of control frames queued while the peer does not read`,
+      );
       return;
     }
     this.schedulePump();
@@ -109,7 +111,12 @@ export class FrameWriter {
       ch.queued = false;
       if (!ch.hasSendable()) continue;
       const pieces = ch.takePayload();
-      this.out.push(encodeDataHeader(ch.id, pieces.reduce((n, p) => n + p.length, 0)));
+      this.out.push(
+        encodeDataHeader(
+          ch.id,
+          pieces.reduce((n, p) => n + p.length, 0),
+        ),
+      );
       for (const p of pieces) this.out.push(p);
       // takePayload may have queued a Shutdown: it must follow this data
       this.takeControl();

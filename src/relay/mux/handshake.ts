@@ -5,8 +5,16 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { ByteQueue } from "./byte-queue.ts";
-import { EXTENSIONS, HANDSHAKE_FIXED_LEN, MAGIC, MAX_HANDSHAKE_PAYLOAD, MAX_WINDOW, MIN_WINDOW, VPNKIT_WINDOW } from "./constants.ts";
 import { ProtocolError } from "./codec.ts";
+import {
+  EXTENSIONS,
+  HANDSHAKE_FIXED_LEN,
+  MAGIC,
+  MAX_HANDSHAKE_PAYLOAD,
+  MAX_WINDOW,
+  MIN_WINDOW,
+  VPNKIT_WINDOW,
+} from "./constants.ts";
 
 export type Extension = (typeof EXTENSIONS)[number];
 
@@ -58,7 +66,8 @@ export class HandshakeReader {
     if (this.q.length < HANDSHAKE_FIXED_LEN) return null;
     const fixed = this.q.peek(HANDSHAKE_FIXED_LEN);
     const n = fixed[MAGIC.length]! | (fixed[MAGIC.length + 1]! << 8);
-    if (n > MAX_HANDSHAKE_PAYLOAD) throw new ProtocolError(`handshake payload of ${n} bytes exceeds ${MAX_HANDSHAKE_PAYLOAD}`);
+    if (n > MAX_HANDSHAKE_PAYLOAD)
+      throw new ProtocolError(`handshake payload of ${n} bytes exceeds ${MAX_HANDSHAKE_PAYLOAD}`);
     if (this.q.length < HANDSHAKE_FIXED_LEN + n) return null;
     this.q.skip(HANDSHAKE_FIXED_LEN);
     const payload = this.q.take(n);

@@ -12,4 +12,3 @@ export interface PipeHandlers {
   drain(): void;
   closed(error?: string): void;
 }
-

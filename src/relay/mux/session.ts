@@ -4,8 +4,10 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { ConsolaInstance } from "consola";
+import { safe } from "../../shared/log.ts";
 import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
 import {
+  type Destination,
   encodeAuth,
   encodeClose,
   encodeOpen,
@@ -13,17 +15,34 @@ import {
   encodePing,
   encodeShutdown,
   encodeWindow,
+  type Frame,
   FrameDecoder,
   ProtocolError,
-  type Destination,
-  type Frame,
 } from "./codec.ts";
-import { CONN_MULTIPLEXED, EDGEPORT_WINDOW, EDGEPORT_WINDOW_MAX, WINDOW_GROWTH_BUDGET, EXT_AUTH, EXT_OPEN_RESULT, EXT_PING, EXTENSIONS, OPEN_OK, OPEN_STATUS_NAMES } from "./constants.ts";
-import { authMac, encodeHandshake, encodeHello, HandshakeReader, negotiate, type HelloPayload, type Negotiated } from "./handshake.ts";
-import { safe } from "../../shared/log.ts";
+import {
+  CONN_MULTIPLEXED,
+  EDGEPORT_WINDOW,
+  EDGEPORT_WINDOW_MAX,
+  EXT_AUTH,
+  EXT_OPEN_RESULT,
+  EXT_PING,
+  EXTENSIONS,
+  OPEN_OK,
+  OPEN_STATUS_NAMES,
+  WINDOW_GROWTH_BUDGET,
+} from "./constants.ts";
+import { FrameWriter } from "./frame-writer.ts";
+import {
+  authMac,
+  encodeHandshake,
+  encodeHello,
+  HandshakeReader,
+  type HelloPayload,
+  type Negotiated,
+  negotiate,
+} from "./handshake.ts";
 import type { Pipe, PipeHandlers } from "./pipe.ts";
 import { WindowBudget } from "./window.ts";
-import { FrameWriter } from "./frame-writer.ts";
 
 export type { Pipe, PipeHandlers };
 
@@ -210,7 +229,9 @@ export class Session implements ChannelHost {
       }
       this.dispatch(this.decoder.push(chunk));
     } catch (e) {
-      this.fail(e instanceof ProtocolError ? `protocol error: ${e.message}` : `internal error: ${(e as Error).message}`);
+      this.fail(
+        e instanceof ProtocolError ? `protocol error: ${e.message}` : `internal error: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -243,7 +264,8 @@ export class Session implements ChannelHost {
     for (const f of frames) {
       if (this.state === "closed") return;
       if (this.state === "auth") {
-        if (f.cmd !== "auth") return this.fail(`authentication failed: the peer sent ${f.cmd} before proving the pipe secret`);
+        if (f.cmd !== "auth")
+          return this.fail(`authentication failed: the peer sent ${f.cmd} before proving the pipe secret`);
         const expected = authMac(this.o.secret!, this.peer!, this.hello);
         if (!timingSafeEqual(Buffer.from(f.mac), Buffer.from(expected))) {
           return this.fail("authentication failed: the pipe secrets differ");
@@ -306,7 +328,8 @@ export class Session implements ChannelHost {
   private onTick(): void {
     const silent = Date.now() - this.lastRx;
     if (this.state === "handshake" || this.state === "auth") {
-      if (silent > this.o.deadAfterMs) this.fail(`pipe dead: the peer did not complete the handshake within ${silent} ms`);
+      if (silent > this.o.deadAfterMs)
+        this.fail(`pipe dead: the peer did not complete the handshake within ${silent} ms`);
       return;
     }
     // silence is only a failure with a peer that answers pings (a vpnkit peer never pings)

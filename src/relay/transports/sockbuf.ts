@@ -18,7 +18,9 @@ export const PIPE_SOCKET_BUFFER = 4 * 1024 * 1024;
 export function pipeBufferSetting(env: string | undefined = process.env.EDGEPORT_PIPE_BUFFER): number {
   if (env === undefined || env === "") return PIPE_SOCKET_BUFFER;
   if (!/^\d+$/.test(env) || Number(env) > 1 << 30) {
-    throw new Error(`EDGEPORT_PIPE_BUFFER=${JSON.stringify(env)}: expected a number of bytes from 0 (the kernel's default) to 1073741824`);
+    throw new Error(
+      `EDGEPORT_PIPE_BUFFER=${JSON.stringify(env)}: expected a number of bytes from 0 (the kernel's default) to 1073741824`,
+    );
   }
   return Number(env);
 }

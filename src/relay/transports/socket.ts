@@ -70,7 +70,9 @@ export async function dialSocket(u: SocketUrl, onPipe: OnPipe): Promise<void> {
       },
     } as Parameters<typeof Bun.connect<SockState>>[0]);
   } catch (e) {
-    throw new EdgeportError("E_DIAL", `cannot connect to ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
+    throw new EdgeportError("E_DIAL", `cannot connect to ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 
@@ -95,11 +97,16 @@ export function listenSocket(u: SocketUrl, onPipe: OnPipe): PipeListener {
       },
     } as Parameters<typeof Bun.listen<SockState>>[0]);
   } catch (e) {
-    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
+    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
+      cause: e,
+    });
   } finally {
     if (oldMask !== null) process.umask(oldMask);
   }
-  const address = u.kind === "tcp" ? formatTransportUrl({ ...u, port: (listener as unknown as TCPSocketListener<SockState>).port }) : description;
+  const address =
+    u.kind === "tcp"
+      ? formatTransportUrl({ ...u, port: (listener as unknown as TCPSocketListener<SockState>).port })
+      : description;
   return {
     address,
     close: () => {

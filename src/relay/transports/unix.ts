@@ -10,7 +10,8 @@ export function prepareUnixPath(path: string): void {
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(path)) {
-    if (!lstatSync(path).isSocket()) throw new EdgeportError("E_BAD_URL", `${path} exists and is not a socket; refusing to replace it`);
+    if (!lstatSync(path).isSocket())
+      throw new EdgeportError("E_BAD_URL", `${path} exists and is not a socket; refusing to replace it`);
     unlinkSync(path);
   }
 }
@@ -37,11 +38,16 @@ export function tuneUnixPipe(fd: number | undefined, description: string): void 
   if (want <= 0 || process.platform === "win32") return;
   const got = growSocketBuffers(fd, want);
   if (!got) {
-    if (!toldBuffers) log.info(`pipe ${description}: the socket buffers could not be set (no libc reachable through bun:ffi); the kernel's defaults cost throughput`);
+    if (!toldBuffers)
+      log.info(
+        `pipe ${description}: the socket buffers could not be set (no libc reachable through bun:ffi); the kernel's defaults cost throughput`,
+      );
     toldBuffers = true;
     return;
   }
-  log.debug(`pipe ${description}: socket buffers ${got.send} bytes send, ${got.receive} receive (as the kernel counts them)`);
+  log.debug(
+    `pipe ${description}: socket buffers ${got.send} bytes send, ${got.receive} receive (as the kernel counts them)`,
+  );
   // Linux reports twice what it granted; a grant below the ask was capped by net.core.wmem_max
   if (got.send >= 0 && got.send < want && !toldBuffers) {
     toldBuffers = true;

@@ -45,7 +45,10 @@ export function splitCommand(s: string): string[] {
 
 export function parseTransportUrl(input: string, role: TransportRole): TransportUrl {
   const fail = (why: string): never => {
-    throw new EdgeportError("E_BAD_URL", `bad ${role === "connect" ? "relay" : "listen"} URL "${input}": ${why}; accepted forms: ${FORMS[role]}`);
+    throw new EdgeportError(
+      "E_BAD_URL",
+      `bad ${role === "connect" ? "relay" : "listen"} URL "${input}": ${why}; accepted forms: ${FORMS[role]}`,
+    );
   };
   const s = input.trim();
   if (s.startsWith("unix://")) {
@@ -56,13 +59,16 @@ export function parseTransportUrl(input: string, role: TransportRole): Transport
   if (s.startsWith("tcp://")) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(s);
     if (!m) fail("write tcp://IP:PORT");
-    const host = m![1]!.toLowerCase() === "localhost" ? "127.0.0.1" : (() => {
-      try {
-        return parseIp(m![1]!).text;
-      } catch (e) {
-        return fail((e as Error).message);
-      }
-    })();
+    const host =
+      m![1]!.toLowerCase() === "localhost"
+        ? "127.0.0.1"
+        : (() => {
+            try {
+              return parseIp(m![1]!).text;
+            } catch (e) {
+              return fail((e as Error).message);
+            }
+          })();
     const port = Number(m![2]);
     if (port > 65535 || (port === 0 && role === "connect")) fail(`port ${port} is out of range`);
     return { kind: "tcp", host, port };
@@ -92,10 +98,15 @@ export function parseTransportUrl(input: string, role: TransportRole): Transport
 
 export function formatTransportUrl(u: TransportUrl): string {
   switch (u.kind) {
-    case "unix": return `unix://${u.path}`;
-    case "tcp": return `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
-    case "exec": return `exec:${[u.command, ...u.args].map((a) => (/\s/.test(a) || a === "" ? `"${a}"` : a)).join(" ")}`;
-    case "stdio": return "stdio:";
-    case "npipe": return `npipe:////./pipe/${u.path.slice("\\\\.\\pipe\\".length)}`;
+    case "unix":
+      return `unix://${u.path}`;
+    case "tcp":
+      return `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
+    case "exec":
+      return `exec:${[u.command, ...u.args].map((a) => (/\s/.test(a) || a === "" ? `"${a}"` : a)).join(" ")}`;
+    case "stdio":
+      return "stdio:";
+    case "npipe":
+      return `npipe:////./pipe/${u.path.slice("\\\\.\\pipe\\".length)}`;
   }
 }

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
-import { startForwarder, type Forwarder } from "../../../src/relay/forwarder/forwarder.ts";
-import { parseTransportUrl } from "../../../src/relay/transports/url.ts";
-import { createRelayClient, type RelayClient } from "../../../src/relay/host/relay-client.ts";
 import { openUdpListener, type UdpListener } from "../../../src/publisher/udp-listener.ts";
+import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
+import { type Forwarder, startForwarder } from "../../../src/relay/forwarder/forwarder.ts";
+import { createRelayClient, type RelayClient } from "../../../src/relay/host/relay-client.ts";
+import { parseTransportUrl } from "../../../src/relay/transports/url.ts";
 import { udpClient } from "../../helpers/udp-client.ts";
 import { until } from "../../helpers/until.ts";
 
@@ -25,9 +25,17 @@ let fwd: Forwarder;
 let relay: RelayClient;
 const listeners: UdpListener[] = [];
 
-async function listen(o: { idleMs?: number; maxFlows?: number; hostIp?: string; targetPort?: number } = {}): Promise<UdpListener> {
+async function listen(
+  o: { idleMs?: number; maxFlows?: number; hostIp?: string; targetPort?: number } = {},
+): Promise<UdpListener> {
   const l = openUdpListener(
-    { hostIp: o.hostIp ?? "127.0.0.1", hostPort: 0, targetIp: "127.0.0.1", targetPort: o.targetPort ?? echoPort, proto: "udp" },
+    {
+      hostIp: o.hostIp ?? "127.0.0.1",
+      hostPort: 0,
+      targetIp: "127.0.0.1",
+      targetPort: o.targetPort ?? echoPort,
+      proto: "udp",
+    },
     relay,
     { log: quiet, pipeWaitMs: 2000, idleMs: o.idleMs, maxFlows: o.maxFlows },
   );
@@ -42,7 +50,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => echo.bind(0, "127.0.0.1", () => r()));
   echo.setRecvBufferSize(4 << 20);
   echoPort = echo.address().port;
-  fwd = startForwarder({ listen: parseTransportUrl(`unix://${join(dir, "fwd.sock")}`, "listen"), policy: createDialPolicy({ allow: ["127.0.0.1/32"] }), log: quiet });
+  fwd = startForwarder({
+    listen: parseTransportUrl(`unix://${join(dir, "fwd.sock")}`, "listen"),
+    policy: createDialPolicy({ allow: ["127.0.0.1/32"] }),
+    log: quiet,
+  });
   relay = createRelayClient({ url: parseTransportUrl(fwd.address, "connect"), log: quiet });
   await relay.session(5000);
 });
@@ -93,7 +105,9 @@ describe("UDP through the relay", () => {
   });
 
   test("a flow idle past the timeout is closed; the next datagram opens a new one and is answered", async () => {
-    const udpChannels = () => [...fwd.sessions].flatMap((s) => [...s.channels.values()]).filter((ch) => ch.dest.proto === "udp" && !ch.closed).length;
+    const udpChannels = () =>
+      [...fwd.sessions].flatMap((s) => [...s.channels.values()]).filter((ch) => ch.dest.proto === "udp" && !ch.closed)
+        .length;
     const before = udpChannels();
     const l = await listen({ idleMs: 150 });
     const c = await udpClient(l.port);
@@ -136,12 +150,21 @@ describe("UDP through the relay", () => {
   });
 
   test("with a plain vpnkit peer (no extensions, 64 KiB windows): one channel per flow, datagrams whole", async () => {
-    const plainFwd = startForwarder({ listen: parseTransportUrl(`unix://${join(dir, "plain.sock")}`, "listen"), policy: createDialPolicy({ allow: ["127.0.0.1/32"] }), log: quiet, plain: true });
+    const plainFwd = startForwarder({
+      listen: parseTransportUrl(`unix://${join(dir, "plain.sock")}`, "listen"),
+      policy: createDialPolicy({ allow: ["127.0.0.1/32"] }),
+      log: quiet,
+      plain: true,
+    });
     const plainRelay = createRelayClient({ url: parseTransportUrl(plainFwd.address, "connect"), log: quiet });
     try {
       const s = await plainRelay.session(5000);
       expect(s.describePeer()).toMatch(/plain vpnkit peer/);
-      const l = openUdpListener({ hostIp: "127.0.0.1", hostPort: 0, targetIp: "127.0.0.1", targetPort: echoPort, proto: "udp" }, plainRelay, { log: quiet, pipeWaitMs: 2000 });
+      const l = openUdpListener(
+        { hostIp: "127.0.0.1", hostPort: 0, targetIp: "127.0.0.1", targetPort: echoPort, proto: "udp" },
+        plainRelay,
+        { log: quiet, pipeWaitMs: 2000 },
+      );
       listeners.push(l);
       await l.ready;
       const cs = await Promise.all([udpClient(l.port), udpClient(l.port)]);
@@ -163,8 +186,17 @@ describe("UDP through the relay", () => {
     const lines: string[] = [];
     const log = createConsola({ level: 3, reporters: [{ log: (l) => void lines.push(l.args.join(" ")) }] });
     const path = join(dir, "later.sock");
-    const laterRelay = createRelayClient({ url: parseTransportUrl(`unix://${path}`, "connect"), log: quiet, backoffMinMs: 20, backoffMaxMs: 50 });
-    const l = openUdpListener({ hostIp: "127.0.0.1", hostPort: 0, targetIp: "127.0.0.1", targetPort: echoPort, proto: "udp" }, laterRelay, { log, pipeWaitMs: 100 });
+    const laterRelay = createRelayClient({
+      url: parseTransportUrl(`unix://${path}`, "connect"),
+      log: quiet,
+      backoffMinMs: 20,
+      backoffMaxMs: 50,
+    });
+    const l = openUdpListener(
+      { hostIp: "127.0.0.1", hostPort: 0, targetIp: "127.0.0.1", targetPort: echoPort, proto: "udp" },
+      laterRelay,
+      { log, pipeWaitMs: 100 },
+    );
     listeners.push(l);
     await l.ready;
     const c = await udpClient(l.port);
@@ -172,7 +204,11 @@ describe("UDP through the relay", () => {
     await until(() => l.stats().flowsFailed === 1, "the flow to fail", 2000);
     expect(await c.next(50)).toBeNull();
     expect(lines.filter((x) => /dropped: the pipe to unix:.*later\.sock is down/.test(x)).length).toBe(1);
-    const later = startForwarder({ listen: parseTransportUrl(`unix://${path}`, "listen"), policy: createDialPolicy({ allow: ["127.0.0.1/32"] }), log: quiet });
+    const later = startForwarder({
+      listen: parseTransportUrl(`unix://${path}`, "listen"),
+      policy: createDialPolicy({ allow: ["127.0.0.1/32"] }),
+      log: quiet,
+    });
     try {
       expect((await c.request("back", 3000))?.toString()).toBe("back");
     } finally {
@@ -184,15 +220,25 @@ describe("UDP through the relay", () => {
 
   test("binds are exact and exclusive: 0.0.0.0 and :: are two sockets; a taken port is an error naming the address", async () => {
     const v4 = await listen({ hostIp: "0.0.0.0" });
-    const m = (hostIp: string) => ({ hostIp, hostPort: v4.port, targetIp: "127.0.0.1", targetPort: echoPort, proto: "udp" as const });
+    const m = (hostIp: string) => ({
+      hostIp,
+      hostPort: v4.port,
+      targetIp: "127.0.0.1",
+      targetPort: echoPort,
+      proto: "udp" as const,
+    });
     const v6 = openUdpListener(m("::"), relay, { log: quiet, pipeWaitMs: 100 });
     listeners.push(v6);
     await v6.ready; // IPV6_V6ONLY: "::" does not take the IPv4 side
     const again = openUdpListener(m("127.0.0.1"), relay, { log: quiet, pipeWaitMs: 100 });
-    await expect(again.ready).rejects.toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${v4.port}: the address is already in use`));
+    await expect(again.ready).rejects.toThrow(
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${v4.port}: the address is already in use`),
+    );
     await again.close(); // closing a listener that never bound is harmless
     const nowhere = openUdpListener({ ...m("192.0.2.77"), hostPort: 0 }, relay, { log: quiet, pipeWaitMs: 100 });
-    await expect(nowhere.ready).rejects.toThrow(/cannot listen on 192\.0\.2\.77:0: the address is not assigned to any interface of this host/);
+    await expect(nowhere.ready).rejects.toThrow(
+      /cannot listen on 192\.0\.2\.77:0: the address is not assigned to any interface of this host/,
+    );
     for (const host of ["127.0.0.1", "::1"]) {
       const c = await udpClient(v4.port, host);
       expect((await c.request(`to ${host}`))?.toString()).toBe(`to ${host}`);

@@ -1,15 +1,25 @@
 import { expect, test } from "bun:test";
 import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
-import { parseIp } from "../../../src/shared/address.ts";
 import type { Destination } from "../../../src/relay/mux/codec.ts";
+import { parseIp } from "../../../src/shared/address.ts";
 
 const tcp = (ip: string, port = 80): Destination => ({ proto: "tcp", ip: parseIp(ip).bytes, port });
 
 test.each([
   [["172.17.0.0/16"], tcp("172.17.0.2"), true, ""],
   [["172.17.0.0/16"], tcp("172.18.0.2"), false, "172.18.0.2 is outside the allowed networks (172.17.0.0/16)"],
-  [["0.0.0.0/0"], tcp("127.0.0.1"), false, "127.0.0.1 is a loopback address of the VM; allow it explicitly with --allow 127.0.0.1/32"],
-  [["0.0.0.0/0"], tcp("169.254.169.254"), false, "169.254.169.254 is a link-local address of the VM; allow it explicitly with --allow 169.254.169.254/32"],
+  [
+    ["0.0.0.0/0"],
+    tcp("127.0.0.1"),
+    false,
+    "127.0.0.1 is a loopback address of the VM; allow it explicitly with --allow 127.0.0.1/32",
+  ],
+  [
+    ["0.0.0.0/0"],
+    tcp("169.254.169.254"),
+    false,
+    "169.254.169.254 is a link-local address of the VM; allow it explicitly with --allow 169.254.169.254/32",
+  ],
   [["::/0"], tcp("::1"), false, "::1 is a loopback address of the VM; allow it explicitly with --allow ::1/128"],
   [["127.0.0.1/32"], tcp("127.0.0.1"), true, ""],
   [["127.0.0.0/8"], tcp("127.0.0.53"), true, ""],
@@ -18,7 +28,12 @@ test.each([
   [["fd00::/8"], tcp("fd00::5"), true, ""],
   [[], tcp("172.17.0.2"), false, "172.17.0.2 is outside the allowed networks (nothing)"],
   [["unix:///run/app.sock"], { proto: "unix", path: "/run/app.sock" } as Destination, true, ""],
-  [["0.0.0.0/0"], { proto: "unix", path: "/var/run/docker.sock" } as Destination, false, "Unix socket destinations are refused unless allowed with --allow unix:///var/run/docker.sock"],
+  [
+    ["0.0.0.0/0"],
+    { proto: "unix", path: "/var/run/docker.sock" } as Destination,
+    false,
+    "Unix socket destinations are refused unless allowed with --allow unix:///var/run/docker.sock",
+  ],
 ])("allow %p, dest %p -> %p", async (allow, dest, ok, reason) => {
   const v = await createDialPolicy({ allow }).check(dest);
   expect(v).toEqual(ok ? { ok: true } : { ok: false, reason });

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import dgram from "node:dgram";
 import type { Socket, TCPSocketListener } from "bun";
-import { startLocalProxy, type LocalProxy } from "../../../src/relay/forwarder/local-proxy.ts";
+import { type LocalProxy, startLocalProxy } from "../../../src/relay/forwarder/local-proxy.ts";
 import { prngStream } from "../../e2e/fixtures/prng.ts";
 import { boundSocket, closeFd, dupFd } from "../../helpers/bound-socket.ts";
 import { connectClient, endingOf, freePortRange, sha256, streamSha } from "../../helpers/tcp-client.ts";
@@ -27,7 +27,10 @@ interface Echo {
 }
 
 /** Echoes with backpressure; shuts its side down once the client's FIN came and all is echoed. */
-function echoServer(port: number, o: { paused?: { sockets: Socket<Echo>[] }; resetOnData?: boolean; closes?: (string | null)[] } = {}): TCPSocketListener<Echo> {
+function echoServer(
+  port: number,
+  o: { paused?: { sockets: Socket<Echo>[] }; resetOnData?: boolean; closes?: (string | null)[] } = {},
+): TCPSocketListener<Echo> {
   const flush = (s: Socket<Echo>) => {
     while (s.data.out.length) {
       const d = s.data.out[0]!;
@@ -82,7 +85,9 @@ function echoServer(port: number, o: { paused?: { sockets: Socket<Echo>[] }; res
   return l;
 }
 
-async function proxy(o: Partial<Parameters<typeof startLocalProxy>[0]> & { port: number; targetPort: number }): Promise<LocalProxy> {
+async function proxy(
+  o: Partial<Parameters<typeof startLocalProxy>[0]> & { port: number; targetPort: number },
+): Promise<LocalProxy> {
   const p = await startLocalProxy({ proto: "tcp", host: "127.0.0.1", targetHost: "127.0.0.1", ...o });
   cleanups.push(() => p.close());
   return p;
@@ -176,7 +181,14 @@ describe("local proxy, TCP", () => {
   test("a socket handed over as a descriptor (-use-listen-fd) is served, and closed with the proxy", async () => {
     const base = freePortRange(2);
     echoServer(base + 1);
-    const p = await startLocalProxy({ proto: "tcp", host: "127.0.0.1", port: base, fd: boundSocket("tcp", base), targetHost: "127.0.0.1", targetPort: base + 1 });
+    const p = await startLocalProxy({
+      proto: "tcp",
+      host: "127.0.0.1",
+      port: base,
+      fd: boundSocket("tcp", base),
+      targetHost: "127.0.0.1",
+      targetPort: base + 1,
+    });
     const c = await connectClient(base);
     await c.write(new TextEncoder().encode("through fd 4"));
     await until(() => c.received === 12, "the echo");
@@ -204,7 +216,9 @@ describe("local proxy, TCP", () => {
     const base = freePortRange(2);
     const held = Bun.listen({ hostname: "127.0.0.1", port: base, socket: { data() {} } });
     cleanups.push(() => held.stop(true));
-    await expect(startLocalProxy({ proto: "tcp", host: "127.0.0.1", port: base, targetHost: "127.0.0.1", targetPort: base + 1 })).rejects.toThrow(`cannot listen on 127.0.0.1:${base}/tcp in the VM: EADDRINUSE`);
+    await expect(
+      startLocalProxy({ proto: "tcp", host: "127.0.0.1", port: base, targetHost: "127.0.0.1", targetPort: base + 1 }),
+    ).rejects.toThrow(`cannot listen on 127.0.0.1:${base}/tcp in the VM: EADDRINUSE`);
   });
 });
 
@@ -222,7 +236,15 @@ describe("local proxy, UDP", () => {
       await udpEcho(base + 1);
       // handed over as dockerd does it: dockerd keeps its own copy open until the proxy has reported
       const held = handed ? boundSocket("udp", base) : undefined;
-      const p = await startLocalProxy({ proto: "udp", host: "127.0.0.1", port: base, fd: held === undefined ? undefined : dupFd(held), targetHost: "127.0.0.1", targetPort: base + 1, udpIdleMs: 300 });
+      const p = await startLocalProxy({
+        proto: "udp",
+        host: "127.0.0.1",
+        port: base,
+        fd: held === undefined ? undefined : dupFd(held),
+        targetHost: "127.0.0.1",
+        targetPort: base + 1,
+        udpIdleMs: 300,
+      });
       if (held !== undefined) closeFd(held);
       cleanups.push(() => p.close());
       const a = await udpClient(base);
@@ -247,7 +269,14 @@ describe("local proxy, UDP", () => {
   test("past the flow cap the least recently active client is forgotten, and answered again when it comes back", async () => {
     const base = freePortRange(2);
     await udpEcho(base + 1);
-    const p = await startLocalProxy({ proto: "udp", host: "127.0.0.1", port: base, targetHost: "127.0.0.1", targetPort: base + 1, udpMaxFlows: 2 });
+    const p = await startLocalProxy({
+      proto: "udp",
+      host: "127.0.0.1",
+      port: base,
+      targetHost: "127.0.0.1",
+      targetPort: base + 1,
+      udpMaxFlows: 2,
+    });
     cleanups.push(() => p.close());
     const clients = await Promise.all([0, 1, 2].map(() => udpClient(base)));
     cleanups.push(() => clients.forEach((c) => c.close()));

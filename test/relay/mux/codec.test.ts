@@ -6,28 +6,45 @@ import {
   encodeOpen,
   encodeShutdown,
   encodeWindow,
+  type Frame,
   FrameDecoder,
   ProtocolError,
-  type Frame,
 } from "../../../src/relay/mux/codec.ts";
 import { CONN_DEDICATED, CONN_MULTIPLEXED } from "../../../src/relay/mux/constants.ts";
 
-const hex = (s: string) => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
+const hex = (s: string) =>
+  Uint8Array.from(
+    s
+      .trim()
+      .split(/\s+/)
+      .map((b) => parseInt(b, 16)),
+  );
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
 // Golden vectors from ../shared/design/vpnkit-wire.md (read from vpnkit's source).
 const v6loopback = new Uint8Array(16);
 v6loopback[15] = 1;
 const golden: [string, Frame, string][] = [
-  ["Open id=4 Dedicated TCP 127.0.0.1:8080",
-    { cmd: "open", id: 4, connType: CONN_DEDICATED, dest: { proto: "tcp", ip: Uint8Array.of(127, 0, 0, 1), port: 8080 } },
-    "11 00 01 04 00 00 00 01 01 04 00 7f 00 00 01 90 1f"],
-  ["Open id=5 Multiplexed UDP [::1]:8080",
+  [
+    "Open id=4 Dedicated TCP 127.0.0.1:8080",
+    {
+      cmd: "open",
+      id: 4,
+      connType: CONN_DEDICATED,
+      dest: { proto: "tcp", ip: Uint8Array.of(127, 0, 0, 1), port: 8080 },
+    },
+    "11 00 01 04 00 00 00 01 01 04 00 7f 00 00 01 90 1f",
+  ],
+  [
+    "Open id=5 Multiplexed UDP [::1]:8080",
     { cmd: "open", id: 5, connType: CONN_MULTIPLEXED, dest: { proto: "udp", ip: v6loopback, port: 8080 } },
-    `1d 00 01 05 00 00 00 02 02 10 00 ${"00 ".repeat(15)}01 90 1f`],
-  ["Open id=5 Multiplexed Unix /tmp/foo",
+    `1d 00 01 05 00 00 00 02 02 10 00 ${"00 ".repeat(15)}01 90 1f`,
+  ],
+  [
+    "Open id=5 Multiplexed Unix /tmp/foo",
     { cmd: "open", id: 5, connType: CONN_MULTIPLEXED, dest: { proto: "unix", path: "/tmp/foo" } },
-    "13 00 01 05 00 00 00 02 03 08 00 2f 74 6d 70 2f 66 6f 6f"],
+    "13 00 01 05 00 00 00 02 03 08 00 2f 74 6d 70 2f 66 6f 6f",
+  ],
   ["Close id=6", { cmd: "close", id: 6 }, "07 00 02 06 00 00 00"],
   ["Shutdown id=7", { cmd: "shutdown", id: 7 }, "07 00 03 07 00 00 00"],
   ["Window id=9 seq=0x87a238", { cmd: "window", id: 9, seq: 0x87a238 }, "0f 00 05 09 00 00 00 38 a2 87 00 00 00 00 00"],
@@ -51,7 +68,9 @@ describe("golden vectors", () => {
     expect(encodeClose(6)).toEqual(hex("07 00 02 06 00 00 00"));
     expect(encodeShutdown(7)).toEqual(hex("07 00 03 07 00 00 00"));
     expect(encodeWindow(9, 0x87a238)).toEqual(hex("0f 00 05 09 00 00 00 38 a2 87 00 00 00 00 00"));
-    expect(encodeOpen(4, { proto: "tcp", ip: Uint8Array.of(127, 0, 0, 1), port: 8080 }, CONN_DEDICATED)).toEqual(hex(golden[0]![2]));
+    expect(encodeOpen(4, { proto: "tcp", ip: Uint8Array.of(127, 0, 0, 1), port: 8080 }, CONN_DEDICATED)).toEqual(
+      hex(golden[0]![2]),
+    );
   });
 });
 
@@ -59,9 +78,11 @@ describe("golden vectors", () => {
 function rng(seed: number) {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 0x1_0000_0000;
   };
 }
@@ -70,44 +91,68 @@ function randomFrame(r: () => number): Frame {
   const id = Math.floor(r() * 0xffffffff);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
   switch (Math.floor(r() * 9)) {
-    case 0: return { cmd: "open", id, connType: CONN_MULTIPLEXED, dest: { proto: r() < 0.5 ? "tcp" : "udp", ip: bytes(r() < 0.5 ? 4 : 16), port: Math.floor(r() * 65536) } };
-    case 1: return { cmd: "open", id, connType: CONN_MULTIPLEXED, dest: { proto: "unix", path: `/run/${"x".repeat(Math.floor(r() * 40))}ü` } };
-    case 2: return { cmd: "close", id };
-    case 3: return { cmd: "shutdown", id };
-    case 4: return { cmd: "data", id, payload: bytes(Math.floor(r() * 3000)) };
-    case 5: return { cmd: "window", id, seq: Math.floor(r() * 2 ** 52) };
-    case 6: return { cmd: "open-result", id, status: Math.floor(r() * 6), reason: "connection refused" };
-    case 7: return { cmd: r() < 0.5 ? "ping" : "pong", id: 0, nonce: Math.floor(r() * 2 ** 40) };
-    default: return { cmd: "auth", id: 0, mac: bytes(32) };
+    case 0:
+      return {
+        cmd: "open",
+        id,
+        connType: CONN_MULTIPLEXED,
+        dest: { proto: r() < 0.5 ? "tcp" : "udp", ip: bytes(r() < 0.5 ? 4 : 16), port: Math.floor(r() * 65536) },
+      };
+    case 1:
+      return {
+        cmd: "open",
+        id,
+        connType: CONN_MULTIPLEXED,
+        dest: { proto: "unix", path: `/run/${"x".repeat(Math.floor(r() * 40))}ü` },
+      };
+    case 2:
+      return { cmd: "close", id };
+    case 3:
+      return { cmd: "shutdown", id };
+    case 4:
+      return { cmd: "data", id, payload: bytes(Math.floor(r() * 3000)) };
+    case 5:
+      return { cmd: "window", id, seq: Math.floor(r() * 2 ** 52) };
+    case 6:
+      return { cmd: "open-result", id, status: Math.floor(r() * 6), reason: "connection refused" };
+    case 7:
+      return { cmd: r() < 0.5 ? "ping" : "pong", id: 0, nonce: Math.floor(r() * 2 ** 40) };
+    default:
+      return { cmd: "auth", id: 0, mac: bytes(32) };
   }
 }
 
 const concat = (parts: Uint8Array[]) => Uint8Array.from(Buffer.concat(parts));
 
 describe("round trip", () => {
-  test.each([1, 2, 3, 4, 5, 6, 7, 8])("seed %i: 300 random frames survive encode -> random chunking -> decode", (seed) => {
-    const r = rng(seed * 7919);
-    const frames = Array.from({ length: 300 }, () => randomFrame(r));
-    const stream = concat(frames.map(encodeFrame));
-    const d = new FrameDecoder();
-    const got: Frame[] = [];
-    for (let off = 0; off < stream.length; ) {
-      const n = Math.min(stream.length - off, 1 + Math.floor(r() * 5000));
-      got.push(...d.push(stream.subarray(off, off + n)));
-      off += n;
-    }
-    expect(got).toEqual(frames);
-    expect(d.buffered).toBe(0);
-  });
+  test.each([1, 2, 3, 4, 5, 6, 7, 8])(
+    "seed %i: 300 random frames survive encode -> random chunking -> decode",
+    (seed) => {
+      const r = rng(seed * 7919);
+      const frames = Array.from({ length: 300 }, () => randomFrame(r));
+      const stream = concat(frames.map(encodeFrame));
+      const d = new FrameDecoder();
+      const got: Frame[] = [];
+      for (let off = 0; off < stream.length; ) {
+        const n = Math.min(stream.length - off, 1 + Math.floor(r() * 5000));
+        got.push(...d.push(stream.subarray(off, off + n)));
+        off += n;
+      }
+      expect(got).toEqual(frames);
+      expect(d.buffered).toBe(0);
+    },
+  );
 });
 
 describe("split points", () => {
-  const frames: Frame[] = golden.map((g) => g[1]).concat([
-    { cmd: "data", id: 3, payload: Uint8Array.from({ length: 40 }, (_, i) => 255 - i) },
-    { cmd: "data", id: 3, payload: new Uint8Array(0) },
-    { cmd: "open-result", id: 3, status: 1, reason: "refused" },
-    { cmd: "ping", id: 0, nonce: 99 },
-  ]);
+  const frames: Frame[] = golden
+    .map((g) => g[1])
+    .concat([
+      { cmd: "data", id: 3, payload: Uint8Array.from({ length: 40 }, (_, i) => 255 - i) },
+      { cmd: "data", id: 3, payload: new Uint8Array(0) },
+      { cmd: "open-result", id: 3, status: 1, reason: "refused" },
+      { cmd: "ping", id: 0, nonce: 99 },
+    ]);
   const stream = concat(frames.map(encodeFrame));
 
   test("every single split point of the stream", () => {
@@ -138,11 +183,17 @@ describe("robust reading", () => {
   test("a longer hdrlen than needed: trailing header bytes are skipped", () => {
     // Close id=6 with 3 extra header bytes, then a normal Shutdown
     const bytes = hex("0a 00 02 06 00 00 00 aa bb cc 07 00 03 07 00 00 00");
-    expect(new FrameDecoder().push(bytes)).toEqual([{ cmd: "close", id: 6 }, { cmd: "shutdown", id: 7 }]);
+    expect(new FrameDecoder().push(bytes)).toEqual([
+      { cmd: "close", id: 6 },
+      { cmd: "shutdown", id: 7 },
+    ]);
   });
   test("an unknown command is reported, not fatal, and skipped by hdrlen", () => {
     const bytes = hex("09 00 7e 01 00 00 00 01 02 07 00 02 01 00 00 00");
-    expect(new FrameDecoder().push(bytes)).toEqual([{ cmd: "unknown", id: 1, code: 0x7e }, { cmd: "close", id: 1 }]);
+    expect(new FrameDecoder().push(bytes)).toEqual([
+      { cmd: "unknown", id: 1, code: 0x7e },
+      { cmd: "close", id: 1 },
+    ]);
   });
   test.each([
     ["hdrlen below 7", "05 00 02 01 00 00 00", /below the minimum/],
@@ -174,20 +225,23 @@ function normalize(frames: Frame[]): Frame[] {
 }
 
 describe("stream mode (what the session uses): payloads as views, as they arrive", () => {
-  test.each([1, 2, 3, 4])("seed %i: 300 random frames, random chunking: the same bytes per channel, in the same order as the control frames", (seed) => {
-    const r = rng(seed * 104729);
-    const frames = Array.from({ length: 300 }, () => randomFrame(r));
-    const stream = concat(frames.map(encodeFrame));
-    const d = new FrameDecoder(undefined, true);
-    const got: Frame[] = [];
-    for (let off = 0; off < stream.length; ) {
-      const n = Math.min(stream.length - off, 1 + Math.floor(r() * 5000));
-      got.push(...d.push(stream.subarray(off, off + n)));
-      off += n;
-    }
-    expect(normalize(got)).toEqual(normalize(frames));
-    expect(d.buffered).toBe(0);
-  });
+  test.each([1, 2, 3, 4])(
+    "seed %i: 300 random frames, random chunking: the same bytes per channel, in the same order as the control frames",
+    (seed) => {
+      const r = rng(seed * 104729);
+      const frames = Array.from({ length: 300 }, () => randomFrame(r));
+      const stream = concat(frames.map(encodeFrame));
+      const d = new FrameDecoder(undefined, true);
+      const got: Frame[] = [];
+      for (let off = 0; off < stream.length; ) {
+        const n = Math.min(stream.length - off, 1 + Math.floor(r() * 5000));
+        got.push(...d.push(stream.subarray(off, off + n)));
+        off += n;
+      }
+      expect(normalize(got)).toEqual(normalize(frames));
+      expect(d.buffered).toBe(0);
+    },
+  );
 
   test("a Data frame split across chunks comes out piece by piece, before its end has arrived", () => {
     const payload = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);

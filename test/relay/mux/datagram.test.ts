@@ -31,7 +31,9 @@ describe("datagram records", () => {
 
   test("a stream of records cut at every point, and byte by byte, gives the same records", () => {
     const payloads = [0, 5, 300, 1, 2000].map((n, k) => new Uint8Array(n).fill(k + 1));
-    const stream = Buffer.concat(payloads.map((p, k) => encodeRecord(p, k % 2 ? new Uint8Array([10, 0, 0, k]) : undefined, k)));
+    const stream = Buffer.concat(
+      payloads.map((p, k) => encodeRecord(p, k % 2 ? new Uint8Array([10, 0, 0, k]) : undefined, k)),
+    );
     for (let cut = 0; cut <= stream.length; cut++) {
       const d = new RecordDecoder();
       const out = [...d.push(stream.subarray(0, cut)), ...d.push(stream.subarray(cut))];

@@ -1,11 +1,19 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { Channel } from "../../../src/relay/mux/channel.ts";
-import { encodeClose, encodeData, encodeShutdown, encodeWindow, FrameDecoder, type Destination, type Frame } from "../../../src/relay/mux/codec.ts";
+import {
+  type Destination,
+  encodeClose,
+  encodeData,
+  encodeShutdown,
+  encodeWindow,
+  type Frame,
+  FrameDecoder,
+} from "../../../src/relay/mux/codec.ts";
 import { OPEN_FORBIDDEN, VPNKIT_WINDOW } from "../../../src/relay/mux/constants.ts";
 import { encodeHandshake, HandshakeReader } from "../../../src/relay/mux/handshake.ts";
 import { Session, type SessionOptions } from "../../../src/relay/mux/session.ts";
-import { FakeEndpoint, pipePair, until, type MemEnd } from "../../helpers/memory-pipe.ts";
+import { FakeEndpoint, type MemEnd, pipePair, until } from "../../helpers/memory-pipe.ts";
 
 const dest: Destination = { proto: "tcp", ip: Uint8Array.of(172, 17, 0, 2), port: 80 };
 const sessions: Session[] = [];
@@ -93,7 +101,12 @@ describe("handshake", () => {
     const peer = vpnkitPeer(b);
     h.start(a);
     await until(() => h.state === "ready", "host ready");
-    expect(h.negotiated).toEqual({ edgeportPeer: false, ext: new Set(), recvWindow: VPNKIT_WINDOW, recvWindowMax: VPNKIT_WINDOW });
+    expect(h.negotiated).toEqual({
+      edgeportPeer: false,
+      ext: new Set(),
+      recvWindow: VPNKIT_WINDOW,
+      recvWindowMax: VPNKIT_WINDOW,
+    });
     const ep = new FakeEndpoint();
     const ch = h.open(dest, ep);
     await until(() => peer.frames.length >= 2, "open and window");
@@ -277,7 +290,14 @@ describe("flow control", () => {
     peer.send(encodeWindow(ch.id, VPNKIT_WINDOW));
     peer.send(encodeClose(ch.id));
     await until(() => ep.resetCalled && h.channels.size === 0, "freed");
-    for (const f of [encodeData(ch.id, new Uint8Array(10)), encodeWindow(ch.id, 1 << 20), encodeShutdown(ch.id), encodeClose(ch.id), encodeClose(4242)]) peer.send(f);
+    for (const f of [
+      encodeData(ch.id, new Uint8Array(10)),
+      encodeWindow(ch.id, 1 << 20),
+      encodeShutdown(ch.id),
+      encodeClose(ch.id),
+      encodeClose(4242),
+    ])
+      peer.send(f);
     const ep2 = new FakeEndpoint();
     const ch2 = h.open(dest, ep2);
     peer.send(encodeWindow(ch2.id, VPNKIT_WINDOW));
@@ -357,7 +377,9 @@ describe("authentication and keepalive", () => {
     v.start(b);
     const { encodeHello } = await import("../../../src/relay/mux/handshake.ts");
     const { encodeOpen } = await import("../../../src/relay/mux/codec.ts");
-    a.write(encodeHello({ edgeport: 1, role: "host", window: 65536, ext: ["auth"], auth: true, nonce: "1".repeat(32) }));
+    a.write(
+      encodeHello({ edgeport: 1, role: "host", window: 65536, ext: ["auth"], auth: true, nonce: "1".repeat(32) }),
+    );
     a.write(encodeOpen(0, dest));
     await until(() => v.state === "closed", "closed");
     expect(opened).toEqual([]);

@@ -4,7 +4,7 @@ import { WriteQueue } from "../../../src/relay/mux/write-queue.ts";
 describe("the pipe's write queue", () => {
   test("random small and large pieces, a writer that takes random amounts: the bytes come out whole and in order", () => {
     let seed = 12345;
-    const r = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const r = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const q = new WriteQueue();
     const sent: number[] = [];
     const out: number[] = [];

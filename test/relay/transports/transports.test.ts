@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
 import { createConsola } from "consola";
-import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
-import { startForwarder, type Forwarder } from "../../../src/relay/forwarder/forwarder.ts";
-import { parseTransportUrl } from "../../../src/relay/transports/url.ts";
-import { createRelayClient, type RelayClient } from "../../../src/relay/host/relay-client.ts";
 import { openTcpListener, type TcpListener } from "../../../src/publisher/tcp-listener.ts";
+import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
+import { type Forwarder, startForwarder } from "../../../src/relay/forwarder/forwarder.ts";
+import { createRelayClient, type RelayClient } from "../../../src/relay/host/relay-client.ts";
+import { parseTransportUrl } from "../../../src/relay/transports/url.ts";
 import { until } from "../../helpers/memory-pipe.ts";
 
 const quiet = createConsola({ level: -999 });
@@ -108,14 +108,22 @@ describe.each([
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => roundTrip(listener.port, `connection ${i} `.repeat(50))),
     );
-    results.forEach((r, i) => expect(createHash("sha256").update(r.reply).digest("hex")).toBe(createHash("sha256").update(`connection ${i} `.repeat(50)).digest("hex")));
+    results.forEach((r, i) =>
+      expect(createHash("sha256").update(r.reply).digest("hex")).toBe(
+        createHash("sha256").update(`connection ${i} `.repeat(50)).digest("hex"),
+      ),
+    );
   });
 
   test("the pipe comes back after the forwarder restarts, listener untouched", async () => {
     const url = fwd.address;
     fwd.close();
     await until(() => relay.current === null, "host notices the pipe is gone");
-    fwd = startForwarder({ listen: parseTransportUrl(url, "listen"), policy: createDialPolicy({ allow: ["127.0.0.1/32"] }), log: quiet });
+    fwd = startForwarder({
+      listen: parseTransportUrl(url, "listen"),
+      policy: createDialPolicy({ allow: ["127.0.0.1/32"] }),
+      log: quiet,
+    });
     const t0 = Date.now();
     const r = await roundTrip(listener.port, "after restart");
     expect(r.reply).toBe("after restart");
@@ -126,8 +134,20 @@ describe.each([
 describe("unix destinations", () => {
   test("an explicitly allowed unix socket in the VM is dialled; another path is refused", async () => {
     const target = join(dir, "app.sock");
-    const app = Bun.listen({ unix: target, socket: { data(s, d) { s.write(d); s.end(); } } });
-    const fwd = startForwarder({ listen: parseTransportUrl(`unix://${join(dir, "fwd-unix.sock")}`, "listen"), policy: createDialPolicy({ allow: [`unix://${target}`] }), log: quiet });
+    const app = Bun.listen({
+      unix: target,
+      socket: {
+        data(s, d) {
+          s.write(d);
+          s.end();
+        },
+      },
+    });
+    const fwd = startForwarder({
+      listen: parseTransportUrl(`unix://${join(dir, "fwd-unix.sock")}`, "listen"),
+      policy: createDialPolicy({ allow: [`unix://${target}`] }),
+      log: quiet,
+    });
     const relay = createRelayClient({ url: parseTransportUrl(fwd.address, "connect"), log: quiet });
     try {
       const s = await relay.session(5000);
@@ -139,7 +159,9 @@ describe("unix destinations", () => {
       let why: string | null = null;
       s.open({ proto: "unix", path: "/var/run/docker.sock" }, refused).onEnded = (r) => (why = r);
       await until(() => refused.resetCalled, "the refusal");
-      expect(why as unknown as string).toContain("forbidden: Unix socket destinations are refused unless allowed with --allow unix:///var/run/docker.sock");
+      expect(why as unknown as string).toContain(
+        "forbidden: Unix socket destinations are refused unless allowed with --allow unix:///var/run/docker.sock",
+      );
     } finally {
       relay.close();
       fwd.close();
@@ -150,7 +172,11 @@ describe("unix destinations", () => {
 
 test("both ends of a unix pipe get 4 MiB socket buffers (the kernel's 208 KiB is less than a frame)", async () => {
   const path = join(dir, "bufs", "fwd.sock");
-  const fwd = startForwarder({ listen: parseTransportUrl(`unix://${path}`, "listen"), policy: createDialPolicy({ allow: [] }), log: quiet });
+  const fwd = startForwarder({
+    listen: parseTransportUrl(`unix://${path}`, "listen"),
+    policy: createDialPolicy({ allow: [] }),
+    log: quiet,
+  });
   const relay = createRelayClient({ url: parseTransportUrl(`unix://${path}`, "connect"), log: quiet });
   try {
     await relay.session(5000);
@@ -159,7 +185,10 @@ test("both ends of a unix pipe get 4 MiB socket buffers (the kernel's 208 KiB is
     const accepted = lines.find((l) => l.includes(path) && l.startsWith("u_str") && l.includes("ESTAB"));
     expect(accepted).toBeDefined();
     const [, , , , , inode, , peer] = accepted!.trim().split(/\s+/);
-    const dialled = lines.find((l) => { const f = l.trim().split(/\s+/); return f[5] === peer && f[7] === inode; });
+    const dialled = lines.find((l) => {
+      const f = l.trim().split(/\s+/);
+      return f[5] === peer && f[7] === inode;
+    });
     expect(dialled).toBeDefined();
     for (const l of [accepted!, dialled!]) {
       expect(l).toMatch(/rb8388608/);
@@ -174,7 +203,11 @@ test("both ends of a unix pipe get 4 MiB socket buffers (the kernel's 208 KiB is
 test("a unix pipe socket is owner-only, in a 0700 directory", async () => {
   const { statSync } = await import("node:fs");
   const path = join(dir, "private", "fwd.sock");
-  const fwd = startForwarder({ listen: parseTransportUrl(`unix://${path}`, "listen"), policy: createDialPolicy({ allow: [] }), log: quiet });
+  const fwd = startForwarder({
+    listen: parseTransportUrl(`unix://${path}`, "listen"),
+    policy: createDialPolicy({ allow: [] }),
+    log: quiet,
+  });
   try {
     expect(statSync(join(dir, "private")).mode & 0o777).toBe(0o700);
     expect(statSync(path).mode & 0o077).toBe(0); // owner only, from the moment it exists
@@ -187,8 +220,22 @@ test("the host keeps redialling a peer that hangs up at once, and a waiting clie
   // regression guard: a pipe that died before dialPipe() returned used to leave nothing scheduled
   const path = join(dir, "hangup.sock");
   let accepts = 0;
-  const l = Bun.listen({ unix: path, socket: { open(s) { accepts++; s.terminate(); }, data() {} } });
-  const relay = createRelayClient({ url: parseTransportUrl(`unix://${path}`, "connect"), log: quiet, backoffMinMs: 20, backoffMaxMs: 100 });
+  const l = Bun.listen({
+    unix: path,
+    socket: {
+      open(s) {
+        accepts++;
+        s.terminate();
+      },
+      data() {},
+    },
+  });
+  const relay = createRelayClient({
+    url: parseTransportUrl(`unix://${path}`, "connect"),
+    log: quiet,
+    backoffMinMs: 20,
+    backoffMaxMs: 100,
+  });
   try {
     await until(() => accepts >= 5, "five dial attempts", 3000);
     await expect(relay.session(200)).rejects.toThrow(/the pipe to unix:.*hangup\.sock is down \(.*\); waited 200 ms/);

@@ -7,9 +7,16 @@ test.each([
   ["tcp://[::1]:7777", "listen", { kind: "tcp", host: "::1", port: 7777 }],
   ["tcp://localhost:7777", "connect", { kind: "tcp", host: "127.0.0.1", port: 7777 }],
   ["tcp://127.0.0.1:0", "listen", { kind: "tcp", host: "127.0.0.1", port: 0 }],
-  ["exec:wsl.exe -d dist -- edgeport forwarder --listen stdio:", "connect",
-    { kind: "exec", command: "wsl.exe", args: ["-d", "dist", "--", "edgeport", "forwarder", "--listen", "stdio:"] }],
-  [`exec:sh -c 'exec edgeport forwarder --listen stdio:' "a b"`, "connect", { kind: "exec", command: "sh", args: ["-c", "exec edgeport forwarder --listen stdio:", "a b"] }],
+  [
+    "exec:wsl.exe -d dist -- edgeport forwarder --listen stdio:",
+    "connect",
+    { kind: "exec", command: "wsl.exe", args: ["-d", "dist", "--", "edgeport", "forwarder", "--listen", "stdio:"] },
+  ],
+  [
+    `exec:sh -c 'exec edgeport forwarder --listen stdio:' "a b"`,
+    "connect",
+    { kind: "exec", command: "sh", args: ["-c", "exec edgeport forwarder --listen stdio:", "a b"] },
+  ],
   ["stdio:", "listen", { kind: "stdio" }],
   ["npipe:////./pipe/edgeport", "connect", { kind: "npipe", path: "\\\\.\\pipe\\edgeport" }],
 ])("%p (%s)", (url, role, want) => {
@@ -29,7 +36,11 @@ test.each([
   ["stdio:", "connect", /stdio: is for the forwarder side/],
   ["npipe://./pipe/x", "connect", /write npipe:\/\/\/\/\.\/pipe\/NAME/],
   ["npipe:////./pipe/a\\b", "connect", /write npipe/],
-  ["http://127.0.0.1:80", "connect", /unknown scheme; accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, exec:COMMAND ARGS/],
+  [
+    "http://127.0.0.1:80",
+    "connect",
+    /unknown scheme; accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, exec:COMMAND ARGS/,
+  ],
   ["/tmp/fwd.sock", "listen", /accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, stdio:/],
   [`exec:sh -c 'unclosed`, "connect", /unclosed/],
 ])("%p (%s) is refused: %p", (url, role, message) => {
