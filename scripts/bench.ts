@@ -14,6 +14,7 @@
  * interleave the paths; the median is quoted with min-max. Then scripts/bench-run.ts (start event ->
  * listener, 100-port range). Results: bench-results/results.{md,json} and chart.svg.
  *   bun scripts/bench.ts [--rounds 3] [--seconds 3] [--idle 1000,10000] [--skip-run-timings]
+ *     [--skip-spin] [--baseline PATH]   (PATH: another edgeport binary, run as its own pair beside this build)
  * Bounded: every iperf3 run --seconds, every rate run 2 s, latency 2,000 round trips, idle
  * connections as many as --idle says; everything is torn down by PID.
  */
@@ -35,6 +36,9 @@ import { startTestbed, type Testbed } from "./testbed.ts";
 const arg = (name: string, def: string) =>
   Bun.argv.includes(`--${name}`) ? Bun.argv[Bun.argv.indexOf(`--${name}`) + 1]! : def;
 const rounds = Number(arg("rounds", "3"));
+/** another edgeport binary run as its own pair beside this build's (before/after a change, in one run) */
+const baseline = Bun.argv.includes("--baseline") ? arg("baseline", "") : null;
+const skipSpin = Bun.argv.includes("--skip-spin");
 const seconds = Number(arg("seconds", "3"));
 const idleCounts = arg("idle", "1000,10000")
   .split(",")
@@ -322,75 +326,51 @@ try {
       ]),
     );
   }
-  // edgeport: host listener -> pipe -> forwarder in the VM
-  const sock = join(tb.dir, "fwd.sock");
-  const flog = join(tb.dir, "fwd.log");
-  const fwd = tb.spawnInVm(
-    [
-      EDGEPORT,
-      "forwarder",
-      "--listen",
-      `unix://${sock}`,
-      "--allow",
-      "172.17.0.0/16",
-      "--log-format",
-      "json",
-      "--log-level",
-      "warn",
-    ],
-    { logFile: flog },
-  );
-  await until(() => Bun.spawnSync(["test", "-S", sock]).exitCode === 0, "the forwarder");
-  const pub = spawnHost(
-    [
-      "publish",
-      "--relay",
-      `unix://${sock}`,
-      `127.0.0.1:${base + 4}:${ip.ip}:5201`,
-      `127.0.0.1:${base + 5}:${srv.ip}:7001`,
-    ],
-    join(tb.dir, "pub.log"),
-    "info",
-  );
-  procs.push(fwd, pub);
-  await waitForListener(base + 4);
-  await waitForListener(base + 5);
+  // edgeport: host listener -> pipe -> forwarder in the VM; one pair of processes per edgeport path
+  const startPair = async (tag: string, bin: string, iperfPort: number, echoPort: number, extra: string[]) => {
+    const sock = join(tb.dir, `fwd${tag}.sock`);
+    const fwd = tb.spawnInVm(
+      [bin, "forwarder", "--listen", `unix://${sock}`, "--allow", "172.17.0.0/16", ...extra].concat([
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn",
+      ]),
+      { logFile: join(tb.dir, `fwd${tag}.log`) },
+    );
+    await until(() => Bun.spawnSync(["test", "-S", sock]).exitCode === 0, `the forwarder${tag}`);
+    const pub = spawnHost(
+      [
+        "publish",
+        "--relay",
+        `unix://${sock}`,
+        ...extra,
+        `127.0.0.1:${iperfPort}:${ip.ip}:5201`,
+        `127.0.0.1:${echoPort}:${srv.ip}:7001`,
+      ],
+      join(tb.dir, `pub${tag}.log`),
+      "info",
+      bin,
+    );
+    procs.push(fwd, pub);
+    await waitForListener(iperfPort);
+    await waitForListener(echoPort);
+    return [pub.pid, fwd.pid];
+  };
+  const edgeportPaths: Path[] = [];
+  const pair = async (name: string, tag: string, bin: string, ports: [number, number], extra: string[]) =>
+    edgeportPaths.push({
+      name,
+      where: "host",
+      iperf: ["127.0.0.1", ports[0]],
+      echo: ["127.0.0.1", ports[1]],
+      cpuPids: await startPair(tag, bin, ports[0], ports[1], extra),
+    });
+  await pair("edgeport", "", EDGEPORT, [base + 4, base + 5], []);
   // the same with --spin 1ms on both ends (opt-in; docs/performance.md): its own pair of processes
-  const ssock = join(tb.dir, "fwd-spin.sock");
-  const sfwd = tb.spawnInVm(
-    [
-      EDGEPORT,
-      "forwarder",
-      "--listen",
-      `unix://${ssock}`,
-      "--allow",
-      "172.17.0.0/16",
-      "--spin",
-      "1ms",
-      "--log-format",
-      "json",
-      "--log-level",
-      "warn",
-    ],
-    { logFile: join(tb.dir, "fwd-spin.log") },
-  );
-  await until(() => Bun.spawnSync(["test", "-S", ssock]).exitCode === 0, "the spinning forwarder");
-  const spub = spawnHost(
-    [
-      "publish",
-      "--relay",
-      `unix://${ssock}`,
-      "--spin",
-      "1ms",
-      `127.0.0.1:${base + 8}:${ip.ip}:5201`,
-      `127.0.0.1:${base + 9}:${srv.ip}:7001`,
-    ],
-    join(tb.dir, "pub-spin.log"),
-    "info",
-  );
-  procs.push(sfwd, spub);
-  await waitForListener(base + 8);
-  await waitForListener(base + 9);
+  if (!skipSpin) await pair("edgeport --spin 1ms", "-spin", EDGEPORT, [base + 8, base + 9], ["--spin", "1ms"]);
+  // another build side by side (e.g. the commit before a change): --baseline PATH
+  if (baseline) await pair("edgeport baseline", "-baseline", baseline, [base + 10, base + 11], []);
   for (const port of [base, base + 1, base + 2, base + 3]) {
     await until(
       () => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`])).exitCode === 0,
@@ -402,20 +382,7 @@ try {
     { name: "direct", where: "vm", iperf: [ip.ip, 5201], echo: [srv.ip, 7001] },
     { name: "docker-proxy", where: "vm", iperf: ["127.0.0.1", base], echo: ["127.0.0.1", base + 1], cpuPids: [dpEcho] },
     { name: "socat", where: "vm", iperf: ["127.0.0.1", base + 2], echo: ["127.0.0.1", base + 3] },
-    {
-      name: "edgeport",
-      where: "host",
-      iperf: ["127.0.0.1", base + 4],
-      echo: ["127.0.0.1", base + 5],
-      cpuPids: [pub.pid, fwd.pid],
-    },
-    {
-      name: "edgeport --spin 1ms",
-      where: "host",
-      iperf: ["127.0.0.1", base + 8],
-      echo: ["127.0.0.1", base + 9],
-      cpuPids: [spub.pid, sfwd.pid],
-    },
+    ...edgeportPaths,
   ];
   for (const p of paths)
     samples[p.name] = Object.fromEntries(METRICS.map((m) => [m, []])) as unknown as Record<Metric, number[]>;
@@ -519,6 +486,7 @@ function floorLines(): string[] {
   const ratio = (m: Metric, rs: number[]) => (rs.length ? median(rs.map((i) => ep[m][i]! / dpS[m][i]!)) : NaN);
   const added = (rs: number[], of = ep) => (rs.length ? median(rs.map((i) => of.p99[i]! - dS.p99[i]!)) : NaN);
   const perConn = idle.find((i) => i.connections === 10_000)?.perConnKiB;
+  const others = Object.keys(samples).filter((n) => n.startsWith("edgeport "));
   const cell = (v: number, text: string, ok: boolean) =>
     Number.isNaN(v) ? "no such round" : `${text} ${ok ? "yes" : "NO"}`;
   const rows: string[] = [
@@ -532,24 +500,19 @@ function floorLines(): string[] {
         q = added(quietLat);
       return `| added p99 latency (edgeport p99 - direct p99); quiet here: the ${quietLat.length} round(s) whose echo blocks had steal under 5 % | < 1 ms | ${cell(a, `${a.toFixed(3)} ms`, a < 1)} | ${cell(q, `${q.toFixed(3)} ms`, q < 1)} |`;
     })(),
-    ...(
-      [
-        ["docker-proxy's", dpS],
-        ["edgeport --spin 1ms's (opt-in)", samples["edgeport --spin 1ms"]!],
-      ] as const
-    ).map(([who, of]) => {
+    ...[["docker-proxy's", dpS] as const, ...others.map((n) => [`${n}'s`, samples[n]!] as const)].map(([who, of]) => {
       const a = added(all, of),
         q = added(quietLat, of);
       return `| for scale, not a floor: ${who} added p99, same rounds | | ${Number.isNaN(a) ? "no such round" : `${a.toFixed(3)} ms`} | ${Number.isNaN(q) ? "no such round" : `${q.toFixed(3)} ms`} |`;
     }),
-    (() => {
-      // the same throughput and connection ratios for the opt-in --spin pair, all rounds and quiet rounds
-      const sp = samples["edgeport --spin 1ms"]!;
+    // the same throughput and connection ratios for the other edgeport pairs (--spin, --baseline)
+    ...others.map((n) => {
+      const sp = samples[n]!;
       const r = (m: Metric, rs: number[]) =>
         rs.length ? `x${median(rs.map((i) => sp[m][i]! / dpS[m][i]!)).toFixed(2)}` : "no such round";
       const ms = ["up", "down", "up8", "down8", "rate"] as const;
-      return `| for scale, not a floor: edgeport --spin 1ms / docker-proxy, 1 up, 1 down, 8 up, 8 down, conn/s | | ${ms.map((m) => r(m, all)).join(", ")} | ${quiet.length ? ms.map((m) => r(m, quiet)).join(", ") : "no such round"} |`;
-    })(),
+      return `| for scale, not a floor: ${n} / docker-proxy, 1 up, 1 down, 8 up, 8 down, conn/s | | ${ms.map((m) => r(m, all)).join(", ")} | ${quiet.length ? ms.map((m) => r(m, quiet)).join(", ") : "no such round"} |`;
+    }),
     `| RSS per idle connection at 10,000 (host + forwarder) | <= 16 KiB | ${perConn === undefined ? "not measured" : `${perConn.toFixed(1)} KiB ${perConn <= 16 ? "yes" : "NO"}`} | |`,
   ];
   return [

@@ -65,9 +65,14 @@ export const hasLog = (file: string, re: RegExp) => logLines(file).some((l) => r
  * passes the level a user runs with (a repeated flag takes the last value, so the level is not
  * for args to say).
  */
-export function spawnHost(args: string[], logFile: string, level: "debug" | "info" | "warn" = "debug"): Bun.Subprocess {
+export function spawnHost(
+  args: string[],
+  logFile: string,
+  level: "debug" | "info" | "warn" = "debug",
+  binary = EDGEPORT,
+): Bun.Subprocess {
   const fd = openSync(logFile, "a");
-  return Bun.spawn([EDGEPORT, ...args, "--log-format", "json", "--log-level", level], {
+  return Bun.spawn([binary, ...args, "--log-format", "json", "--log-level", level], {
     stdout: fd,
     stderr: fd,
     stdin: "ignore",
