@@ -68,7 +68,7 @@ export default defineCommand({
       "Publish ports by hand: through the running daemon (kept until edgeport unpublish), or standalone with --relay in the foreground until Ctrl-C",
   },
   args,
-  async run({ args: a, rawArgs }) {
+  async run({ args: a }) {
     applyLogArgs(a);
     const plog = log.withTag("publish");
     const specs = (a._ as string[]).filter((s) => s !== "--");
