@@ -69,8 +69,8 @@ configureLog("info", "text");
 
 /** A string from the other side (VM, engine, client) made safe for a log line: no control bytes, bounded. */
 export function safe(s: string, max = 200): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control bytes is the point
   const cleaned = s.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control bytes is the point
     /[\u0000-\u001f\u007f-\u009f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
