@@ -12,7 +12,8 @@ import { stop } from "./context.ts";
 const args = {
   listen: {
     type: "string",
-    description: "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME",
+    description:
+      "Where to accept the pipe: unix:///path, tcp://IP:PORT, vsock://any:PORT, fd://N (an inherited listening socket, e.g. systemd socket activation), stdio:, npipe:////./pipe/NAME",
     required: true,
     valueHint: "URL",
   },

@@ -38,7 +38,7 @@ const args = {
   relay: {
     type: "string",
     description:
-      "Standalone, in the foreground: the pipe to the VM forwarder (unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME). Without it the specs go to the running daemon (edgeport run)",
+      "Standalone, in the foreground: the pipe to the VM forwarder (unix:///path, tcp://IP:PORT, vsock://CID:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME). Without it the specs go to the running daemon (edgeport run)",
     valueHint: "URL",
   },
   ...apiArgs,

@@ -45,7 +45,7 @@ const args = {
   relay: {
     type: "string",
     description:
-      "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME (required here or in --config)",
+      "The pipe to the VM forwarder: unix:///path, tcp://IP:PORT, vsock://CID:PORT, exec:COMMAND ARGS, npipe:////./pipe/NAME (required here or in --config)",
     valueHint: "URL",
   },
   engine: {

@@ -1,13 +1,16 @@
 /**
- * Pipe transports, one file a kind: socket.ts (unix, tcp, npipe), exec.ts (a spawned process's
- * stdio), stdio.ts (our own stdio). dialPipe is the host's side, listenPipes the forwarder's.
+ * Pipe transports, one file a kind: socket.ts (unix, tcp, npipe), vsock.ts (AF_VSOCK), fd.ts (an
+ * inherited socket), exec.ts (a spawned process's stdio), stdio.ts (our own stdio). dialPipe is
+ * the host's side, listenPipes the forwarder's.
  */
 import { EdgeportError } from "../../shared/errors.ts";
 import { spawnPipe } from "./exec.ts";
+import { dialFd, listenFd } from "./fd.ts";
 import { dialSocket, listenSocket } from "./socket.ts";
 import { stdioPipe } from "./stdio.ts";
 import type { OnPipe, PipeListener } from "./types.ts";
 import { formatTransportUrl, type TransportUrl } from "./url.ts";
+import { dialVsock, listenVsock } from "./vsock.ts";
 
 export type { OnPipe, PipeListener } from "./types.ts";
 export { prepareUnixPath } from "./unix.ts";
@@ -16,6 +19,8 @@ export { prepareUnixPath } from "./unix.ts";
 export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<void> {
   if (u.kind === "exec") return spawnPipe(u.command, u.args, formatTransportUrl(u), onPipe);
   if (u.kind === "stdio") throw new EdgeportError("E_BAD_URL", "stdio: is a listen-side transport (the forwarder's)");
+  if (u.kind === "vsock") return dialVsock(u, onPipe);
+  if (u.kind === "fd") return dialFd(u.fd, onPipe);
   return dialSocket(u, onPipe);
 }
 
@@ -23,5 +28,7 @@ export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<void> {
 export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
   if (u.kind === "stdio") return stdioPipe(onPipe);
   if (u.kind === "exec") throw new EdgeportError("E_BAD_URL", "exec: is a connect-side transport (the host's)");
+  if (u.kind === "vsock") return listenVsock(u, onPipe);
+  if (u.kind === "fd") return listenFd(u.fd, onPipe);
   return listenSocket(u, onPipe);
 }

@@ -115,3 +115,50 @@ export function listenSocket(u: SocketUrl, onPipe: OnPipe): PipeListener {
     },
   };
 }
+
+/** Adopts a connected stream socket by its fd (vsock, an inherited fd) as one pipe. */
+export async function adoptConnected(fd: number, description: string, onPipe: OnPipe): Promise<void> {
+  const state: SockState = { h: null, closed: false };
+  try {
+    await Bun.connect<SockState>({
+      fd,
+      data: state,
+      socket: {
+        ...pipeSocketHandlers,
+        open(sock: Socket<SockState>) {
+          sock.data.h = onPipe(socketPipe(sock, description));
+        },
+      },
+    } as unknown as Parameters<typeof Bun.connect<SockState>>[0]);
+  } catch (e) {
+    throw new EdgeportError("E_DIAL", `cannot use ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
+  }
+}
+
+/** Adopts a listening stream socket by its fd (vsock, an inherited fd); each accepted connection becomes a pipe. */
+export function adoptListener(fd: number, description: string, onPipe: OnPipe, onClose?: () => void): PipeListener {
+  let listener: UnixSocketListener<SockState>;
+  try {
+    listener = Bun.listen<SockState>({
+      fd,
+      socket: {
+        ...pipeSocketHandlers,
+        open(sock: Socket<SockState>) {
+          sock.data = { h: null, closed: false };
+          sock.data.h = onPipe(socketPipe(sock, description));
+        },
+      },
+    } as unknown as Parameters<typeof Bun.listen<SockState>>[0]) as UnixSocketListener<SockState>;
+  } catch (e) {
+    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
+      cause: e,
+    });
+  }
+  return {
+    address: description,
+    close: () => {
+      listener.stop(true);
+      onClose?.();
+    },
+  };
+}

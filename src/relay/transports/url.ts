@@ -7,13 +7,15 @@ export type TransportUrl =
   | { kind: "tcp"; host: string; port: number }
   | { kind: "exec"; command: string; args: string[] }
   | { kind: "stdio" }
-  | { kind: "npipe"; path: string };
+  | { kind: "npipe"; path: string }
+  | { kind: "vsock"; cid: number; port: number }
+  | { kind: "fd"; fd: number };
 
 export type TransportRole = "connect" | "listen";
 
 const FORMS: Record<TransportRole, string> = {
-  connect: "unix:///path, tcp://IP:PORT, npipe:////./pipe/NAME, exec:COMMAND ARGS",
-  listen: "unix:///path, tcp://IP:PORT, npipe:////./pipe/NAME, stdio:",
+  connect: "unix:///path, tcp://IP:PORT, npipe:////./pipe/NAME, vsock://CID:PORT, fd://N, exec:COMMAND ARGS",
+  listen: "unix:///path, tcp://IP:PORT, npipe:////./pipe/NAME, vsock://any:PORT, fd://N, stdio:",
 };
 
 /** Splits a command line on whitespace, honouring simple single and double quotes. */
@@ -93,7 +95,31 @@ export function parseTransportUrl(input: string, role: TransportRole): Transport
     if (!m) fail("write npipe:////./pipe/NAME");
     return { kind: "npipe", path: `\\\\.\\pipe\\${m![1]}` };
   }
+  if (s.startsWith("vsock:")) return parseVsock(s, role, fail);
+  if (s.startsWith("fd:")) {
+    const m = /^fd:\/\/(\d{1,7})$/.exec(s);
+    if (!m) fail("write fd://N (an inherited socket's file descriptor)");
+    const fd = Number(m![1]);
+    if (fd < 3) fail(`fd ${fd} is stdin, stdout or stderr; use stdio: for those`);
+    return { kind: "fd", fd };
+  }
   return fail("unknown scheme");
+}
+
+const U32 = 0xffffffff;
+
+function parseVsock(s: string, role: TransportRole, fail: (why: string) => never): TransportUrl {
+  const m = /^vsock:\/\/([^:/]+):(\d{1,10})\/?$/.exec(s);
+  if (!m) fail("write vsock://CID:PORT (vsock://any:PORT to listen)");
+  const cidText = m![1]!.toLowerCase();
+  const port = Number(m![2]);
+  if (port > U32 - 1) fail(`port ${port} is out of range (0-4294967294)`);
+  if (cidText === "any" || cidText === "-1") {
+    if (role === "connect") fail("connect to a CID, not any: 2 is the host, 3 and up are VMs");
+    return { kind: "vsock", cid: U32, port };
+  }
+  if (!/^\d{1,10}$/.test(cidText) || Number(cidText) >= U32) fail(`CID "${m![1]}" is not a number below 4294967295`);
+  return { kind: "vsock", cid: Number(cidText), port };
 }
 
 export function formatTransportUrl(u: TransportUrl): string {
@@ -108,5 +134,9 @@ export function formatTransportUrl(u: TransportUrl): string {
       return "stdio:";
     case "npipe":
       return `npipe:////./pipe/${u.path.slice("\\\\.\\pipe\\".length)}`;
+    case "vsock":
+      return `vsock://${u.cid === U32 ? "any" : u.cid}:${u.port}`;
+    case "fd":
+      return `fd://${u.fd}`;
   }
 }

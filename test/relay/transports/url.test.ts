@@ -19,6 +19,11 @@ test.each([
   ],
   ["stdio:", "listen", { kind: "stdio" }],
   ["npipe:////./pipe/edgeport", "connect", { kind: "npipe", path: "\\\\.\\pipe\\edgeport" }],
+  ["vsock://3:1024", "connect", { kind: "vsock", cid: 3, port: 1024 }],
+  ["vsock://any:1024", "listen", { kind: "vsock", cid: 0xffffffff, port: 1024 }],
+  ["vsock://2:1024", "listen", { kind: "vsock", cid: 2, port: 1024 }],
+  ["fd://3", "listen", { kind: "fd", fd: 3 }],
+  ["fd://7", "connect", { kind: "fd", fd: 7 }],
 ])("%p (%s)", (url, role, want) => {
   const u = parseTransportUrl(url, role as "connect" | "listen");
   expect(u).toEqual(want as never);
@@ -39,10 +44,20 @@ test.each([
   [
     "http://127.0.0.1:80",
     "connect",
-    /unknown scheme; accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, exec:COMMAND ARGS/,
+    /unknown scheme; accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, vsock:\/\/CID:PORT, fd:\/\/N, exec:COMMAND ARGS/,
   ],
-  ["/tmp/fwd.sock", "listen", /accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, stdio:/],
+  [
+    "/tmp/fwd.sock",
+    "listen",
+    /accepted forms: unix:\/\/\/path, tcp:\/\/IP:PORT, npipe:\/\/\/\/\.\/pipe\/NAME, vsock:\/\/any:PORT, fd:\/\/N, stdio:/,
+  ],
   [`exec:sh -c 'unclosed`, "connect", /unclosed/],
+  ["vsock://any:1024", "connect", /connect to a CID, not any: 2 is the host, 3 and up are VMs/],
+  ["vsock://3", "connect", /write vsock:\/\/CID:PORT \(vsock:\/\/any:PORT to listen\)/],
+  ["vsock://vm:1024", "connect", /CID "vm" is not a number/],
+  ["vsock://3:4294967295", "connect", /port 4294967295 is out of range/],
+  ["fd://1", "listen", /fd 1 is stdin, stdout or stderr; use stdio: for those/],
+  ["fd://x", "listen", /write fd:\/\/N/],
 ])("%p (%s) is refused: %p", (url, role, message) => {
   expect(() => parseTransportUrl(url, role as "connect" | "listen")).toThrow(message);
 });
