@@ -65,7 +65,8 @@ export async function holdPublished(o: PublishLoopOptions): Promise<number> {
   const { firstMs, maxMs } = o.backoff ?? { firstMs: 100, maxMs: 2000 };
   let first = true;
   let delay = firstMs;
-  const fail = async (msg: string): Promise<boolean> => {
+  /** A failed attempt: final (true) when it was the first, else a warning and a backoff wait. */
+  const isFinal = async (msg: string): Promise<boolean> => {
     if (first) {
       o.status.failed(msg);
       o.log.error(msg);
@@ -82,12 +83,12 @@ export async function holdPublished(o: PublishLoopOptions): Promise<number> {
       lease = await o.request();
     } catch (e) {
       const why = (e as { code?: string }).code ?? (e as Error).message;
-      if (await fail(`${o.what}: cannot reach the host through ${o.control}: ${why}`)) return 1;
+      if (await isFinal(`${o.what}: cannot reach the host through ${o.control}: ${why}`)) return 1;
       continue;
     }
     if (!lease.reply.ok) {
       lease.end();
-      if (await fail(`${o.what}: the host refused: ${lease.reply.error || "no reason"}`)) return 1;
+      if (await isFinal(`${o.what}: the host refused: ${lease.reply.error || "no reason"}`)) return 1;
       continue;
     }
     o.log.info(`${o.what}: published on the host at ${(lease.reply.ports ?? []).join(", ")} (${lease.reply.id})`);
