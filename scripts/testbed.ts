@@ -350,7 +350,9 @@ if (import.meta.main) {
   const signals = ["SIGINT", "SIGTERM"] as const;
   if (cmd === "up") {
     console.log(JSON.stringify({ name: tb.name, netnsPath: tb.netnsPath, dockerHost: tb.dockerHost, dir: tb.dir }));
-    await new Promise<void>((r) => signals.forEach((s) => process.once(s, () => r())));
+    await new Promise<void>((r) => {
+      for (const s of signals) process.once(s, () => r());
+    });
     await tb.stop();
   } else {
     try {

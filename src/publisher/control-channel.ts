@@ -1,37 +1,27 @@
 /**
  * Channels the VM opens to the host: dockerd's userland proxy (edgeport docker-proxy), through the
  * forwarder's VM-local control socket, asks the host to publish a binding. The host accepts such a
- * channel only for the control destination and only these requests, one JSON object a line:
- *
- *   -> {"op":"publish","proto":"tcp","hostIp":"0.0.0.0","hostPort":8080,"containerIp":"172.17.0.2","containerPort":80}
- *   <- {"ok":true,"id":"3f2a...","ports":["127.0.0.1:8080","[::1]:8080"]}   or   {"ok":false,"error":"..."}
- *   -> {"op":"unpublish"}   (or simply closing the channel)
+ * channel only for the control destination and only the requests of the control-line protocol
+ * (src/relay/control/protocol.ts), one JSON object a line.
  *
  * Whatever a channel published is released when the channel ends, so a proxy that dies (or a pipe
  * that breaks) never leaves a port behind; the proxy publishes again when it reconnects.
  */
 import type { ConsolaInstance } from "consola";
-import { z } from "zod";
+import {
+  type ControlReply,
+  type ControlRequest,
+  createLineSplitter,
+  decodeRequest,
+  encodeLine,
+  MAX_LINE,
+} from "../relay/control/protocol.ts";
 import type { Channel, Endpoint } from "../relay/mux/channel.ts";
 import type { Destination } from "../relay/mux/codec.ts";
 import { CONTROL_DEST, OPEN_FORBIDDEN } from "../relay/mux/constants.ts";
 import type { Session } from "../relay/mux/session.ts";
 import { safe } from "../shared/log.ts";
 import type { Daemon } from "./daemon.ts";
-
-const MAX_LINE = 4096;
-
-const Request = z.discriminatedUnion("op", [
-  z.strictObject({
-    op: z.literal("publish"),
-    proto: z.enum(["tcp", "udp"]),
-    hostIp: z.string().max(64),
-    hostPort: z.number().int().min(1).max(65535),
-    containerIp: z.string().max(64),
-    containerPort: z.number().int().min(1).max(65535),
-  }),
-  z.strictObject({ op: z.literal("unpublish") }),
-]);
 
 export function controlChannels(
   daemon: () => Pick<Daemon, "publishProxy" | "releaseProxy"> | null,
@@ -45,10 +35,10 @@ export function controlChannels(
       return;
     }
     const owned: string[] = [];
-    let buf = "";
+    const lines = createLineSplitter(MAX_LINE);
     let ended = false;
-    const reply = (o: unknown) => {
-      if (!ended) ch.localData(new TextEncoder().encode(`${JSON.stringify(o)}\n`));
+    const reply = (o: ControlReply) => {
+      if (!ended) ch.localData(new TextEncoder().encode(encodeLine(o)));
     };
     const releaseAll = () => {
       const d = daemon();
@@ -57,14 +47,11 @@ export function controlChannels(
     };
     let chain = Promise.resolve();
     const handle = async (line: string) => {
-      let req: z.infer<typeof Request>;
+      let req: ControlRequest;
       try {
-        req = Request.parse(JSON.parse(line));
+        req = decodeRequest(line);
       } catch (e) {
-        reply({
-          ok: false,
-          error: `bad request: ${e instanceof z.ZodError ? e.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ") : (e as Error).message}`,
-        });
+        reply({ ok: false, error: (e as Error).message });
         return;
       }
       if (req.op === "unpublish") {
@@ -86,17 +73,9 @@ export function controlChannels(
     const ep: Endpoint = {
       write(data) {
         if (ended) return -1;
-        buf += new TextDecoder().decode(data);
-        if (buf.length > MAX_LINE && !buf.includes("\n")) {
-          reply({ ok: false, error: `request longer than ${MAX_LINE} bytes` });
-          buf = "";
-        }
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line) chain = chain.then(() => handle(line));
-        }
+        const { lines: got, overflow } = lines.push(data);
+        if (overflow) reply({ ok: false, error: `request longer than ${MAX_LINE} bytes` });
+        for (const line of got.map((l) => l.trim()).filter(Boolean)) chain = chain.then(() => handle(line));
         return data.length;
       },
       shutdown() {

@@ -25,7 +25,13 @@ const cli = (args: string[]) => {
   const r = Bun.spawnSync([EDGEPORT, ...args, "--api", `unix://${api}`], { stdout: "pipe", stderr: "pipe" });
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 };
-const call = async (method: string, path: string, body?: unknown) => {
+/** an error's body; a test names other bodies' type */
+type ApiError = { code?: string; message?: string };
+const call = async <T = ApiError>(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> => {
   const r = await fetch(`http://localhost${path}`, {
     method,
     unix: api,
@@ -36,9 +42,9 @@ const call = async (method: string, path: string, body?: unknown) => {
         }
       : {}),
   } as RequestInit);
-  return { status: r.status, body: (await r.json().catch(async () => r.text())) as any };
+  return { status: r.status, body: (await r.json().catch(async () => r.text())) as T };
 };
-const ports = async () => (await call("GET", "/v1/ports")).body as PortState[];
+const ports = async () => (await call<PortState[]>("GET", "/v1/ports")).body;
 /** Sends `send` and collects what comes back until n bytes (the test server echoes). */
 async function echoed(
   port: number,
@@ -248,7 +254,7 @@ describe("the control API and the CLI on the real daemon", () => {
     expect(cli(["status"]).out).toMatch(
       /daemon: {2}up .*\npipe: {4}up, edgeport peer.*\nengine: {2}following unix:.*\nbinding: local-default\nports: {3}\d+ published/,
     );
-    expect((await call("GET", "/v1/health")).body).toEqual({ ok: true, pipe: true, engine: true });
+    expect((await call<unknown>("GET", "/v1/health")).body).toEqual({ ok: true, pipe: true, engine: true });
     const p = base + 3;
     expect(cli(["publish", `127.0.0.1:${p}:${srvIp}:7001`]).code).toBe(0);
     const metric = async () => {
@@ -264,8 +270,8 @@ describe("the control API and the CLI on the real daemon", () => {
     expect(before).toBe(0);
     expect(await echoOnce(p, "x".repeat(1000))).toBe(true);
     expect(await metric()).toBe(1000);
-    const dbg = (await call("GET", "/v1/debug/state")).body;
-    expect(dbg.events.some((e: { msg: string }) => e.msg.startsWith("pipe up"))).toBe(true);
+    const dbg = (await call<{ events: { msg: string }[] }>("GET", "/v1/debug/state")).body;
+    expect(dbg.events.some((e) => e.msg.startsWith("pipe up"))).toBe(true);
   });
 
   test("the config file: flags win over it (binding), reserved ports are refused, ignored containers are not published", async () => {

@@ -176,8 +176,10 @@ describe("edgeport run, --binding local-default", () => {
         new RegExp(`container busy: cannot listen on 127\\.0\\.0\\.1:${p}: the address is already in use`),
       ),
     ).toBe(true);
-    // logged once, though retried at every resync
-    await Bun.sleep(2500);
+    // logged once, though retried at every resync: wait for two more resyncs (lists) to complete
+    const lists = () => engineProxy.requests.filter((r) => r.includes("/containers/json")).length;
+    const seen = lists();
+    await until(() => lists() >= seen + 3, "two more resyncs");
     expect(logLines(runLog).filter((l) => l.msg.includes(`cannot listen on 127.0.0.1:${p}:`)).length).toBe(1);
     held.stop(true);
     await until(() => curl("127.0.0.1", p) === INDEX_HTML, "the port published at the next resync", 5000);

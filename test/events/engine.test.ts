@@ -23,7 +23,10 @@ beforeAll(() => {
   proxy = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch: () => (proxied++, new Response("proxied", { status: 502 })),
+    fetch: () => {
+      proxied++;
+      return new Response("proxied", { status: 502 });
+    },
   });
   engine = Bun.serve({
     hostname: "127.0.0.1",

@@ -72,8 +72,21 @@ test("a started container whose ports are not visible yet is inspected again unt
 
 test("a die that arrives while the start's inspect is still in flight wins", async () => {
   let release!: () => void;
-  const slow = new Promise<void>((r) => (release = r));
-  const s = scripted({ inspect: async (id) => (await slow, container(id, true, true)) });
+  const slow = new Promise<void>((r) => {
+    release = r;
+  });
+  const { promise: webAnswered, resolve: answered } = Promise.withResolvers<void>();
+  const s = scripted({
+    inspect: async (id) => {
+      if (id !== "web") {
+        await webAnswered; // the later container is answered after web's late answer
+        return container(id, true, true);
+      }
+      await slow;
+      answered();
+      return container(id, true, true);
+    },
+  });
   const w = createWatcher({
     engine: s.engine,
     log: quiet,
@@ -87,7 +100,11 @@ test("a die that arrives while the start's inspect is still in flight wins", asy
   s.emit("start", "web");
   s.emit("die", "web");
   release();
-  await Bun.sleep(20);
+  // a later container, answered only after web's late answer came: once it is in, the watcher has
+  // seen web's late (running) answer, which must not bring web back
+  s.emit("start", "later");
+  await until(() => w.containers.has("later"), "the later container");
+  expect(s.calls.get("web")).toBe(1);
   expect(w.containers.has("web")).toBe(false);
   ctl.abort();
   await running;
@@ -97,7 +114,10 @@ test("the first list happens after the event stream is open, and events seen mea
   const order: string[] = [];
   const s = scripted({
     running: ["old"],
-    inspect: async (id) => (order.push(`inspect ${id}`), container(id, true, true)),
+    inspect: async (id) => {
+      order.push(`inspect ${id}`);
+      return container(id, true, true);
+    },
   });
   const events = s.engine.events;
   s.engine.events = (o) => {

@@ -12,6 +12,7 @@ import {
   ruleName,
   windowsScript,
 } from "../../src/firewall/windows.ts";
+import { until } from "../helpers/until.ts";
 
 const quiet = createConsola({ level: -999 });
 const owner = { instance: "0badcafe", pid: 4242 };
@@ -231,10 +232,12 @@ describe("the manager: off the publish path, batched, failures reported, dead in
   function fakeBackend(o: { fail?: () => boolean; delayMs?: number } = {}) {
     const batches: { add: string[]; remove: string[] }[] = [];
     const present: OwnedRule[] = [];
+    const calls = { apply: 0 };
     const b: Backend = {
       name: "nftables",
       list: async () => [...present],
       async apply(add, remove, own) {
+        calls.apply++;
         await Bun.sleep(o.delayMs ?? 1);
         if (o.fail?.()) throw new Error("nft: Operation not permitted");
         batches.push({ add: add.map((r) => r.id), remove: remove.map((r) => r.id) });
@@ -244,7 +247,7 @@ describe("the manager: off the publish path, batched, failures reported, dead in
         return added;
       },
     };
-    return { b, batches, present };
+    return { b, batches, present, calls };
   }
 
   test("sync returns at once; a burst of syncs is coalesced into few batches; close removes everything", async () => {
@@ -264,16 +267,15 @@ describe("the manager: off the publish path, batched, failures reported, dead in
     let failing = true;
     const lines: string[] = [];
     const log = createConsola({ level: 3, reporters: [{ log: (l) => void lines.push(l.args.join(" ")) }] });
-    const { b } = fakeBackend({ fail: () => failing });
+    const { b, calls } = fakeBackend({ fail: () => failing });
     const fw = createFirewall({ backend: b, log, instance: "0badcafe", pid: 1, retryMs: 30 });
     fw.sync(range(80, 1));
     await fw.settled();
     expect(fw.lastError()).toMatch(/Operation not permitted/);
-    await Bun.sleep(100);
+    await until(() => calls.apply >= 4, "three retries");
     expect(lines.filter((l) => /Operation not permitted/.test(l)).length).toBe(1);
     failing = false;
-    await Bun.sleep(100);
-    await fw.settled();
+    await until(() => fw.applied().length > 0, "a retry that succeeds");
     expect(fw.applied()).toEqual(["tcp:192.0.2.7:80"]);
     await fw.close();
   });

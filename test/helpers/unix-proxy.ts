@@ -13,6 +13,8 @@ interface Side {
 export class UnixProxy {
   private listener: UnixSocketListener<Side> | null = null;
   private readonly sockets = new Set<Socket<Side>>();
+  /** the paths of the HTTP requests clients sent through, in order ("/v1.41/containers/json") */
+  readonly requests: string[] = [];
   constructor(
     readonly path: string,
     readonly target: string,
@@ -22,6 +24,7 @@ export class UnixProxy {
     if (existsSync(this.path)) unlinkSync(this.path);
     const sockets = this.sockets;
     const target = this.target;
+    const requests = this.requests;
     const relay = {
       data(s: Socket<Side>, d: Uint8Array) {
         if (s.data.peer) s.data.peer.write(d);
@@ -37,6 +40,13 @@ export class UnixProxy {
       unix: this.path,
       socket: {
         ...relay,
+        data(client, d) {
+          for (const m of Buffer.from(d)
+            .toString("latin1")
+            .matchAll(/^[A-Z]+ (\S+) HTTP\/1\.[01]\r$/gm))
+            requests.push(m[1]!);
+          relay.data(client, d);
+        },
         open(client) {
           client.data = { peer: null, pending: [] };
           sockets.add(client);

@@ -7,6 +7,7 @@ import { formatHostPort, formatIp } from "../../shared/address.ts";
 import { errnoOf } from "../../shared/errors.ts";
 import { safe } from "../../shared/log.ts";
 import { poke } from "../../shared/spin.ts";
+import { encodeLine } from "../control/protocol.ts";
 import { DatagramEndpoint } from "../endpoints/datagram-endpoint.ts";
 import { type RelayConn, relaySocketHandlers, socketEndpoint } from "../endpoints/socket-endpoint.ts";
 import type { Channel } from "../mux/channel.ts";
@@ -199,7 +200,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
             sock.data = { ch: null };
             const s = [...sessions].reverse().find((x) => x.state === "ready");
             if (!s) {
-              sock.write(`${JSON.stringify({ ok: false, error: "the pipe to the host is down" })}\n`);
+              sock.write(encodeLine({ ok: false, error: "the pipe to the host is down" }));
               sock.end();
               return;
             }

@@ -42,7 +42,13 @@ test.each([
 test("engine subnets are allowed, and asked again (rate-limited) on a miss", async () => {
   let calls = 0;
   let subnets = ["172.17.0.0/16"];
-  const p = createDialPolicy({ allow: [], engineSubnets: async () => (calls++, subnets) });
+  const p = createDialPolicy({
+    allow: [],
+    engineSubnets: async () => {
+      calls++;
+      return subnets;
+    },
+  });
   await p.refresh();
   expect(await p.check(tcp("172.17.0.9"))).toEqual({ ok: true });
   subnets = ["172.17.0.0/16", "172.20.0.0/16"]; // a network created just now

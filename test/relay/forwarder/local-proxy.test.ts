@@ -166,7 +166,15 @@ describe("local proxy, TCP", () => {
     const writing = (async () => {
       for (; sent < total; sent += 256 * 1024) await c.write(gen(256 * 1024));
     })();
-    await Bun.sleep(1500);
+    // held back: no write completes between two looks 250 ms apart (without backpressure all 64 MiB
+    // would be written and the count would stop at the total)
+    let last = -1;
+    const stalled = () => {
+      const same = sent === last;
+      last = sent;
+      return same;
+    };
+    await until(stalled, "the writer to be held back", 10_000, 250);
     // kernel buffers on three sockets and the proxy's stream buffers: a few MiB, not 64
     expect(sent).toBeLessThan(24 << 20);
     await until(() => paused.sockets.length === 1, "the server's socket");
@@ -249,7 +257,10 @@ describe("local proxy, UDP", () => {
       cleanups.push(() => p.close());
       const a = await udpClient(base);
       const b = await udpClient(base);
-      cleanups.push(() => (a.close(), b.close()));
+      cleanups.push(() => {
+        a.close();
+        b.close();
+      });
       for (let i = 0; i < 50; i++) {
         // both ask before either reads: a reply sent to the wrong client would show
         a.send(`a${i}`);
@@ -279,7 +290,9 @@ describe("local proxy, UDP", () => {
     });
     cleanups.push(() => p.close());
     const clients = await Promise.all([0, 1, 2].map(() => udpClient(base)));
-    cleanups.push(() => clients.forEach((c) => c.close()));
+    cleanups.push(() => {
+      for (const c of clients) c.close();
+    });
     for (let round = 0; round < 3; round++) {
       for (const [i, c] of clients.entries()) {
         expect((await c.request(`${round}:${i}`))?.toString()).toBe(`${round}:${i}`);

@@ -24,7 +24,11 @@ describe("the pipe's write queue", () => {
         if (res.full) break; // a full pipe: the rest waits for the next round
       }
     }
-    while (q.bytes > 0) q.writeNext((buf) => (out.push(...buf), buf.length));
+    while (q.bytes > 0)
+      q.writeNext((buf) => {
+        out.push(...buf);
+        return buf.length;
+      });
     expect(out.length).toBe(sent.length);
     expect(Buffer.from(out).equals(Buffer.from(sent))).toBe(true);
   });
@@ -37,7 +41,11 @@ describe("the pipe's write queue", () => {
     q.push(Uint8Array.of(4));
     q.push(payload);
     const writes: Uint8Array[] = [];
-    while (q.bytes > 0) q.writeNext((buf) => (writes.push(buf), buf.length));
+    while (q.bytes > 0)
+      q.writeNext((buf) => {
+        writes.push(buf);
+        return buf.length;
+      });
     expect(writes.map((w) => w.length)).toEqual([4, 64 * 1024]);
     expect([...writes[0]!]).toEqual([1, 2, 3, 4]);
     expect(writes[1]).toBe(payload);

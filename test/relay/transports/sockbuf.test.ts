@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { growSocketBuffers, PIPE_SOCKET_BUFFER, pipeBufferSetting } from "../../../src/relay/transports/sockbuf.ts";
+import { until } from "../../helpers/until.ts";
 
 /** Bun's sockets have a public fd that its type declarations do not list. */
 const fdOf = (s: unknown): number | undefined => (s as { fd?: number }).fd;
@@ -17,11 +18,11 @@ describe("pipe socket buffers", () => {
     const dir = mkdtempSync(join(tmpdir(), "sockbuf-"));
     dirs.push(dir);
     const path = join(dir, "s.sock");
-    let accepted: { fd?: number } | null = null;
-    const srv = Bun.listen({ unix: path, socket: { open: (s) => void (accepted = s as never), data() {} } });
+    const server: { accepted?: unknown } = {};
+    const srv = Bun.listen({ unix: path, socket: { open: (s) => void (server.accepted = s), data() {} } });
     const client = await Bun.connect({ unix: path, socket: { data() {} } });
-    while (!accepted) await Bun.sleep(5);
-    return { srv, client, accepted: accepted as { fd?: number } };
+    await until(() => server.accepted !== undefined, "the server to accept");
+    return { srv, client, accepted: server.accepted as { fd?: number } };
   }
 
   test("a unix socket gets the asked size both ways on both ends (Linux reports twice what was set)", async () => {

@@ -108,11 +108,10 @@ describe.each([
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => roundTrip(listener.port, `connection ${i} `.repeat(50))),
     );
-    results.forEach((r, i) =>
+    for (const [i, r] of results.entries())
       expect(createHash("sha256").update(r.reply).digest("hex")).toBe(
         createHash("sha256").update(`connection ${i} `.repeat(50)).digest("hex"),
-      ),
-    );
+      );
   });
 
   test("the pipe comes back after the forwarder restarts, listener untouched", async () => {
