@@ -9,6 +9,7 @@ import { mkdirSync, openSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { prngStream } from "../e2e/fixtures/prng.ts";
 import { logLines, until } from "./e2e.ts";
+import { connectClient } from "./tcp-client.ts";
 
 export const WINE = "/usr/lib/wine/wine64";
 const exe = process.env.EDGEPORT_WINDOWS_EXE;
@@ -144,4 +145,17 @@ export function startDestination(): { port: number; stop(): void; connections: (
     },
   });
   return { port: server.port, stop: () => server.stop(true), connections: () => connections };
+}
+
+/** Downloads n bytes of seed's stream from a destination through port; how many arrived, their sha256. */
+export async function download(
+  port: number,
+  n: number,
+  seed: number,
+): Promise<{ received: number; sha: string; ending: string | null }> {
+  const c = await connectClient(port, "127.0.0.1", { keepText: false });
+  await c.write(new TextEncoder().encode(`get ${n} ${seed}\n`));
+  c.socket.shutdown(); // our half-close: the destination keeps sending
+  const ending = await c.closed;
+  return { received: c.received, sha: c.sha256(), ending };
 }

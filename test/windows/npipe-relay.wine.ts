@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { prngStream } from "../e2e/fixtures/prng.ts";
 import { hasLog, until, waitForListener } from "../helpers/e2e.ts";
 import { canBind, connectClient, freePortRange } from "../helpers/tcp-client.ts";
-import { ctrlC, kill, sha, spawnWin, startDestination, waitLog } from "../helpers/wine.ts";
+import { ctrlC, download as get, kill, sha, spawnWin, startDestination, waitLog } from "../helpers/wine.ts";
 
 const MiB = 1 << 20;
 const dir = mkdtempSync(join(tmpdir(), "edgeport-wine-relay-"));
@@ -27,14 +27,7 @@ const startForwarder = async () => {
   await waitLog(fwdLog, /^listening on npipe:/, "the Windows forwarder to listen");
 };
 
-/** Downloads n bytes through the published port; returns how many arrived and their sha256. */
-async function download(n: number, seed: number): Promise<{ received: number; sha: string; ending: string | null }> {
-  const c = await connectClient(base, "127.0.0.1", { keepText: false });
-  await c.write(new TextEncoder().encode(`get ${n} ${seed}\n`));
-  c.socket.shutdown(); // our half-close: the destination keeps sending
-  const ending = await c.closed;
-  return { received: c.received, sha: c.sha256(), ending };
-}
+const download = (n: number, seed: number) => get(base, n, seed);
 
 beforeAll(async () => {
   await startForwarder();
