@@ -7,7 +7,8 @@
  */
 
 const MAX_HEAD = 16 * 1024;
-const MAX_BODY = 1024 * 1024;
+/** a request's body (the server's bound); answers come from our own daemon and may be larger */
+const MAX_REQUEST_BODY = 1024 * 1024;
 const CRLF2 = "\r\n\r\n";
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
@@ -20,7 +21,7 @@ interface Head {
 }
 
 /** The head of a message once it has fully arrived, or null while it has not. */
-function parseHead(buf: Buffer): Head | null {
+function parseHead(buf: Buffer, maxBody = Number.MAX_SAFE_INTEGER): Head | null {
   const end = buf.indexOf(CRLF2);
   if (end < 0) {
     if (buf.length > MAX_HEAD) throw new Error("header too large");
@@ -34,7 +35,7 @@ function parseHead(buf: Buffer): Head | null {
   }
   const cl = headers.get("content-length");
   const length = cl === null ? null : Number(cl);
-  if (length !== null && (!Number.isInteger(length) || length < 0 || length > MAX_BODY))
+  if (length !== null && (!Number.isInteger(length) || length < 0 || length > maxBody))
     throw new Error("bad content-length");
   return { first, headers, bodyStart: end + CRLF2.length, length };
 }
@@ -69,7 +70,7 @@ function flush(s: Bun.Socket<ServerConn>): void {
 async function answer(s: Bun.Socket<ServerConn>, handler: FetchHandler): Promise<void> {
   let res: Response;
   try {
-    const head = parseHead(s.data.buf);
+    const head = parseHead(s.data.buf, MAX_REQUEST_BODY);
     if (!head) return;
     const body = s.data.buf.subarray(head.bodyStart);
     if (body.length < (head.length ?? 0)) return;
@@ -94,13 +95,20 @@ async function answer(s: Bun.Socket<ServerConn>, handler: FetchHandler): Promise
   flush(s);
 }
 
-/** Serves HTTP on a named pipe (\\.\pipe\NAME); each connection carries one request. */
-export function servePipeHttp(path: string, handler: FetchHandler): { stop(): void } {
+/**
+ * Serves HTTP on a named pipe (\\.\pipe\NAME); each connection carries one request, and one that
+ * stays silent for idleSeconds is closed (as Bun.serve does).
+ */
+export function servePipeHttp(path: string, handler: FetchHandler, idleSeconds = 10): { stop(): void } {
   const listener = Bun.listen<ServerConn>({
     unix: path,
     socket: {
       open(s) {
         s.data = { buf: Buffer.alloc(0), busy: false, out: null };
+        s.timeout(idleSeconds);
+      },
+      timeout(s) {
+        s.terminate();
       },
       data(s, d) {
         if (s.data.busy) return;
