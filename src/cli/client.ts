@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { type ApiUrl, formatApiUrl, parseApiUrl } from "../publisher/control-api.ts";
 import { EdgeportError } from "../shared/errors.ts";
+import { pipeFetch } from "../shared/pipe-http.ts";
 import { defaultApiUrl } from "./run.ts";
 
 export const apiArgs = {
@@ -52,7 +53,11 @@ export function apiClient(a: { api?: string; "api-token-file"?: string }): ApiCl
       };
       let res: Response;
       try {
-        res = await fetch(`${base}${path}`, init);
+        // fetch cannot reach a named pipe; src/shared/pipe-http.ts can
+        res =
+          url.kind === "npipe"
+            ? await pipeFetch(url.path, `${base}${path}`, init)
+            : await fetch(`${base}${path}`, init);
       } catch (e) {
         throw new EdgeportError(
           "E_DIAL",

@@ -12,7 +12,7 @@ import { createMacosBackend } from "./macos.ts";
 import { cgroupScopeFrom, createNftablesBackend, NFT } from "./nftables.ts";
 import { diffRules, type FirewallListener, planRules } from "./plan.ts";
 import type { Backend, OwnedRule, Runner } from "./types.ts";
-import { createWindowsBackend } from "./windows.ts";
+import { createWindowsBackend, powershellPath } from "./windows.ts";
 
 export type { FirewallListener } from "./plan.ts";
 export const FIREWALL_MODES = ["auto", "nftables", "windows", "macos", "none"] as const;
@@ -66,19 +66,36 @@ export function commandRunner(
 /** The backend for a mode; `auto` picks by platform and what is installed. */
 export function selectBackend(
   mode: FirewallMode,
-  o: { run: Runner; program: string; platform?: string; uid?: number; log?: ConsolaInstance },
+  o: {
+    run: Runner;
+    program: string;
+    platform?: string;
+    uid?: number;
+    log?: ConsolaInstance;
+    env?: Record<string, string | undefined>;
+    exists?: (path: string) => boolean;
+  },
 ): Backend {
   const platform = o.platform ?? process.platform;
+  const exists = o.exists ?? existsSync;
   let m = mode;
   if (m === "auto") {
     // nft needs CAP_NET_ADMIN: a user's edgeport leaves the firewall to the administrator
     const root = (o.uid ?? process.getuid?.() ?? 0) === 0;
+    const ps = powershellPath(o.env ?? process.env);
+    // without PowerShell every batch would fail and be retried forever: say it once, write no rules
+    if (platform === "win32" && !exists(ps))
+      o.log?.warn(
+        `firewall: --firewall auto found no PowerShell at ${ps} (the Windows backend drives Windows Defender Firewall through it); no firewall rules are written, publishing goes on. Allow edgeport in the firewall yourself, or pass --firewall none to silence this`,
+      );
     m =
       platform === "win32"
-        ? "windows"
+        ? exists(ps)
+          ? "windows"
+          : "none"
         : platform === "darwin"
           ? "macos"
-          : platform === "linux" && root && existsSync(NFT)
+          : platform === "linux" && root && exists(NFT)
             ? "nftables"
             : "none";
     o.log?.debug(`firewall: --firewall auto chose ${m}`);
@@ -95,7 +112,7 @@ export function selectBackend(
     else o.log?.debug(`firewall: rules scoped to cgroup v2 ${cgroup.path} (level ${cgroup.level})`);
     return createNftablesBackend({ run: o.run, cgroup });
   }
-  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program });
+  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program, env: o.env });
   if (m === "macos") return createMacosBackend({ run: o.run, program: o.program });
   return { name: "none", list: async () => [], apply: async () => [] };
 }

@@ -13,6 +13,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { EdgeportError, type ErrorCode } from "../shared/errors.ts";
 import { recentLog } from "../shared/log.ts";
+import { servePipeHttp } from "../shared/pipe-http.ts";
 import type { Daemon, DaemonState } from "./daemon.ts";
 
 export interface ControlApi {
@@ -246,6 +247,11 @@ export function serveControlApi(
     }
   }
   const app = createControlApp(daemon);
+  if (url.kind === "npipe") {
+    // Bun.serve cannot listen on a named pipe; Bun.listen can (src/shared/pipe-http.ts)
+    const pipe = servePipeHttp(path, app.fetch);
+    return { url: formatApiUrl(url), close: () => pipe.stop() };
+  }
   const old = process.umask(0o077);
   let server: ReturnType<typeof Bun.serve>;
   try {

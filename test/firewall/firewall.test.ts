@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createConsola } from "consola";
+import { type ConsolaInstance, createConsola } from "consola";
 import { commandRunner, createFirewall, selectBackend } from "../../src/firewall/index.ts";
 import { macosCommands, SOCKETFILTERFW } from "../../src/firewall/macos.ts";
 import { cgroupScopeFrom, createNftablesBackend, nftBatch, nftMatch } from "../../src/firewall/nftables.ts";
@@ -304,9 +304,31 @@ describe("the manager: off the publish path, batched, failures reported, dead in
       "[dry run] /usr/sbin/nft -f - <<'EOF'\ninsert rule inet filter input tcp dport 1 accept\nEOF",
     );
     expect((await run(["/bin/echo", "reads run"], { mutates: false })).stdout).toBe("reads run\n");
-    expect(selectBackend("auto", { run, program: "x", platform: "win32" }).name).toBe("windows");
+    expect(selectBackend("auto", { run, program: "x", platform: "win32", exists: () => true }).name).toBe("windows");
     expect(selectBackend("auto", { run, program: "x", platform: "darwin" }).name).toBe("macos");
     expect(selectBackend("auto", { run, program: "x", platform: "linux", uid: 1000 }).name).toBe("none");
     expect(selectBackend("auto", { run, program: "x", platform: "freebsd" }).name).toBe("none");
+  });
+
+  test("--firewall auto on Windows without PowerShell: one warning naming the path it looked at, no rules", () => {
+    const warned: string[] = [];
+    const log = { warn: (m: string) => warned.push(m), debug() {}, info() {} } as unknown as ConsolaInstance;
+    const looked: string[] = [];
+    const b = selectBackend("auto", {
+      run: async () => ({ code: 0, stdout: "", stderr: "" }),
+      program: "x",
+      platform: "win32",
+      env: { SystemRoot: "D:\\Win" },
+      exists: (p) => {
+        looked.push(p);
+        return false;
+      },
+      log,
+    });
+    expect(b.name).toBe("none");
+    expect(looked).toContain("D:\\Win\\System32\\WindowsPowerShell\\v1.0\\powershell.exe");
+    expect(warned).toEqual([
+      expect.stringContaining("no PowerShell at D:\\Win\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"),
+    ]);
   });
 });
