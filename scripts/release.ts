@@ -1,0 +1,97 @@
+#!/usr/bin/env bun
+/**
+ * `bun run release`: builds every release target into dist/release/ with SHA256SUMS and
+ * manifest.json (version, bun, artifacts: version, target, file, size, sha256).
+ *   bun scripts/release.ts [--targets linux-x64,darwin-arm64] [--out DIR]
+ * Needs the Bun version package.json pins. The first build of a foreign target downloads that
+ * target's Bun runtime from the npm registry into Bun's cache, once. Every build turns off the
+ * runtime's autoloading of .env and bunfig.toml: a service started in some directory must not
+ * pick up what happens to lie there.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { $ } from "bun";
+import { codeSignature } from "./macho.ts";
+import {
+  type Artifact,
+  artifactName,
+  checkBun,
+  composeVersion,
+  isReleaseTarget,
+  type Manifest,
+  pinnedBun,
+  RELEASE_TARGETS,
+  sha256sums,
+  versionDefines,
+} from "./release-lib.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+
+/** The flags every release build uses (scripts/build.ts uses them too). */
+export const COMPILE_FLAGS = [
+  "--compile",
+  "--minify-syntax",
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-bunfig",
+] as const;
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** package.json's version plus `git describe` when this is a git checkout. */
+export async function releaseVersion(root = ROOT): Promise<string> {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  const d = await $`git describe --tags --always --dirty`.cwd(root).quiet().nothrow();
+  return composeVersion(pkg.version, d.exitCode === 0 ? d.stdout.toString() : undefined);
+}
+
+async function buildOne(target: string, version: string, out: string): Promise<Artifact> {
+  const file = artifactName(target);
+  const path = join(out, file);
+  const t0 = performance.now();
+  const r =
+    await $`bun build ${COMPILE_FLAGS} --target bun-${target} ${versionDefines(version, target)} src/main.ts --outfile ${path}`
+      .cwd(ROOT)
+      .quiet()
+      .nothrow();
+  if (r.exitCode !== 0) throw new Error(`building ${target} failed:\n${r.stderr}${r.stdout}`);
+  const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+  if (target.startsWith("darwin")) {
+    const sig = codeSignature(bytes);
+    if ("error" in sig) throw new Error(`${file}: ${sig.error}; macOS would kill it at launch, not releasing it`);
+  }
+  const sha256 = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+  console.log(`built ${file} (${(bytes.length / 2 ** 20).toFixed(1)} MiB) in ${Math.round(performance.now() - t0)} ms`);
+  return { version, target, file, size: statSync(path).size, sha256 };
+}
+
+async function main(): Promise<void> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const bun = pinnedBun(pkg);
+  checkBun(Bun.version, bun);
+  const wanted = (flag("--targets") ?? RELEASE_TARGETS.join(",")).split(",").filter(Boolean);
+  const bad = wanted.filter((t) => !isReleaseTarget(t));
+  if (bad.length) throw new Error(`unknown target(s) ${bad.join(", ")}; one of ${RELEASE_TARGETS.join(", ")}`);
+  const out = resolve(flag("--out") ?? join(ROOT, "dist/release"));
+  mkdirSync(out, { recursive: true });
+  for (const f of readdirSync(out))
+    if (f.startsWith("edgeport-") || f === "SHA256SUMS" || f === "manifest.json") rmSync(join(out, f));
+  const version = await releaseVersion();
+  const artifacts: Artifact[] = [];
+  for (const t of wanted) artifacts.push(await buildOne(t, version, out));
+  const manifest: Manifest = { version, bun, artifacts };
+  writeFileSync(join(out, "SHA256SUMS"), sha256sums(artifacts));
+  writeFileSync(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  console.log(`release ${version}: ${artifacts.length} artifact(s), SHA256SUMS and manifest.json in ${out}`);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    console.error(`release: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}
