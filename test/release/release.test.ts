@@ -5,7 +5,7 @@
  * reports, and that a release binary reads neither .env nor bunfig.toml from its working directory.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
@@ -65,6 +65,19 @@ describe("bun run release", () => {
     const a = manifest.artifacts.find((x) => x.target === "linux-x64")!;
     const r = await $`${join(out, a.file)} version --json`.quiet();
     expect(JSON.parse(r.stdout.toString())).toMatchObject(a);
+  });
+
+  test("--rehash writes SHA256SUMS and the manifest again after a file changed (as signing does)", async () => {
+    const a = manifest.artifacts.find((x) => x.target === "linux-x64")!;
+    appendFileSync(join(out, a.file), "signature");
+    const r = await $`bun scripts/release.ts --rehash --out ${out}`.cwd(ROOT).quiet().nothrow();
+    expect(r.exitCode).toBe(0);
+    const after: Manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+    const b = after.artifacts.find((x) => x.target === "linux-x64")!;
+    expect(b).toEqual({ ...a, size: a.size + 9, sha256: sha256(join(out, a.file)) });
+    expect(b.sha256).not.toBe(a.sha256);
+    expect(readFileSync(join(out, "SHA256SUMS"), "utf8")).toBe(sha256sums(after.artifacts));
+    expect((await $`sha256sum -c SHA256SUMS`.cwd(out).quiet().nothrow()).exitCode).toBe(0);
   });
 
   test("a release binary reads neither .env nor bunfig.toml from its working directory", async () => {
