@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
- * `bun run release`: builds every release target into dist/release/ with SHA256SUMS and
- * manifest.json (version, bun, artifacts: version, target, file, size, sha256).
+ * `bun run release`: builds every release target into dist/release/ with SHA256SUMS,
+ * manifest.json (version, bun, artifacts: version, target, file, size, sha256) and a copy of the
+ * installers (install.sh, install.ps1).
  *   bun scripts/release.ts [--targets linux-x64,darwin-arm64] [--out DIR]
  *   bun scripts/release.ts --rehash [--out DIR]   (after signing: SHA256SUMS and manifest.json again)
  * Needs the Bun version package.json pins. The first build of a foreign target downloads that
@@ -9,7 +10,7 @@
  * runtime's autoloading of .env and bunfig.toml: a service started in some directory must not
  * pick up what happens to lie there.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
 import { codeSignature } from "./macho.ts";
@@ -35,6 +36,8 @@ export const COMPILE_FLAGS = [
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
 ] as const;
+
+const OWN_FILES = ["SHA256SUMS", "manifest.json", "install.sh", "install.ps1"];
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -99,12 +102,13 @@ async function main(): Promise<void> {
   const bad = wanted.filter((t) => !isReleaseTarget(t));
   if (bad.length) throw new Error(`unknown target(s) ${bad.join(", ")}; one of ${RELEASE_TARGETS.join(", ")}`);
   mkdirSync(out, { recursive: true });
-  for (const f of readdirSync(out))
-    if (f.startsWith("edgeport-") || f === "SHA256SUMS" || f === "manifest.json") rmSync(join(out, f));
+  for (const f of readdirSync(out)) if (f.startsWith("edgeport-") || OWN_FILES.includes(f)) rmSync(join(out, f));
   const version = await releaseVersion();
   const artifacts: Artifact[] = [];
   for (const t of wanted) artifacts.push(await buildOne(t, version, out));
   write(out, { version, bun, artifacts });
+  // the installers travel with the release: `curl -fsSL URL/install.sh | sh -s -- URL`
+  for (const f of ["install.sh", "install.ps1"]) copyFileSync(join(ROOT, "scripts", f), join(out, f));
   console.log(`release ${version}: ${artifacts.length} artifact(s), SHA256SUMS and manifest.json in ${out}`);
 }
 

@@ -5,7 +5,7 @@
  * reports, and that a release binary reads neither .env nor bunfig.toml from its working directory.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
@@ -48,6 +48,9 @@ describe("bun run release", () => {
 
   test("SHA256SUMS agrees with the manifest and with sha256sum -c", async () => {
     expect(readFileSync(join(out, "SHA256SUMS"), "utf8")).toBe(sha256sums(manifest.artifacts));
+    expect(readdirSync(out).sort()).toEqual(
+      ["SHA256SUMS", "install.ps1", "install.sh", "manifest.json", ...manifest.artifacts.map((a) => a.file)].sort(),
+    );
     const r = await $`sha256sum -c SHA256SUMS`.cwd(out).quiet().nothrow();
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString().trim().split("\n")).toHaveLength(TARGETS.length);
