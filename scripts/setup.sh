@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what edgeport's demo and tests need on a fresh Debian 12 machine that has Node/npm and root:
 # Bun (from npm), the project's packages, and Debian's docker.io, busybox-static, iproute2, nftables,
-# curl, iperf3 and socat when missing. Safe to run again.
+# curl, iperf3, socat, systemd (systemd-analyze checks the service units) and python3 (parses the
+# launchd plists in the service tests) when missing. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,8 @@ fi
 command -v bun >/dev/null || { echo "setup: bun is not on PATH after npm install -g bun" >&2; exit 1; }
 
 need=()
-for pair in dockerd:docker.io ip:iproute2 nft:nftables curl:curl iperf3:iperf3 socat:socat nsenter:util-linux; do
+for pair in dockerd:docker.io ip:iproute2 nft:nftables curl:curl iperf3:iperf3 socat:socat nsenter:util-linux \
+  systemd-analyze:systemd python3:python3; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -18,5 +18,6 @@ export const main = defineCommand({
     "docker-proxy": () => import("./docker-proxy.ts").then((m) => m.default),
     firewall: () => import("./firewall.ts").then((m) => m.default),
     version: () => import("./version.ts").then((m) => m.default),
+    service: () => import("./service.ts").then((m) => m.default),
   },
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
@@ -24,11 +26,26 @@ import {
   VERSION,
 } from "./common.ts";
 import { stop } from "./context.ts";
+import { discoverEngine } from "./engine-discovery.ts";
 
-/** DOCKER_HOST, else the platform's default engine socket. */
-export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
-  if (env.DOCKER_HOST) return env.DOCKER_HOST;
-  return platform === "win32" ? "npipe:////./pipe/docker_engine" : "unix:///var/run/docker.sock";
+/** The engine to follow: --engine, the config's, DOCKER_HOST, the docker CLI's context, the default. */
+function engineHere(flag?: string, config?: string, configPath?: string) {
+  const read = (path: string): string | null => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return null;
+    }
+  };
+  return discoverEngine({
+    flag,
+    config,
+    configPath,
+    env: process.env,
+    platform: process.platform,
+    home: homedir(),
+    read,
+  });
 }
 
 export function defaultControlPath(env: Record<string, string | undefined>, uid: number): string {
@@ -51,7 +68,7 @@ const args = {
   engine: {
     type: "string",
     description:
-      "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, or none (only the API and docker-proxy publish; default: DOCKER_HOST, else unix:///var/run/docker.sock)",
+      "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, or none (only the API and docker-proxy publish; default: DOCKER_HOST, else the docker CLI's context (DOCKER_CONTEXT, currentContext), else unix:///var/run/docker.sock)",
     valueHint: "URL",
   },
   binding: {
@@ -112,8 +129,8 @@ export default defineCommand({
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const engineUrl = a.engine ?? defaultEngine(process.env, process.platform);
-    const engine = engineUrl === "none" ? null : createEngine(engineUrl);
+    const found = engineHere(given.engine, config.engine, given.config);
+    const engine = found.url === "none" ? null : createEngine(found.url, undefined, found.source);
     const apiText = a.api ?? defaultApiUrl(process.env, process.getuid?.() ?? 0, process.platform);
     const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
     let apiToken: string | undefined;
@@ -181,7 +198,7 @@ export default defineCommand({
     });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken }) : null;
     rlog.info(
-      `edgeport ${VERSION}: engine ${engine?.url ?? "none"}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
+      `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
     );
     const running = daemon.run(stop.signal);
     await untilAborted(stop.signal);

@@ -74,8 +74,19 @@ const versionNumber = (v: string) =>
     .map(Number)
     .reduce((a, b) => a * 1000 + b, 0);
 
-export function createEngine(url: string, timeoutMs = 5000): Engine {
-  const { base, unix } = parseEngineUrl(url);
+/** parseEngineUrl, whose error also says where the URL came from. */
+function parseNamedUrl(url: string, origin?: string): ReturnType<typeof parseEngineUrl> {
+  try {
+    return parseEngineUrl(url);
+  } catch (e) {
+    throw origin && e instanceof EdgeportError ? new EdgeportError(e.code, `${e.message} (from ${origin})`) : e;
+  }
+}
+
+/** `origin` says where the URL came from ("DOCKER_HOST"...); every error about the engine names it. */
+export function createEngine(url: string, timeoutMs = 5000, origin?: string): Engine {
+  const { base, unix } = parseNamedUrl(url, origin);
+  const named = origin ? `${url} (from ${origin})` : url;
   if (!unix) bypassProxy(base.slice("http://".length));
   let prefix = `/v${API_VERSION}`;
 
@@ -88,7 +99,7 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
         signal: init.signal ?? AbortSignal.timeout(timeoutMs),
       } as RequestInit);
     } catch (e) {
-      throw new EdgeportError("E_DIAL", `engine ${url} unreachable: ${(e as Error).message}`, { cause: e });
+      throw new EdgeportError("E_DIAL", `engine ${named} unreachable: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -96,13 +107,13 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
     const res = await request(path, { versioned });
     if (!res.ok) {
       const body = (await res.text()).slice(0, 200);
-      throw new EdgeportError("E_DIAL", `engine ${url}: GET ${path} answered ${res.status} ${body.trim()}`);
+      throw new EdgeportError("E_DIAL", `engine ${named}: GET ${path} answered ${res.status} ${body.trim()}`);
     }
     const parsed = schema.safeParse(await res.json());
     if (!parsed.success)
       throw new EdgeportError(
         "E_PROTOCOL",
-        `engine ${url}: unexpected answer to GET ${path}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
+        `engine ${named}: unexpected answer to GET ${path}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
       );
     return parsed.data;
   }
@@ -111,13 +122,13 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
     url,
     async negotiate() {
       const ping = await request("/_ping", { versioned: false });
-      if (!ping.ok) throw new EdgeportError("E_DIAL", `engine ${url}: /_ping answered ${ping.status}`);
+      if (!ping.ok) throw new EdgeportError("E_DIAL", `engine ${named}: /_ping answered ${ping.status}`);
       const v = await get("/version", Version, false);
       const engineApi = ping.headers.get("api-version") ?? v.ApiVersion;
       if (versionNumber(engineApi) < versionNumber(MIN_API))
         throw new EdgeportError(
           "E_UNSUPPORTED",
-          `engine ${url} speaks API ${engineApi}; edgeport needs ${MIN_API} or later`,
+          `engine ${named} speaks API ${engineApi}; edgeport needs ${MIN_API} or later`,
         );
       const apiVersion = versionNumber(engineApi) < versionNumber(API_VERSION) ? engineApi : API_VERSION;
       prefix = `/v${apiVersion}`;
@@ -125,7 +136,7 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
     },
     async ping() {
       const r = await request("/_ping", { versioned: false });
-      if (!r.ok) throw new EdgeportError("E_DIAL", `engine ${url}: /_ping answered ${r.status}`);
+      if (!r.ok) throw new EdgeportError("E_DIAL", `engine ${named}: /_ping answered ${r.status}`);
     },
     networks: () => get("/networks", z.array(EngineNetwork)),
     async subnets() {
@@ -139,19 +150,19 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
       const res = await request(`/containers/${encodeURIComponent(id)}/json`);
       if (res.status === 404) return null;
       if (!res.ok)
-        throw new EdgeportError("E_DIAL", `engine ${url}: inspect ${id.slice(0, 12)} answered ${res.status}`);
+        throw new EdgeportError("E_DIAL", `engine ${named}: inspect ${id.slice(0, 12)} answered ${res.status}`);
       const parsed = ContainerInspect.safeParse(await res.json());
       if (!parsed.success)
         throw new EdgeportError(
           "E_PROTOCOL",
-          `engine ${url}: unexpected inspect of ${id.slice(0, 12)}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
+          `engine ${named}: unexpected inspect of ${id.slice(0, 12)}: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`,
         );
       return parsed.data;
     },
     async events({ since, signal, onEvent, onOpen }) {
       const filters = encodeURIComponent(JSON.stringify({ type: ["container", "network"] }));
       const res = await request(`/events?filters=${filters}${since ? `&since=${since}` : ""}`, { signal });
-      if (!res.ok || !res.body) throw new EdgeportError("E_DIAL", `engine ${url}: /events answered ${res.status}`);
+      if (!res.ok || !res.body) throw new EdgeportError("E_DIAL", `engine ${named}: /events answered ${res.status}`);
       onOpen?.();
       const decoder = new TextDecoder();
       let buf = "";
