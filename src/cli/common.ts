@@ -1,10 +1,11 @@
 /** Arguments and helpers shared by the commands. */
-import { readFileSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/mux/constants.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
+import type { ProcessContext } from "../shared/process-context.ts";
+import { readSecretFile } from "../shared/secret-file.ts";
 import { cpuQuota, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
@@ -136,21 +137,13 @@ export function pipeSettings(
     "dead-after"?: string;
     spin?: string;
   },
-  platform: string = process.platform,
+  who: Pick<ProcessContext, "uid" | "platform">,
 ): PipeSettings {
+  const platform = who.platform;
   let secret: Uint8Array | undefined;
   const file = args["token-file"];
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new EdgeportError(
-        "E_BAD_ARG",
-        `--token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
-    }
-    const token = text.trim();
+    const token = readSecretFile("--token-file", file, who);
     if (token.length < 16)
       throw new EdgeportError(
         "E_BAD_ARG",

@@ -7,7 +7,7 @@ import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
 import { applyLogArgs, logArgs, pipeArgs, pipeSettings, repeated, startSpin, untilAborted, VERSION } from "./common.ts";
-import { stop } from "./context.ts";
+import { contextOf, stop } from "./context.ts";
 
 const args = {
   listen: {
@@ -63,11 +63,11 @@ export default defineCommand({
     description: "Run inside the VM: accept the pipe from the host and dial containers for each channel",
   },
   args,
-  async run({ args: a, rawArgs }) {
+  async run({ args: a, rawArgs, data }) {
     applyLogArgs(a);
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
-    const settings = pipeSettings(a);
+    const settings = pipeSettings(a, contextOf(data));
     startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const policy = createDialPolicy({

@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
@@ -8,9 +9,11 @@ import { createDaemon } from "../publisher/daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
+import { defaultApiUrl, defaultControlDir, ensureNamedDir, ensurePrivateDir } from "../shared/control-socket.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
+import { readSecretFile } from "../shared/secret-file.ts";
 import {
   applyLogArgs,
   firewallArgs,
@@ -23,7 +26,7 @@ import {
   untilAborted,
   VERSION,
 } from "./common.ts";
-import { stop } from "./context.ts";
+import { contextOf } from "./context.ts";
 
 /** DOCKER_HOST, else the platform's default engine socket. */
 export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
@@ -31,15 +34,7 @@ export function defaultEngine(env: Record<string, string | undefined>, platform:
   return platform === "win32" ? "npipe:////./pipe/docker_engine" : "unix:///var/run/docker.sock";
 }
 
-export function defaultControlPath(env: Record<string, string | undefined>, uid: number): string {
-  return env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/edgeport/control.sock` : `/tmp/edgeport-${uid}/control.sock`;
-}
-
-/** The control API's default address: a per-user unix socket, or an owner-only named pipe on Windows. */
-export function defaultApiUrl(env: Record<string, string | undefined>, uid: number, platform: string): string {
-  if (env.EDGEPORT_API) return env.EDGEPORT_API;
-  return platform === "win32" ? "npipe:////./pipe/edgeport-control" : `unix://${defaultControlPath(env, uid)}`;
-}
+export { defaultApiUrl, defaultControlPath } from "../shared/control-socket.ts";
 
 const args = {
   relay: {
@@ -76,7 +71,7 @@ const args = {
   api: {
     type: "string",
     description:
-      "Control API: unix:///path (default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
+      "Control API: unix:///path (default /run/edgeport/control.sock for root, else $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
     valueHint: "URL",
   },
   "api-token-file": {
@@ -102,7 +97,8 @@ export default defineCommand({
     description: "Run on the host: publish every container's ports from the VM engine's events, until Ctrl-C",
   },
   args,
-  async run({ args: given, rawArgs }) {
+  async run({ args: given, rawArgs, data }) {
+    const ctx = contextOf(data);
     const config = given.config ? loadConfig(given.config) : {};
     const a = mergeArgs(given, rawArgs, config);
     if (!a.relay)
@@ -112,20 +108,13 @@ export default defineCommand({
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const engineUrl = a.engine ?? defaultEngine(process.env, process.platform);
+    const engineUrl = a.engine ?? defaultEngine(ctx.env, ctx.platform);
     const engine = engineUrl === "none" ? null : createEngine(engineUrl);
-    const apiText = a.api ?? defaultApiUrl(process.env, process.getuid?.() ?? 0, process.platform);
+    const apiText = a.api ?? defaultApiUrl(ctx.env, ctx.uid, ctx.platform);
     const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
     let apiToken: string | undefined;
     if (a["api-token-file"]) {
-      try {
-        apiToken = (await Bun.file(a["api-token-file"]).text()).trim();
-      } catch (e) {
-        throw new EdgeportError(
-          "E_BAD_ARG",
-          `--api-token-file: cannot read ${a["api-token-file"]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        );
-      }
+      apiToken = readSecretFile("--api-token-file", a["api-token-file"], ctx);
       if (apiToken.length < 16)
         throw new EdgeportError(
           "E_BAD_ARG",
@@ -137,8 +126,14 @@ export default defineCommand({
         "E_BAD_ARG",
         "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
       );
+    // before anything starts: a socket directory another user planted is refused
+    if (apiUrl?.kind === "unix") {
+      const dir = dirname(apiUrl.path);
+      if (dir === defaultControlDir(ctx.env, ctx.uid, ctx.platform)) ensurePrivateDir(dir, ctx.uid);
+      else ensureNamedDir(dir, ctx.uid);
+    }
     const url = parseTransportUrl(a.relay, "connect");
-    const settings = pipeSettings(a);
+    const settings = pipeSettings(a, ctx);
     startSpin(settings, rlog);
     const resyncMs = parseDuration(a.resync, "--resync");
     if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
@@ -148,10 +143,12 @@ export default defineCommand({
     const flog = log.withTag("firewall");
     const backend = selectBackend(fwMode, {
       run: commandRunner({ dryRun: a["firewall-dry-run"], log: flog }),
-      program: process.execPath,
+      program: ctx.execPath,
+      platform: ctx.platform,
+      uid: ctx.uid,
       log: flog,
     });
-    const firewall = createFirewall({ backend, log: flog });
+    const firewall = createFirewall({ backend, log: flog, pid: ctx.pid });
     if (backend.name !== "none") {
       await firewall
         .prune()
@@ -183,8 +180,8 @@ export default defineCommand({
     rlog.info(
       `edgeport ${VERSION}: engine ${engine?.url ?? "none"}, relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
     );
-    const running = daemon.run(stop.signal);
-    await untilAborted(stop.signal);
+    const running = daemon.run(ctx.signal);
+    await untilAborted(ctx.signal);
     rlog.info("stopping: closing listeners");
     await running;
     await firewall.close();

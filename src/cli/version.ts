@@ -1,15 +1,17 @@
 import { defineCommand } from "citty";
 import { MAGIC_TEXT } from "../relay/mux/constants.ts";
 import { VERSION } from "./common.ts";
+import { contextOf } from "./context.ts";
 
 export default defineCommand({
   meta: { name: "version", description: "Print edgeport's version, runtime and protocol" },
   args: { json: { type: "boolean", description: "Print as JSON" } },
-  run({ args }) {
+  run({ args, data }) {
+    const ctx = contextOf(data);
     const info = {
       edgeport: VERSION,
       bun: Bun.version,
-      platform: `${process.platform}-${process.arch}`,
+      platform: `${ctx.platform}-${ctx.arch}`,
       protocol: MAGIC_TEXT.trim(),
     };
     console.log(

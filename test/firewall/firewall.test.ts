@@ -302,9 +302,9 @@ describe("the manager: off the publish path, batched, failures reported, dead in
       "[dry run] /usr/sbin/nft -f - <<'EOF'\ninsert rule inet filter input tcp dport 1 accept\nEOF",
     );
     expect((await run(["/bin/echo", "reads run"], { mutates: false })).stdout).toBe("reads run\n");
-    expect(selectBackend("auto", { run, program: "x", platform: "win32" }).name).toBe("windows");
-    expect(selectBackend("auto", { run, program: "x", platform: "darwin" }).name).toBe("macos");
+    expect(selectBackend("auto", { run, program: "x", platform: "win32", uid: 0 }).name).toBe("windows");
+    expect(selectBackend("auto", { run, program: "x", platform: "darwin", uid: 0 }).name).toBe("macos");
     expect(selectBackend("auto", { run, program: "x", platform: "linux", uid: 1000 }).name).toBe("none");
-    expect(selectBackend("auto", { run, program: "x", platform: "freebsd" }).name).toBe("none");
+    expect(selectBackend("auto", { run, program: "x", platform: "freebsd", uid: 0 }).name).toBe("none");
   });
 });

@@ -62,12 +62,14 @@ test("the spinning thread runs at SCHED_IDLE, spins while poked and sleeps when 
 });
 
 test("--spin: a duration up to 100 ms, Linux only; errors name the flag", () => {
-  expect(pipeSettings({ spin: "1ms" }, "linux").spinMs).toBe(1);
-  expect(pipeSettings({}, "linux").spinMs).toBe(0);
-  expect(() => pipeSettings({ spin: "fast" }, "linux")).toThrow('--spin: "fast" is not a duration');
-  expect(() => pipeSettings({ spin: "1s" }, "linux")).toThrow("--spin: 1000 ms is too long");
-  expect(() => pipeSettings({ spin: "1ms" }, "darwin")).toThrow("--spin is for Linux only");
-  expect(pipeSettings({ spin: "0" }, "darwin").spinMs).toBe(0);
+  expect(pipeSettings({ spin: "1ms" }, { uid: 0, platform: "linux" }).spinMs).toBe(1);
+  expect(pipeSettings({}, { uid: 0, platform: "linux" }).spinMs).toBe(0);
+  expect(() => pipeSettings({ spin: "fast" }, { uid: 0, platform: "linux" })).toThrow(
+    '--spin: "fast" is not a duration',
+  );
+  expect(() => pipeSettings({ spin: "1s" }, { uid: 0, platform: "linux" })).toThrow("--spin: 1000 ms is too long");
+  expect(() => pipeSettings({ spin: "1ms" }, { uid: 0, platform: "darwin" })).toThrow("--spin is for Linux only");
+  expect(pipeSettings({ spin: "0" }, { uid: 0, platform: "darwin" }).spinMs).toBe(0);
 });
 
 test("a CPU quota on the cgroup or any above it is found (cgroup v2 and v1); none means null", () => {
