@@ -68,7 +68,7 @@ export default defineCommand({
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
     const settings = pipeSettings(a, contextOf(data));
-    startSpin(settings, flog);
+    const activity = startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const policy = createDialPolicy({
       allow: repeated(rawArgs, "allow"),
@@ -97,6 +97,7 @@ export default defineCommand({
       plain: a["vpnkit-compat"],
       onStdioEnd: () => ended(),
       controlListen: controlPathOf(a["control-listen"]),
+      activity,
     });
     flog.info(
       `listening on ${fwd.address}; may dial: ${policy.describe()}${fwd.controlPath ? `; docker-proxy control socket unix://${fwd.controlPath}` : ""}`,

@@ -88,10 +88,10 @@ export default defineCommand({
     const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"]));
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);
-    startSpin(settings, plog);
+    const activity = startSpin(settings, plog);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
     const udp = udpSettings(a);
-    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
+    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION, activity });
     const published = await publishMappings(mappings, relay, { log: plog, pipeWaitMs, udp });
     if (published.listeners.length === 0) {
       relay.close();

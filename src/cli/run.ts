@@ -134,7 +134,7 @@ export default defineCommand({
     }
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);
-    startSpin(settings, rlog);
+    const activity = startSpin(settings, rlog);
     const resyncMs = parseDuration(a.resync, "--resync");
     if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
@@ -163,6 +163,7 @@ export default defineCommand({
       log: log.withTag("pipe"),
       version: VERSION,
       onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")),
+      activity,
     });
     const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
     daemon = createDaemon({

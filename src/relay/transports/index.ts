@@ -6,22 +6,27 @@ import { EdgeportError } from "../../shared/errors.ts";
 import { spawnPipe } from "./exec.ts";
 import { dialSocket, listenSocket } from "./socket.ts";
 import { stdioPipe } from "./stdio.ts";
-import type { OnPipe, PipeListener } from "./types.ts";
+import type { OnActivity, OnPipe, PipeListener } from "./types.ts";
 import { formatTransportUrl, type TransportUrl } from "./url.ts";
 
-export type { OnPipe, PipeListener } from "./types.ts";
+export type { OnActivity, OnPipe, PipeListener } from "./types.ts";
 export { prepareUnixPath } from "./unix.ts";
 
-/** Connects one pipe (handed to onPipe). Resolves once connected; rejects with E_DIAL naming the cause. */
-export async function dialPipe(u: TransportUrl, onPipe: OnPipe): Promise<void> {
-  if (u.kind === "exec") return spawnPipe(u.command, u.args, formatTransportUrl(u), onPipe);
+const idle: OnActivity = () => {};
+
+/**
+ * Connects one pipe (handed to onPipe). Resolves once connected; rejects with E_DIAL naming the
+ * cause. `activity` is called on every chunk received (--spin's hook).
+ */
+export async function dialPipe(u: TransportUrl, onPipe: OnPipe, activity: OnActivity = idle): Promise<void> {
+  if (u.kind === "exec") return spawnPipe(u.command, u.args, formatTransportUrl(u), onPipe, activity);
   if (u.kind === "stdio") throw new EdgeportError("E_BAD_URL", "stdio: is a listen-side transport (the forwarder's)");
-  return dialSocket(u, onPipe);
+  return dialSocket(u, onPipe, activity);
 }
 
 /** Listens for pipes; each accepted connection becomes a pipe. stdio: yields exactly one. */
-export function listenPipes(u: TransportUrl, onPipe: OnPipe): PipeListener {
-  if (u.kind === "stdio") return stdioPipe(onPipe);
+export function listenPipes(u: TransportUrl, onPipe: OnPipe, activity: OnActivity = idle): PipeListener {
+  if (u.kind === "stdio") return stdioPipe(onPipe, activity);
   if (u.kind === "exec") throw new EdgeportError("E_BAD_URL", "exec: is a connect-side transport (the host's)");
-  return listenSocket(u, onPipe);
+  return listenSocket(u, onPipe, activity);
 }
