@@ -71,7 +71,7 @@ const args = {
   api: {
     type: "string",
     description:
-      "Control API: unix:///path (default /run/edgeport/control.sock for root, else $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
+      "Control API: unix:///path (default /run/edgeport/api.sock for root, else $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
     valueHint: "URL",
   },
   "api-token-file": {

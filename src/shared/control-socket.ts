@@ -17,8 +17,12 @@ export function defaultControlDir(env: Env, uid: number, platform: string): stri
   return env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/edgeport` : `/tmp/edgeport-${uid}`;
 }
 
+/**
+ * The default socket. Root's is api.sock: /run/edgeport/control.sock is the VM forwarder's
+ * docker-proxy socket (--control-listen), and the test bed runs both ends on one file system.
+ */
 export const defaultControlPath = (env: Env, uid: number, platform: string): string =>
-  `${defaultControlDir(env, uid, platform)}/control.sock`;
+  `${defaultControlDir(env, uid, platform)}/${uid === 0 ? "api.sock" : "control.sock"}`;
 
 /** The control API's default address: a per-user unix socket, or an owner-only named pipe on Windows. */
 export function defaultApiUrl(env: Env, uid: number, platform: string): string {

@@ -105,10 +105,10 @@ describe("root's CLI and a fake daemon another user serves", () => {
     await fakeDaemon(sock, log);
   });
 
-  test("by default root's CLI talks to /run/edgeport, never to /tmp/edgeport-0 another user made", () => {
+  test("by default root's CLI talks to /run/edgeport/api.sock, never to /tmp/edgeport-0 another user made", () => {
     const r = edgeport(["publish", "0.0.0.0:80:127.0.0.1:80"]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain("no edgeport daemon answers at unix:///run/edgeport/control.sock");
+    expect(r.out).toContain("no edgeport daemon answers at unix:///run/edgeport/api.sock");
     expect(readFileSync(log, "utf8")).toBe("");
   });
 

@@ -34,7 +34,8 @@ test.each([
 
 test("default API URL: EDGEPORT_API, else the directory's control.sock, else a named pipe on Windows", () => {
   expect(defaultApiUrl({ EDGEPORT_API: "tcp://127.0.0.1:1" }, 0, "linux")).toBe("tcp://127.0.0.1:1");
-  expect(defaultApiUrl({}, 0, "linux")).toBe("unix:///run/edgeport/control.sock");
+  expect(defaultApiUrl({}, 0, "linux")).toBe("unix:///run/edgeport/api.sock");
+  expect(defaultApiUrl({}, 1000, "linux")).toBe("unix:///tmp/edgeport-1000/control.sock");
   expect(defaultApiUrl({}, 0, "win32")).toBe("npipe:////./pipe/edgeport-control");
 });
 
