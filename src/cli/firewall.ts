@@ -19,6 +19,7 @@ const backendOf = (a: { firewall: string; "dry-run"?: boolean }, ctx: ProcessCon
     program: ctx.execPath,
     platform: ctx.platform,
     uid: ctx.uid,
+    env: ctx.env,
   });
 
 const ls = defineCommand({

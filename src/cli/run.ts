@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
-import { parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
+import { type ApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
@@ -26,7 +26,7 @@ import {
   untilAborted,
   VERSION,
 } from "./common.ts";
-import { contextOf } from "./context.ts";
+import { contextOf, type ProcessContext } from "./context.ts";
 
 /** DOCKER_HOST, else the platform's default engine socket. */
 export function defaultEngine(env: Record<string, string | undefined>, platform: string): string {
@@ -91,6 +91,38 @@ const args = {
   ...logArgs,
 } as const;
 
+/**
+ * --api and --api-token-file, checked before anything starts: the token file's owner and mode,
+ * and the socket's directory (edgeport's own default one strictly, a named one by its owner).
+ */
+function controlApiSettings(
+  a: { api?: string; "api-token-file"?: string },
+  ctx: ProcessContext,
+): { apiUrl: ApiUrl | null; apiToken?: string } {
+  const apiText = a.api ?? defaultApiUrl(ctx.env, ctx.uid, ctx.platform);
+  const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
+  let apiToken: string | undefined;
+  if (a["api-token-file"]) {
+    apiToken = readSecretFile("--api-token-file", a["api-token-file"], ctx);
+    if (apiToken.length < 16)
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`,
+      );
+  }
+  if (apiUrl?.kind === "tcp" && !apiToken)
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
+    );
+  if (apiUrl?.kind === "unix") {
+    const dir = dirname(apiUrl.path);
+    if (dir === defaultControlDir(ctx.env, ctx.uid, ctx.platform)) ensurePrivateDir(dir, ctx.uid);
+    else ensureNamedDir(dir, ctx.uid);
+  }
+  return { apiUrl, apiToken };
+}
+
 export default defineCommand({
   meta: {
     name: "run",
@@ -110,28 +142,7 @@ export default defineCommand({
     }
     const engineUrl = a.engine ?? defaultEngine(ctx.env, ctx.platform);
     const engine = engineUrl === "none" ? null : createEngine(engineUrl);
-    const apiText = a.api ?? defaultApiUrl(ctx.env, ctx.uid, ctx.platform);
-    const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
-    let apiToken: string | undefined;
-    if (a["api-token-file"]) {
-      apiToken = readSecretFile("--api-token-file", a["api-token-file"], ctx);
-      if (apiToken.length < 16)
-        throw new EdgeportError(
-          "E_BAD_ARG",
-          `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`,
-        );
-    }
-    if (apiUrl?.kind === "tcp" && !apiToken)
-      throw new EdgeportError(
-        "E_BAD_ARG",
-        "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
-      );
-    // before anything starts: a socket directory another user planted is refused
-    if (apiUrl?.kind === "unix") {
-      const dir = dirname(apiUrl.path);
-      if (dir === defaultControlDir(ctx.env, ctx.uid, ctx.platform)) ensurePrivateDir(dir, ctx.uid);
-      else ensureNamedDir(dir, ctx.uid);
-    }
+    const { apiUrl, apiToken } = controlApiSettings(a, ctx);
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, rlog);
@@ -146,6 +157,7 @@ export default defineCommand({
       program: ctx.execPath,
       platform: ctx.platform,
       uid: ctx.uid,
+      env: ctx.env,
       log: flog,
     });
     const firewall = createFirewall({ backend, log: flog, pid: ctx.pid });

@@ -67,7 +67,14 @@ export function commandRunner(
 /** The backend for a mode; `auto` picks by platform and what is installed. */
 export function selectBackend(
   mode: FirewallMode,
-  o: { run: Runner; program: string; platform: string; uid: number; log?: ConsolaInstance },
+  o: {
+    run: Runner;
+    program: string;
+    platform: string;
+    uid: number;
+    env?: Readonly<Record<string, string | undefined>>;
+    log?: ConsolaInstance;
+  },
 ): Backend {
   const platform = o.platform;
   let m = mode;
@@ -96,7 +103,7 @@ export function selectBackend(
     else o.log?.debug(`firewall: rules scoped to cgroup v2 ${cgroup.path} (level ${cgroup.level})`);
     return createNftablesBackend({ run: o.run, cgroup });
   }
-  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program });
+  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program, env: o.env ?? {} });
   if (m === "macos") return createMacosBackend({ run: o.run, program: o.program });
   return { name: "none", list: async () => [], apply: async () => [] };
 }

@@ -11,7 +11,7 @@ import { type Backend, CommandError, type OwnedRule, type Owner, type Runner, ru
 
 export const GROUP = "edgeport";
 
-export const powershellPath = (env: Record<string, string | undefined>): string =>
+export const powershellPath = (env: Readonly<Record<string, string | undefined>>): string =>
   `${(env.SystemRoot ?? env.SYSTEMROOT ?? "C:\\Windows").replace(/\\+$/, "")}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`;
 
 /** A PowerShell single-quoted string literal: nothing inside is interpreted, ' is doubled. */
@@ -83,9 +83,10 @@ export function parseWindowsList(stdout: string): OwnedRule[] {
 export function createWindowsBackend(o: {
   run: Runner;
   program: string;
-  env?: Record<string, string | undefined>;
+  /** the process's environment (SystemRoot locates powershell.exe) */
+  env: Readonly<Record<string, string | undefined>>;
 }): Backend {
-  const ps = powershellPath(o.env ?? process.env);
+  const ps = powershellPath(o.env);
   const argv = (script: string) => [
     ps,
     "-NoProfile",
