@@ -2,6 +2,9 @@
 /**
  * Builds the single edgeport binary: `bun run build` -> dist/edgeport.
  * `bun scripts/build.ts --target bun-windows-x64` (or bun-darwin-arm64...) cross-compiles.
+ * The binary never reads ./bunfig.toml or ./.env from the directory it starts in: a bunfig
+ * `preload` there would run code in edgeport (as root under sudo), a .env would set EDGEPORT_API,
+ * DOCKER_HOST and the rest (issue 16; test/e2e/hostile-cwd.test.ts).
  */
 import { $ } from "bun";
 import { releaseVersion } from "./release.ts";
@@ -13,5 +16,5 @@ const suffix = target ? `-${target.replace(/^bun-/, "")}${target.includes("windo
 const outfile = `dist/edgeport${suffix}`;
 const stamp = versionDefines(await releaseVersion(), target?.replace(/^bun-/, "") ?? hostTarget());
 const t0 = performance.now();
-await $`bun build --compile --minify-syntax ${target ? ["--target", target] : []} ${stamp} src/main.ts --outfile ${outfile}`.quiet();
+await $`bun build --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --minify-syntax ${target ? ["--target", target] : []} ${stamp} src/main.ts --outfile ${outfile}`.quiet();
 console.log(`built ${outfile} in ${Math.round(performance.now() - t0)} ms`);

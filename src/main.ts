@@ -1,6 +1,9 @@
 #!/usr/bin/env bun
+/**
+ * The only file that touches the process: argv, environment, platform, uid, signals, exit codes.
+ * It reads them once into a ProcessContext and hands that to the command that runs.
+ */
 import type { ArgsDef, CommandDef } from "citty";
-/** The only file that touches the process: argv, signals, exit codes. */
 import { runCommand, showUsage } from "citty";
 import { checkFlags } from "./cli/common.ts";
 import { stop } from "./cli/context.ts";
@@ -8,6 +11,7 @@ import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { main } from "./cli/index.ts";
 import { isEdgeportError } from "./shared/errors.ts";
 import { log } from "./shared/log.ts";
+import type { ProcessContext } from "./shared/process-context.ts";
 
 const USAGE_ERRORS = new Set(["E_BAD_SPEC", "E_BAD_URL", "E_BAD_ARG", "E_BAD_ADDRESS", "E_BAD_CIDR"]);
 
@@ -26,6 +30,16 @@ async function resolveSub(rawArgs: string[]): Promise<{ cmd: CommandDef; parent?
   }
   return { cmd, parent, rest: rawArgs.slice(i) };
 }
+
+const context: ProcessContext = {
+  env: process.env,
+  platform: process.platform,
+  arch: process.arch,
+  uid: process.getuid?.() ?? 0,
+  pid: process.pid,
+  execPath: process.execPath,
+  signal: stop.signal,
+};
 
 async function run(): Promise<number> {
   const rawArgs = process.argv.slice(2);
@@ -75,7 +89,7 @@ async function run(): Promise<number> {
       return 2;
     }
     checkFlags(rest, (cmd.args ?? {}) as ArgsDef);
-    await runCommand(main, { rawArgs });
+    await runCommand(cmd, { rawArgs: rest, data: context });
     return 0;
   } catch (e) {
     if (isEdgeportError(e)) {

@@ -1,11 +1,12 @@
 /** Arguments and helpers shared by the commands. */
-import { readFileSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { EDGEPORT_WINDOW_MAX, MAX_WINDOW, MIN_WINDOW } from "../relay/mux/constants.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { configureLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../shared/log.ts";
-import { cpuQuota, startSpinner } from "../shared/spin.ts";
+import type { ProcessContext } from "../shared/process-context.ts";
+import { readSecretFile } from "../shared/secret-file.ts";
+import { cpuQuota, NO_ACTIVITY, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
 
@@ -136,21 +137,13 @@ export function pipeSettings(
     "dead-after"?: string;
     spin?: string;
   },
-  platform: string = process.platform,
+  who: Pick<ProcessContext, "uid" | "platform">,
 ): PipeSettings {
+  const platform = who.platform;
   let secret: Uint8Array | undefined;
   const file = args["token-file"];
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new EdgeportError(
-        "E_BAD_ARG",
-        `--token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
-    }
-    const token = text.trim();
+    const token = readSecretFile("--token-file", file, who);
     if (token.length < 16)
       throw new EdgeportError(
         "E_BAD_ARG",
@@ -195,19 +188,26 @@ export function pipeSettings(
   return { secret, window, windowMax, keepaliveMs, deadAfterMs, spinMs };
 }
 
-/** Starts --spin's thread when asked for; says so, or why not. */
-export function startSpin(settings: PipeSettings, log: { info(m: string): void; warn(m: string): void }): void {
-  if (settings.spinMs <= 0) return;
+/**
+ * Starts --spin's thread when asked for; says so, or why not. Returns the activity hook to inject
+ * into the relay (the transports and endpoints call it on traffic); a no-op when not spinning.
+ */
+export function startSpin(settings: PipeSettings, log: { info(m: string): void; warn(m: string): void }): () => void {
+  if (settings.spinMs <= 0) return NO_ACTIVITY;
   const quota = cpuQuota();
-  if (quota)
-    return log.warn(`--spin: not spinning: this process runs under a CPU quota (${quota}), which spinning would spend`);
-  startSpinner(settings.spinMs)?.ready.then((why) =>
+  if (quota) {
+    log.warn(`--spin: not spinning: this process runs under a CPU quota (${quota}), which spinning would spend`);
+    return NO_ACTIVITY;
+  }
+  const spinner = startSpinner(settings.spinMs);
+  spinner?.ready.then((why) =>
     why === null
       ? log.info(
           `--spin ${settings.spinMs}ms: a lowest-priority thread keeps a CPU busy for ${settings.spinMs} ms after each burst of traffic`,
         )
       : log.warn(`--spin: not spinning: the thread could not run at the lowest priority (${why})`),
   );
+  return spinner?.poke ?? NO_ACTIVITY;
 }
 
 /** Every value of a repeatable flag (`--allow a --allow b`, `--allow=a`); citty keeps only the last. */

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { commandRunner, createFirewall, isAlive, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { log } from "../shared/log.ts";
 import { applyLogArgs, logArgs } from "./common.ts";
+import { contextOf, type ProcessContext } from "./context.ts";
 
 const modeArg = {
   firewall: {
@@ -12,10 +13,13 @@ const modeArg = {
   },
 } as const;
 
-const backendOf = (a: { firewall: string; "dry-run"?: boolean }) =>
+const backendOf = (a: { firewall: string; "dry-run"?: boolean }, ctx: ProcessContext) =>
   selectBackend(parseFirewallMode(a.firewall), {
     run: commandRunner({ dryRun: a["dry-run"], print: (l) => console.log(l) }),
-    program: process.execPath,
+    program: ctx.execPath,
+    platform: ctx.platform,
+    uid: ctx.uid,
+    env: ctx.env,
   });
 
 const ls = defineCommand({
@@ -24,15 +28,15 @@ const ls = defineCommand({
     description: "List the firewall rules edgeport instances wrote, with their owner and whether it still runs",
   },
   args: { ...modeArg, json: { type: "boolean", description: "One JSON array instead of a table" }, ...logArgs },
-  async run({ args: a }) {
+  async run({ args: a, data }) {
     applyLogArgs(a);
-    const backend = backendOf(a);
+    const backend = backendOf(a, contextOf(data));
     const rules = await backend.list();
     const rows = rules.map((r) => ({
       rule: r.id,
       instance: r.instance,
       pid: r.pid,
-      running: r.pid > 0 ? isAlive(r.pid) : null,
+      running: r.pid > 0 ? isAlive(r.pid, r.start) : null,
       where: r.where,
     }));
     if (a.json) {
@@ -78,16 +82,17 @@ const prune = defineCommand({
     "dry-run": { type: "boolean", description: "Print the commands instead of running them" },
     ...logArgs,
   },
-  async run({ args: a }) {
+  async run({ args: a, data }) {
     applyLogArgs(a);
-    const backend = backendOf(a);
+    const ctx = contextOf(data);
+    const backend = backendOf(a, ctx);
     if (a.all) {
       const all = (await backend.list()).filter((r) => r.pid > 0);
-      if (all.length) await backend.apply([], all, { instance: "00000000", pid: process.pid }, []);
+      if (all.length) await backend.apply([], all, { instance: "00000000", pid: ctx.pid }, []);
       console.log(`removed ${all.length} rule(s)`);
       return;
     }
-    const fw = createFirewall({ backend, log: log.withTag("firewall") });
+    const fw = createFirewall({ backend, log: log.withTag("firewall"), pid: ctx.pid });
     const removed = await fw.prune();
     console.log(`removed ${removed.length} rule(s) of dead instances`);
   },

@@ -7,7 +7,7 @@ import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
 import { applyLogArgs, logArgs, pipeArgs, pipeSettings, repeated, startSpin, untilAborted, VERSION } from "./common.ts";
-import { stop } from "./context.ts";
+import { contextOf, stop } from "./context.ts";
 
 const args = {
   listen: {
@@ -64,12 +64,12 @@ export default defineCommand({
     description: "Run inside the VM: accept the pipe from the host and dial containers for each channel",
   },
   args,
-  async run({ args: a, rawArgs }) {
+  async run({ args: a, rawArgs, data }) {
     applyLogArgs(a);
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
-    const settings = pipeSettings(a);
-    startSpin(settings, flog);
+    const settings = pipeSettings(a, contextOf(data));
+    const activity = startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const policy = createDialPolicy({
       allow: repeated(rawArgs, "allow"),
@@ -98,6 +98,7 @@ export default defineCommand({
       plain: a["vpnkit-compat"],
       onStdioEnd: () => ended(),
       controlListen: controlPathOf(a["control-listen"]),
+      activity,
     });
     flog.info(
       `listening on ${fwd.address}; may dial: ${policy.describe()}${fwd.controlPath ? `; docker-proxy control socket unix://${fwd.controlPath}` : ""}`,

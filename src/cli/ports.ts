@@ -1,8 +1,9 @@
 /** `edgeport ls`, `edgeport unpublish`, `edgeport status`: the daemon seen through its control API. */
 import { defineCommand } from "citty";
-import type { DaemonState, PortState } from "../publisher/daemon.ts";
-import { apiArgs, apiClient, apiError } from "./client.ts";
+import { apiArgs, apiClient } from "./client.ts";
 import { applyLogArgs, logArgs } from "./common.ts";
+import { contextOf } from "./context.ts";
+import { PortsReply, StateReply, UnpublishReply } from "./replies.ts";
 
 const bytes = (n = 0) =>
   n < 1024
@@ -28,10 +29,9 @@ function table(rows: string[][]): string {
 export const ls = defineCommand({
   meta: { name: "ls", description: "List the ports the daemon publishes: where from, state, traffic" },
   args: { json: { type: "boolean", description: "The API's JSON instead of a table" }, ...apiArgs, ...logArgs },
-  async run({ args: a }) {
+  async run({ args: a, data }) {
     applyLogArgs(a);
-    const r = await apiClient(a).request<PortState[]>("GET", "/v1/ports");
-    if (r.status !== 200) throw apiError(r.status, r.body as never);
+    const r = await apiClient(a, contextOf(data)).request("GET", "/v1/ports", PortsReply);
     if (a.json) {
       console.log(JSON.stringify(r.body, null, 2));
       return;
@@ -64,12 +64,11 @@ export const unpublish = defineCommand({
     ...apiArgs,
     ...logArgs,
   },
-  async run({ args: a }) {
+  async run({ args: a, data }) {
     applyLogArgs(a);
-    const client = apiClient(a);
+    const client = apiClient(a, contextOf(data));
     for (const t of (a._ as string[]).filter((s) => s !== "--")) {
-      const r = await client.request<{ id: string; removed: boolean }>("DELETE", `/v1/ports/${encodeURIComponent(t)}`);
-      if (r.status !== 200) throw apiError(r.status, r.body as never);
+      const r = await client.request("DELETE", `/v1/ports/${encodeURIComponent(t)}`, UnpublishReply);
       console.log(r.body.removed ? `${t}: unpublished` : `${t}: was not published`);
     }
   },
@@ -78,14 +77,13 @@ export const unpublish = defineCommand({
 export const status = defineCommand({
   meta: { name: "status", description: "Is the daemon up, is its pipe up, does it follow the engine, how many ports" },
   args: { json: { type: "boolean", description: "JSON instead of text" }, ...apiArgs, ...logArgs },
-  async run({ args: a }) {
+  async run({ args: a, data }) {
     applyLogArgs(a);
-    const client = apiClient(a);
-    const r = await client.request<DaemonState>("GET", "/v1/debug/state");
-    if (r.status !== 200) throw apiError(r.status, r.body as never);
+    const client = apiClient(a, contextOf(data));
+    const r = await client.request("GET", "/v1/debug/state", StateReply);
     const st = r.body;
     if (a.json) {
-      const { ports, ...rest } = st as DaemonState & { events?: unknown };
+      const { ports, ...rest } = st;
       delete (rest as { events?: unknown }).events;
       console.log(JSON.stringify({ api: client.url, ...rest, ports: ports.length }, null, 2));
       return;

@@ -1,5 +1,4 @@
 import { defineCommand } from "citty";
-import type { PortState } from "../publisher/daemon.ts";
 import { publishMappings } from "../publisher/publish.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
@@ -7,7 +6,7 @@ import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
 import { type PortMapping, parsePortSpec } from "../shared/port-spec.ts";
-import { apiArgs, apiClient, apiError } from "./client.ts";
+import { apiArgs, apiClient } from "./client.ts";
 import {
   applyLogArgs,
   logArgs,
@@ -19,7 +18,8 @@ import {
   untilAborted,
   VERSION,
 } from "./common.ts";
-import { stop } from "./context.ts";
+import { contextOf, stop } from "./context.ts";
+import { PublishReply } from "./replies.ts";
 
 const args = {
   spec: {
@@ -68,22 +68,17 @@ export default defineCommand({
       "Publish ports by hand: through the running daemon (kept until edgeport unpublish), or standalone with --relay in the foreground until Ctrl-C",
   },
   args,
-  async run({ args: a }) {
+  async run({ args: a, data }) {
     applyLogArgs(a);
+    const ctx = contextOf(data);
     const plog = log.withTag("publish");
     const specs = (a._ as string[]).filter((s) => s !== "--");
     if (!a.relay) {
-      const client = apiClient(a);
+      const client = apiClient(a, ctx);
       for (const spec of specs) proxyCheck(spec, parsePortSpec(spec, { targetNames: true }), a["proxy-protocol"]); // bad input fails before anything is sent
       for (const spec of specs) {
-        const r = await client.request<{
-          id: string;
-          created: boolean;
-          ports: PortState[];
-          code?: string;
-          message?: string;
-        }>("POST", "/v1/ports", { spec, ...(a["proxy-protocol"] ? { proxyProtocol: true } : {}) });
-        if (r.status >= 300) throw apiError(r.status, r.body);
+        const body = { spec, ...(a["proxy-protocol"] ? { proxyProtocol: true } : {}) };
+        const r = await client.request("POST", "/v1/ports", PublishReply, body);
         console.log(
           `${r.body.id} ${r.body.created ? "published" : "already published"}: ${r.body.ports.map((p) => `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`).join(", ")}`,
         );
@@ -92,11 +87,11 @@ export default defineCommand({
     }
     const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"]));
     const url = parseTransportUrl(a.relay, "connect");
-    const settings = pipeSettings(a);
-    startSpin(settings, plog);
+    const settings = pipeSettings(a, ctx);
+    const activity = startSpin(settings, plog);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
     const udp = udpSettings(a);
-    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
+    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION, activity });
     const published = await publishMappings(mappings, relay, { log: plog, pipeWaitMs, udp });
     if (published.listeners.length === 0) {
       relay.close();

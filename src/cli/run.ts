@@ -1,18 +1,21 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { dirname } from "node:path";
 import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
-import { parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
+import { type ApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
+import { defaultApiUrl, defaultControlDir, ensureNamedDir, ensurePrivateDir } from "../shared/control-socket.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
+import { readSecretFile } from "../shared/secret-file.ts";
 import {
   applyLogArgs,
   firewallArgs,
@@ -25,11 +28,11 @@ import {
   untilAborted,
   VERSION,
 } from "./common.ts";
-import { stop } from "./context.ts";
+import { contextOf, type ProcessContext } from "./context.ts";
 import { discoverEngine } from "./engine-discovery.ts";
 
 /** The engine to follow: --engine, the config's, DOCKER_HOST, the docker CLI's context, the default. */
-function engineHere(flag?: string, config?: string, configPath?: string) {
+function engineHere(ctx: ProcessContext, flag?: string, config?: string, configPath?: string) {
   const read = (path: string): string | null => {
     try {
       return readFileSync(path, "utf8");
@@ -41,22 +44,14 @@ function engineHere(flag?: string, config?: string, configPath?: string) {
     flag,
     config,
     configPath,
-    env: process.env,
-    platform: process.platform,
+    env: ctx.env,
+    platform: ctx.platform,
     home: homedir(),
     read,
   });
 }
 
-export function defaultControlPath(env: Record<string, string | undefined>, uid: number): string {
-  return env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/edgeport/control.sock` : `/tmp/edgeport-${uid}/control.sock`;
-}
-
-/** The control API's default address: a per-user unix socket, or an owner-only named pipe on Windows. */
-export function defaultApiUrl(env: Record<string, string | undefined>, uid: number, platform: string): string {
-  if (env.EDGEPORT_API) return env.EDGEPORT_API;
-  return platform === "win32" ? "npipe:////./pipe/edgeport-control" : `unix://${defaultControlPath(env, uid)}`;
-}
+export { defaultApiUrl, defaultControlPath } from "../shared/control-socket.ts";
 
 const args = {
   relay: {
@@ -93,7 +88,7 @@ const args = {
   api: {
     type: "string",
     description:
-      "Control API: unix:///path (default $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
+      "Control API: unix:///path (default /run/edgeport/api.sock for root, else $XDG_RUNTIME_DIR/edgeport/control.sock or /tmp/edgeport-UID/control.sock; EDGEPORT_API), npipe:////./pipe/NAME, tcp://127.0.0.1:PORT (needs --api-token-file), or none",
     valueHint: "URL",
   },
   "api-token-file": {
@@ -113,13 +108,46 @@ const args = {
   ...logArgs,
 } as const;
 
+/**
+ * --api and --api-token-file, checked before anything starts: the token file's owner and mode,
+ * and the socket's directory (edgeport's own default one strictly, a named one by its owner).
+ */
+function controlApiSettings(
+  a: { api?: string; "api-token-file"?: string },
+  ctx: ProcessContext,
+): { apiUrl: ApiUrl | null; apiToken?: string } {
+  const apiText = a.api ?? defaultApiUrl(ctx.env, ctx.uid, ctx.platform);
+  const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
+  let apiToken: string | undefined;
+  if (a["api-token-file"]) {
+    apiToken = readSecretFile("--api-token-file", a["api-token-file"], ctx);
+    if (apiToken.length < 16)
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`,
+      );
+  }
+  if (apiUrl?.kind === "tcp" && !apiToken)
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
+    );
+  if (apiUrl?.kind === "unix") {
+    const dir = dirname(apiUrl.path);
+    if (dir === defaultControlDir(ctx.env, ctx.uid, ctx.platform)) ensurePrivateDir(dir, ctx.uid);
+    else ensureNamedDir(dir, ctx.uid);
+  }
+  return { apiUrl, apiToken };
+}
+
 export default defineCommand({
   meta: {
     name: "run",
     description: "Run on the host: publish every container's ports from the VM engine's events, until Ctrl-C",
   },
   args,
-  async run({ args: given, rawArgs }) {
+  async run({ args: given, rawArgs, data }) {
+    const ctx = contextOf(data);
     const config = given.config ? loadConfig(given.config) : {};
     const a = mergeArgs(given, rawArgs, config);
     if (!a.relay)
@@ -129,34 +157,12 @@ export default defineCommand({
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const found = engineHere(given.engine, config.engine, given.config);
+    const found = engineHere(ctx, given.engine, config.engine, given.config);
     const engine = found.url === "none" ? null : createEngine(found.url, undefined, found.source);
-    const apiText = a.api ?? defaultApiUrl(process.env, process.getuid?.() ?? 0, process.platform);
-    const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
-    let apiToken: string | undefined;
-    if (a["api-token-file"]) {
-      try {
-        apiToken = (await Bun.file(a["api-token-file"]).text()).trim();
-      } catch (e) {
-        throw new EdgeportError(
-          "E_BAD_ARG",
-          `--api-token-file: cannot read ${a["api-token-file"]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        );
-      }
-      if (apiToken.length < 16)
-        throw new EdgeportError(
-          "E_BAD_ARG",
-          `--api-token-file: the token has ${apiToken.length} characters; at least 16 are needed`,
-        );
-    }
-    if (apiUrl?.kind === "tcp" && !apiToken)
-      throw new EdgeportError(
-        "E_BAD_ARG",
-        "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
-      );
+    const { apiUrl, apiToken } = controlApiSettings(a, ctx);
     const url = parseTransportUrl(a.relay, "connect");
-    const settings = pipeSettings(a);
-    startSpin(settings, rlog);
+    const settings = pipeSettings(a, ctx);
+    const activity = startSpin(settings, rlog);
     const resyncMs = parseDuration(a.resync, "--resync");
     if (resyncMs < 100) throw new EdgeportError("E_BAD_ARG", `--resync: ${resyncMs} ms is too short (100 ms at least)`);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
@@ -165,10 +171,13 @@ export default defineCommand({
     const flog = log.withTag("firewall");
     const backend = selectBackend(fwMode, {
       run: commandRunner({ dryRun: a["firewall-dry-run"], log: flog }),
-      program: process.execPath,
+      program: ctx.execPath,
+      platform: ctx.platform,
+      uid: ctx.uid,
+      env: ctx.env,
       log: flog,
     });
-    const firewall = createFirewall({ backend, log: flog });
+    const firewall = createFirewall({ backend, log: flog, pid: ctx.pid });
     if (backend.name !== "none") {
       await firewall
         .prune()
@@ -183,6 +192,7 @@ export default defineCommand({
       log: log.withTag("pipe"),
       version: VERSION,
       onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")),
+      activity,
     });
     const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
     daemon = createDaemon({
@@ -200,8 +210,8 @@ export default defineCommand({
     rlog.info(
       `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
     );
-    const running = daemon.run(stop.signal);
-    await untilAborted(stop.signal);
+    const running = daemon.run(ctx.signal);
+    await untilAborted(ctx.signal);
     rlog.info("stopping: closing listeners");
     await running;
     await firewall.close();

@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { defineCommand } from "citty";
 import { MAGIC_TEXT } from "../relay/mux/constants.ts";
 import { VERSION } from "./common.ts";
+import { contextOf } from "./context.ts";
 
 // Stamped by scripts/build.ts and scripts/release.ts (`bun build --define`); absent under `bun src/main.ts`.
 declare const EDGEPORT_BUILD_VERSION: string | undefined;
@@ -13,11 +14,13 @@ export const BUILD_VERSION = typeof EDGEPORT_BUILD_VERSION === "string" ? EDGEPO
 export const BUILD_TARGET = typeof EDGEPORT_BUILD_TARGET === "string" ? EDGEPORT_BUILD_TARGET : null;
 
 /** The fields of a release manifest entry, for the running executable (file, size, sha256 null from source). */
-async function selfInfo(): Promise<{ file: string | null; size: number | null; sha256: string | null }> {
+async function selfInfo(
+  execPath: string,
+): Promise<{ file: string | null; size: number | null; sha256: string | null }> {
   if (BUILD_TARGET === null) return { file: null, size: null, sha256: null };
-  const bytes = await Bun.file(process.execPath).arrayBuffer();
+  const bytes = await Bun.file(execPath).arrayBuffer();
   return {
-    file: basename(process.execPath),
+    file: basename(execPath),
     size: bytes.byteLength,
     sha256: new Bun.CryptoHasher("sha256").update(bytes).digest("hex"),
   };
@@ -31,8 +34,9 @@ export default defineCommand({
       description: "Print as JSON, with the fields of a release manifest entry (version, target, file, size, sha256)",
     },
   },
-  async run({ args }) {
-    const platform = `${process.platform}-${process.arch}`;
+  async run({ args, data }) {
+    const ctx = contextOf(data);
+    const platform = `${ctx.platform}-${ctx.arch}`;
     const protocol = MAGIC_TEXT.trim();
     if (!args.json) {
       console.log(
@@ -43,7 +47,7 @@ export default defineCommand({
     const info = {
       version: BUILD_VERSION,
       target: BUILD_TARGET,
-      ...(await selfInfo()),
+      ...(await selfInfo(ctx.execPath)),
       edgeport: VERSION,
       bun: Bun.version,
       platform,

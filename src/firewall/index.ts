@@ -8,10 +8,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { EdgeportError } from "../shared/errors.ts";
+import { isAliveWith, type LivenessDeps, processStartTime } from "./liveness.ts";
 import { createMacosBackend } from "./macos.ts";
 import { cgroupScopeFrom, createNftablesBackend, NFT } from "./nftables.ts";
 import { diffRules, type FirewallListener, planRules } from "./plan.ts";
-import type { Backend, OwnedRule, Runner } from "./types.ts";
+import type { Backend, OwnedRule, Owner, Runner } from "./types.ts";
 import { createWindowsBackend, powershellPath } from "./windows.ts";
 
 export type { FirewallListener } from "./plan.ts";
@@ -44,7 +45,7 @@ export function commandRunner(
       (o.print ?? ((l: string) => o.log?.info(l)))(line);
       return { code: 0, stdout: "", stderr: "" };
     }
-    let p;
+    let p: Bun.Subprocess<"ignore" | Uint8Array, "pipe", "pipe">;
     try {
       p = Bun.spawn(argv, {
         stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
@@ -69,20 +70,20 @@ export function selectBackend(
   o: {
     run: Runner;
     program: string;
-    platform?: string;
-    uid?: number;
+    platform: string;
+    uid: number;
+    env?: Readonly<Record<string, string | undefined>>;
     log?: ConsolaInstance;
-    env?: Record<string, string | undefined>;
     exists?: (path: string) => boolean;
   },
 ): Backend {
-  const platform = o.platform ?? process.platform;
+  const platform = o.platform;
   const exists = o.exists ?? existsSync;
   let m = mode;
   if (m === "auto") {
     // nft needs CAP_NET_ADMIN: a user's edgeport leaves the firewall to the administrator
-    const root = (o.uid ?? process.getuid?.() ?? 0) === 0;
-    const ps = powershellPath(o.env ?? process.env);
+    const root = o.uid === 0;
+    const ps = powershellPath(o.env ?? {});
     // without PowerShell every batch would fail and be retried forever: say it once, write no rules
     if (platform === "win32" && !exists(ps))
       o.log?.warn(
@@ -112,35 +113,42 @@ export function selectBackend(
     else o.log?.debug(`firewall: rules scoped to cgroup v2 ${cgroup.path} (level ${cgroup.level})`);
     return createNftablesBackend({ run: o.run, cgroup });
   }
-  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program, env: o.env });
+  if (m === "windows") return createWindowsBackend({ run: o.run, program: o.program, env: o.env ?? {} });
   if (m === "macos") return createMacosBackend({ run: o.run, program: o.program });
   return { name: "none", list: async () => [], apply: async () => [] };
 }
 
-export const isAlive = (pid: number): boolean => {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+const liveness: LivenessDeps = {
+  kill: (pid) => void process.kill(pid, 0),
+  read: (path) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return null;
+    }
+  },
 };
+
+/** Whether the process that wrote a rule still runs: its pid, and its start time when the tag has one. */
+export const isAlive = (pid: number, start?: number): boolean => isAliveWith(liveness, pid, start);
 
 export function createFirewall(o: {
   backend: Backend;
   log: ConsolaInstance;
-  pid?: number;
+  /** this process; its start time goes into every rule's tag (read from /proc when not given) */
+  pid: number;
+  start?: number | null;
   instance?: string;
   retryMs?: number;
-  alive?: (pid: number) => boolean;
+  alive?: (pid: number, start?: number) => boolean;
 }): Firewall {
   const log = o.log;
   const backend = o.backend;
-  const pid = o.pid ?? process.pid;
+  const pid = o.pid;
   const instance = o.instance ?? crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0");
   const alive = o.alive ?? isAlive;
-  const owner = { instance, pid };
+  const start = o.start === undefined ? processStartTime(pid, liveness) : o.start;
+  const owner: Owner = start === null ? { instance, pid } : { instance, pid, start };
   const applied = new Map<string, OwnedRule[]>();
   let wanted: readonly FirewallListener[] = [];
   let dirty = false;
@@ -211,12 +219,12 @@ export function createFirewall(o: {
     },
     async prune() {
       const stale = (await backend.list()).filter(
-        (r) => r.pid > 0 && r.instance !== instance && (r.pid === pid || !alive(r.pid)),
+        (r) => r.pid > 0 && r.instance !== instance && (r.pid === pid || !alive(r.pid, r.start)),
       );
       if (stale.length) {
         await backend.apply([], stale, owner, []);
         log.info(
-          `firewall (${backend.name}): removed ${stale.length} rule(s) left by dead instances: ${stale.map((r) => `${r.id} (pid ${r.pid})`).join(", ")}`,
+          `firewall (${backend.name}): removed ${stale.length} rule(s) left by dead instances: ${stale.map((r) => `${r.id} (pid ${r.pid}${r.start === undefined ? "" : ` started at tick ${r.start}`})`).join(", ")}`,
         );
       }
       return stale;

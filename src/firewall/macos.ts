@@ -40,8 +40,7 @@ export function createMacosBackend(o: { run: Runner; program: string }): Backend
       }
       current = after.length;
       return add.map((s) => ({
-        instance: owner.instance,
-        pid: owner.pid,
+        ...owner,
         id: s.id,
         where: `application ${o.program}`,
         ref: o.program,

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { ownerTag, parseOwnerTag, type RuleSpec, TAG_PREFIX } from "./plan.ts";
-import { type Backend, CommandError, type OwnedRule, type Runner, runOk } from "./types.ts";
+import { type Backend, CommandError, type OwnedRule, type Owner, type Runner, runOk } from "./types.ts";
 
 export const NFT = "/usr/sbin/nft";
 const FAMILIES = new Set(["inet", "ip", "ip6"]);
@@ -81,7 +81,7 @@ export function nftBatch(
   add: RuleSpec[],
   remove: NftRef[],
   chains: Chain[],
-  owner: { instance: string; pid: number },
+  owner: Owner,
   cgroup: CgroupScope | null,
 ): string {
   const lines: string[] = [];
@@ -90,7 +90,7 @@ export function nftBatch(
     for (const r of add) {
       if (chainTakes(c, r))
         lines.push(
-          `insert rule ${chainText(c)} ${nftMatch(r, cgroup)} accept comment ${quote(ownerTag(owner.instance, owner.pid, r.id))}`,
+          `insert rule ${chainText(c)} ${nftMatch(r, cgroup)} accept comment ${quote(ownerTag(owner.instance, owner.pid, r.id, owner.start))}`,
         );
     }
   }

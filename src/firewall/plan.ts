@@ -35,7 +35,7 @@ export function planRules(listeners: readonly FirewallListener[]): RuleSpec[] {
     { proto: "tcp" | "udp"; address: string; family: 4 | 6; any: boolean; ports: Set<number> }
   >();
   for (const l of listeners) {
-    let ip;
+    let ip: ReturnType<typeof parseIp>;
     try {
       ip = parseIp(l.address);
     } catch {
@@ -84,13 +84,19 @@ export function planRules(listeners: readonly FirewallListener[]): RuleSpec[] {
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** The owner tag every rule carries: `edgeport:<instance>:<pid>:<rule id>`. */
+/**
+ * The owner tag every rule carries: `edgeport:<instance>:<pid>@<start>:<rule id>`, where start is
+ * the process's start time (/proc/PID/stat field 22) so that a reused pid is not taken for the
+ * owner. Tags of older versions (`edgeport:<instance>:<pid>:<rule id>`) still parse, without one.
+ */
 export const TAG_PREFIX = "edgeport:";
-export const ownerTag = (instance: string, pid: number, id: string): string => `${TAG_PREFIX}${instance}:${pid}:${id}`;
+export const ownerTag = (instance: string, pid: number, id: string, start?: number): string =>
+  `${TAG_PREFIX}${instance}:${pid}${start === undefined ? "" : `@${start}`}:${id}`;
 
-export function parseOwnerTag(tag: string): { instance: string; pid: number; id: string } | null {
-  const m = /^edgeport:([0-9a-f]{8}):(\d+):((?:tcp|udp):.+)$/.exec(tag);
-  return m ? { instance: m[1]!, pid: Number(m[2]), id: m[3]! } : null;
+export function parseOwnerTag(tag: string): { instance: string; pid: number; start?: number; id: string } | null {
+  const m = /^edgeport:([0-9a-f]{8}):(\d+)(?:@(\d+))?:((?:tcp|udp):.+)$/.exec(tag);
+  if (!m) return null;
+  return { instance: m[1]!, pid: Number(m[2]), ...(m[3] !== undefined ? { start: Number(m[3]) } : {}), id: m[4]! };
 }
 
 /** What must change: rule ids to add and to remove, given what is applied. */

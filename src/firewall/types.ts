@@ -11,9 +11,15 @@ export interface CommandResult {
 export type Runner = (argv: string[], o?: { stdin?: string; mutates?: boolean }) => Promise<CommandResult>;
 
 /** A rule some edgeport instance wrote, as found on the system. */
-export interface OwnedRule {
+/** Who writes a rule: the instance id, its pid and the pid's start time where the OS tells it. */
+export interface Owner {
   instance: string;
   pid: number;
+  /** /proc/PID/stat field 22; absent where there is no /proc, and in tags of older versions */
+  start?: number;
+}
+
+export interface OwnedRule extends Owner {
   /** the rule id (see planRules) */
   id: string;
   /** where it is, for humans: `inet filter input handle 7`, a Windows rule name, ... */
@@ -27,15 +33,10 @@ export interface Backend {
   /** every rule any edgeport instance owns */
   list(): Promise<OwnedRule[]>;
   /**
-   * One batch: removes `remove`, adds `add` (tagged with instance and pid), in one transaction
+   * One batch: removes `remove`, adds `add` (tagged with the owner), in one transaction
    * where the system has them. Returns the rules added. `after` is the whole wanted set.
    */
-  apply(
-    add: RuleSpec[],
-    remove: OwnedRule[],
-    owner: { instance: string; pid: number },
-    after: RuleSpec[],
-  ): Promise<OwnedRule[]>;
+  apply(add: RuleSpec[], remove: OwnedRule[], owner: Owner, after: RuleSpec[]): Promise<OwnedRule[]>;
 }
 
 export class CommandError extends Error {

@@ -7,11 +7,11 @@
  */
 import { z } from "zod";
 import { ownerTag, parseOwnerTag, type RuleSpec } from "./plan.ts";
-import { type Backend, CommandError, type OwnedRule, type Runner, runOk } from "./types.ts";
+import { type Backend, CommandError, type OwnedRule, type Owner, type Runner, runOk } from "./types.ts";
 
 export const GROUP = "edgeport";
 
-export const powershellPath = (env: Record<string, string | undefined>): string =>
+export const powershellPath = (env: Readonly<Record<string, string | undefined>>): string =>
   `${(env.SystemRoot ?? env.SYSTEMROOT ?? "C:\\Windows").replace(/\\+$/, "")}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`;
 
 /** A PowerShell single-quoted string literal: nothing inside is interpreted, ' is doubled. */
@@ -29,12 +29,7 @@ export function ruleName(instance: string, id: string): string {
 }
 
 /** The PowerShell script of one batch. Pure. */
-export function windowsScript(
-  add: RuleSpec[],
-  removeNames: string[],
-  owner: { instance: string; pid: number },
-  program: string,
-): string {
+export function windowsScript(add: RuleSpec[], removeNames: string[], owner: Owner, program: string): string {
   const lines = ["$ErrorActionPreference = 'Stop'", "$ProgressPreference = 'SilentlyContinue'"];
   for (const name of removeNames)
     lines.push(`Remove-NetFirewallRule -Name ${psQuote(name)} -ErrorAction SilentlyContinue`);
@@ -53,7 +48,7 @@ export function windowsScript(
         `-Name ${psQuote(name)}`,
         `-DisplayName ${psQuote(`edgeport ${r.proto.toUpperCase()} ${r.id.slice(4)}`)}`,
         `-Group ${psQuote(GROUP)}`,
-        `-Description ${psQuote(ownerTag(owner.instance, owner.pid, r.id))}`,
+        `-Description ${psQuote(ownerTag(owner.instance, owner.pid, r.id, owner.start))}`,
         "-Direction Inbound -Action Allow -Profile Any",
         `-Protocol ${r.proto.toUpperCase()}`,
         `-LocalAddress ${psQuote(addr)}`,
@@ -88,9 +83,10 @@ export function parseWindowsList(stdout: string): OwnedRule[] {
 export function createWindowsBackend(o: {
   run: Runner;
   program: string;
-  env?: Record<string, string | undefined>;
+  /** the process's environment (SystemRoot locates powershell.exe) */
+  env: Readonly<Record<string, string | undefined>>;
 }): Backend {
-  const ps = powershellPath(o.env ?? process.env);
+  const ps = powershellPath(o.env);
   const argv = (script: string) => [
     ps,
     "-NoProfile",
@@ -118,8 +114,7 @@ export function createWindowsBackend(o: {
       const r = await o.run(a, { mutates: true });
       if (r.code !== 0) throw new CommandError(a, r);
       return add.map((s) => ({
-        instance: owner.instance,
-        pid: owner.pid,
+        ...owner,
         id: s.id,
         where: ruleName(owner.instance, s.id),
         ref: ruleName(owner.instance, s.id),

@@ -7,7 +7,7 @@
  */
 
 import { timingSafeEqual } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -238,8 +238,8 @@ export function serveControlApi(
   const path = url.path;
   if (url.kind === "unix") {
     const dir = dirname(path);
+    // the caller checked the directory (src/shared/control-socket.ts); never chmod what is there
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket())
         throw new EdgeportError("E_BAD_ARG", `--api ${path} exists and is not a socket; refusing to replace it`);

@@ -55,13 +55,20 @@ self.onmessage = (e) => {
 };
 `;
 
-let state: Int32Array | null = null;
 let current: Spinner | null = null;
 
 export interface Spinner {
   /** resolves null once the thread runs at SCHED_IDLE; else why not (and it is gone) */
   readonly ready: Promise<string | null>;
+  /**
+   * The activity hook: relay traffic keeps the spinner going, or wakes it (one futex call after it
+   * fell asleep). A no-op until the thread runs. Injected into the transports (and endpoints).
+   */
+  readonly poke: () => void;
 }
+
+/** The hook to hand the relay when --spin is off. */
+export const NO_ACTIVITY = (): void => {};
 
 /**
  * A CPU quota on this process's cgroup or any above it (cgroup v2 cpu.max, v1 cpu.cfs_quota_us),
@@ -102,9 +109,16 @@ export function startSpinner(windowMs: number): Spinner | null {
   if (windowMs <= 0) return null;
   if (current) return current;
   const buf = new SharedArrayBuffer(8);
+  let state: Int32Array | null = null;
   const w = new Worker(URL.createObjectURL(new Blob([WORKER], { type: "application/javascript" })));
   w.unref();
   const spinner: Spinner = {
+    poke() {
+      const s = state;
+      if (!s) return;
+      Atomics.add(s, 0, 1);
+      if (Atomics.load(s, 1) === 1) Atomics.notify(s, 0, 1);
+    },
     ready: new Promise<string | null>((resolve) => {
       w.onmessage = (e: MessageEvent<{ idle: number; why: string }>) => {
         if (e.data.idle !== 0) {
@@ -122,10 +136,10 @@ export function startSpinner(windowMs: number): Spinner | null {
   return spinner;
 }
 
-/** Relay activity: keeps the spinner going, or wakes it (one futex call after it fell asleep). */
+/**
+ * The process's spinner's hook, for the endpoints that do not take it injected yet
+ * (relay/endpoints/socket-endpoint.ts, publisher/udp-listener.ts, the forwarder's UDP flows).
+ */
 export function poke(): void {
-  const s = state;
-  if (!s) return;
-  Atomics.add(s, 0, 1);
-  if (Atomics.load(s, 1) === 1) Atomics.notify(s, 0, 1);
+  current?.poke();
 }

@@ -203,7 +203,7 @@ describe("nftables rules for edgeport's non-loopback listeners", () => {
     for (const r of rules)
       expect(r).toMatch(
         new RegExp(
-          `ip daddr ${HOST_IP.replace(/\./g, "\\.")} tcp dport ${p} socket cgroupv2 level 1 "(unified/)?${cg}" accept comment "edgeport:[0-9a-f]{8}:\\d+:tcp:${HOST_IP.replace(/\./g, "\\.")}:${p}"`,
+          `ip daddr ${HOST_IP.replace(/\./g, "\\.")} tcp dport ${p} socket cgroupv2 level 1 "(unified/)?${cg}" accept comment "edgeport:[0-9a-f]{8}:\\d+@\\d+:tcp:${HOST_IP.replace(/\./g, "\\.")}:${p}"`,
         ),
       );
     // someone else's listener on another port of the same address is still not reachable

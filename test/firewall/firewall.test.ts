@@ -304,10 +304,12 @@ describe("the manager: off the publish path, batched, failures reported, dead in
       "[dry run] /usr/sbin/nft -f - <<'EOF'\ninsert rule inet filter input tcp dport 1 accept\nEOF",
     );
     expect((await run(["/bin/echo", "reads run"], { mutates: false })).stdout).toBe("reads run\n");
-    expect(selectBackend("auto", { run, program: "x", platform: "win32", exists: () => true }).name).toBe("windows");
-    expect(selectBackend("auto", { run, program: "x", platform: "darwin" }).name).toBe("macos");
+    expect(selectBackend("auto", { run, program: "x", platform: "win32", uid: 0, exists: () => true }).name).toBe(
+      "windows",
+    );
+    expect(selectBackend("auto", { run, program: "x", platform: "darwin", uid: 0 }).name).toBe("macos");
     expect(selectBackend("auto", { run, program: "x", platform: "linux", uid: 1000 }).name).toBe("none");
-    expect(selectBackend("auto", { run, program: "x", platform: "freebsd" }).name).toBe("none");
+    expect(selectBackend("auto", { run, program: "x", platform: "freebsd", uid: 0 }).name).toBe("none");
   });
 
   test("--firewall auto on Windows without PowerShell: one warning naming the path it looked at, no rules", () => {
@@ -318,6 +320,7 @@ describe("the manager: off the publish path, batched, failures reported, dead in
       run: async () => ({ code: 0, stdout: "", stderr: "" }),
       program: "x",
       platform: "win32",
+      uid: 0,
       env: { SystemRoot: "D:\\Win" },
       exists: (p) => {
         looked.push(p);

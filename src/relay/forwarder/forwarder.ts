@@ -6,7 +6,6 @@ import type { ConsolaInstance } from "consola";
 import { formatHostPort, formatIp } from "../../shared/address.ts";
 import { errnoOf } from "../../shared/errors.ts";
 import { safe } from "../../shared/log.ts";
-import { poke } from "../../shared/spin.ts";
 import { encodeLine } from "../control/protocol.ts";
 import { DatagramEndpoint } from "../endpoints/datagram-endpoint.ts";
 import { type RelayConn, relaySocketHandlers, socketEndpoint } from "../endpoints/socket-endpoint.ts";
@@ -42,6 +41,8 @@ export interface ForwarderOptions {
   onStdioEnd?: () => void;
   /** a VM-local unix socket whose connections become control channels to the host (edgeport docker-proxy) */
   controlListen?: string;
+  /** called on traffic from the pipe and from UDP targets (--spin's hook) */
+  activity?: () => void;
 }
 
 export interface Forwarder {
@@ -65,6 +66,7 @@ const STATUS_BY_ERRNO: Record<string, number> = {
 };
 
 export function startForwarder(o: ForwarderOptions): Forwarder {
+  const activity = o.activity ?? (() => {});
   const log = o.log;
   const sessions = new Set<Session>();
   const dialTimeoutMs = o.dialTimeoutMs ?? 10_000;
@@ -127,7 +129,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       socket: {
         // a connected socket only hears its target: the record's address is the target's
         data: (_sock, msg) => {
-          poke();
+          activity();
           ep?.deliver(msg, dest.ip, dest.port);
         },
         // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
@@ -156,33 +158,37 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     );
   }
 
-  const listener: PipeListener = listenPipes(o.listen, (pipe) => {
-    const s = new Session({
-      role: "vm",
-      window: o.window,
-      windowMax: o.windowMax,
-      secret: o.secret,
-      keepaliveMs: o.keepaliveMs,
-      deadAfterMs: o.deadAfterMs,
-      version: o.version,
-      plain: o.plain,
-      log,
-      onOpen: (ch, dest) => void dial(s, ch, dest),
-      onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
-      onClosed: (sess, err) => {
-        sessions.delete(sess);
-        if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
-          log.debug(`pipe ${pipe.description} left during the handshake`);
-        else if (err?.startsWith("authentication failed")) log.warn(`pipe refused: ${err}`);
-        else if (err && !err.startsWith("pipe closed")) log.warn(`pipe down: ${err}`);
-        else log.info(`pipe down: ${err ?? "closed"}`);
-        if (o.listen.kind === "stdio") o.onStdioEnd?.();
-      },
-    });
-    sessions.add(s);
-    s.start(pipe);
-    return s.handlers;
-  });
+  const listener: PipeListener = listenPipes(
+    o.listen,
+    (pipe) => {
+      const s = new Session({
+        role: "vm",
+        window: o.window,
+        windowMax: o.windowMax,
+        secret: o.secret,
+        keepaliveMs: o.keepaliveMs,
+        deadAfterMs: o.deadAfterMs,
+        version: o.version,
+        plain: o.plain,
+        log,
+        onOpen: (ch, dest) => void dial(s, ch, dest),
+        onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
+        onClosed: (sess, err) => {
+          sessions.delete(sess);
+          if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
+            log.debug(`pipe ${pipe.description} left during the handshake`);
+          else if (err?.startsWith("authentication failed")) log.warn(`pipe refused: ${err}`);
+          else if (err && !err.startsWith("pipe closed")) log.warn(`pipe down: ${err}`);
+          else log.info(`pipe down: ${err ?? "closed"}`);
+          if (o.listen.kind === "stdio") o.onStdioEnd?.();
+        },
+      });
+      sessions.add(s);
+      s.start(pipe);
+      return s.handlers;
+    },
+    activity,
+  );
 
   const control = o.controlListen ? listenControl(o.controlListen) : null;
 

@@ -24,6 +24,8 @@ export interface RelayClientOptions {
   version?: string;
   /** channels the VM opens (control requests from dockerd's proxy); refused when absent */
   onOpen?: (s: Session, ch: Channel, dest: Destination) => void;
+  /** called on every chunk from the pipe (--spin's hook) */
+  activity?: () => void;
 }
 
 export interface RelayClient {
@@ -86,32 +88,36 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
     if (closed || dialling || ready) return;
     dialling = true;
     try {
-      await dialPipe(o.url, (pipe) => {
-        const s = new Session({
-          role: "host",
-          window: o.window,
-          windowMax: o.windowMax,
-          secret: o.secret,
-          keepaliveMs: o.keepaliveMs,
-          deadAfterMs: o.deadAfterMs,
-          version: o.version,
-          log,
-          onReady,
-          ...(o.onOpen ? { onOpen: (ch: Channel, dest: Destination) => o.onOpen!(s, ch, dest) } : {}),
-          onClosed: (sess, err) => {
-            const wasReady = ready === sess;
-            if (wasReady) ready = null;
-            if (closed) return;
-            onFailure(
-              wasReady
-                ? `pipe lost: ${err ?? "closed by the peer"}`
-                : (err ?? "the peer closed the pipe during the handshake"),
-            );
-          },
-        });
-        s.start(pipe);
-        return s.handlers;
-      });
+      await dialPipe(
+        o.url,
+        (pipe) => {
+          const s = new Session({
+            role: "host",
+            window: o.window,
+            windowMax: o.windowMax,
+            secret: o.secret,
+            keepaliveMs: o.keepaliveMs,
+            deadAfterMs: o.deadAfterMs,
+            version: o.version,
+            log,
+            onReady,
+            ...(o.onOpen ? { onOpen: (ch: Channel, dest: Destination) => o.onOpen!(s, ch, dest) } : {}),
+            onClosed: (sess, err) => {
+              const wasReady = ready === sess;
+              if (wasReady) ready = null;
+              if (closed) return;
+              onFailure(
+                wasReady
+                  ? `pipe lost: ${err ?? "closed by the peer"}`
+                  : (err ?? "the peer closed the pipe during the handshake"),
+              );
+            },
+          });
+          s.start(pipe);
+          return s.handlers;
+        },
+        o.activity,
+      );
     } catch (e) {
       dialling = false;
       onFailure((e as Error).message);

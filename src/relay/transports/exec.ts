@@ -2,9 +2,15 @@
 import { EdgeportError } from "../../shared/errors.ts";
 import type { Pipe, PipeHandlers } from "../mux/pipe.ts";
 import { pumpStream, sinkWriter } from "./stream.ts";
-import type { OnPipe } from "./types.ts";
+import type { OnActivity, OnPipe } from "./types.ts";
 
-export function spawnPipe(command: string, args: string[], description: string, onPipe: OnPipe): void {
+export function spawnPipe(
+  command: string,
+  args: string[],
+  description: string,
+  onPipe: OnPipe,
+  activity: OnActivity,
+): void {
   let proc: Bun.Subprocess<"pipe", "pipe", "inherit">;
   try {
     proc = Bun.spawn([command, ...args], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
@@ -31,7 +37,7 @@ export function spawnPipe(command: string, args: string[], description: string, 
     },
   };
   handlers = onPipe(pipe);
-  pumpStream(proc.stdout, () => handlers).then(
+  pumpStream(proc.stdout, () => handlers, activity).then(
     () => end(`process exited${proc.exitCode !== null ? ` with code ${proc.exitCode}` : ""}`),
     (e) => end((e as Error).message),
   );

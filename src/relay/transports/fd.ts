@@ -3,7 +3,9 @@
  * listening socket as fd 3; a launcher may pass a connected one). Any stream socket family.
  */
 import { adoptConnected, adoptListener } from "./socket.ts";
-import type { OnPipe, PipeListener } from "./types.ts";
+import type { OnActivity, OnPipe, PipeListener } from "./types.ts";
 
-export const dialFd = (fd: number, onPipe: OnPipe): Promise<void> => adoptConnected(fd, `fd://${fd}`, onPipe);
-export const listenFd = (fd: number, onPipe: OnPipe): PipeListener => adoptListener(fd, `fd://${fd}`, onPipe);
+export const dialFd = (fd: number, onPipe: OnPipe, activity: OnActivity): Promise<void> =>
+  adoptConnected(fd, `fd://${fd}`, onPipe, activity);
+export const listenFd = (fd: number, onPipe: OnPipe, activity: OnActivity): PipeListener =>
+  adoptListener(fd, `fd://${fd}`, onPipe, activity);

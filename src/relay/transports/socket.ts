@@ -5,9 +5,8 @@
 import { existsSync, unlinkSync } from "node:fs";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { EdgeportError, errnoOf } from "../../shared/errors.ts";
-import { poke } from "../../shared/spin.ts";
 import type { Pipe, PipeHandlers } from "../mux/pipe.ts";
-import type { OnPipe, PipeListener } from "./types.ts";
+import type { OnActivity, OnPipe, PipeListener } from "./types.ts";
 import { prepareUnixPath, tuneUnixPipe } from "./unix.ts";
 import { formatTransportUrl, type TransportUrl } from "./url.ts";
 
@@ -16,6 +15,7 @@ type SocketUrl = Extract<TransportUrl, { kind: "unix" | "tcp" | "npipe" }>;
 interface SockState {
   h: PipeHandlers | null;
   closed: boolean;
+  activity: OnActivity;
 }
 
 function socketPipe(s: Socket<SockState>, description: string): Pipe {
@@ -28,7 +28,7 @@ function socketPipe(s: Socket<SockState>, description: string): Pipe {
 
 const pipeSocketHandlers = {
   data(s: Socket<SockState>, chunk: Uint8Array) {
-    poke();
+    s.data.activity();
     s.data.h?.data(chunk);
   },
   drain(s: Socket<SockState>) {
@@ -54,9 +54,9 @@ function socketTarget(u: SocketUrl): { unix: string } | { hostname: string; port
 }
 
 /** Connects one socket pipe (handed to onPipe). Resolves once connected; rejects with E_DIAL naming the cause. */
-export async function dialSocket(u: SocketUrl, onPipe: OnPipe): Promise<void> {
+export async function dialSocket(u: SocketUrl, onPipe: OnPipe, activity: OnActivity): Promise<void> {
   const description = formatTransportUrl(u);
-  const state: SockState = { h: null, closed: false };
+  const state: SockState = { h: null, closed: false, activity };
   try {
     await Bun.connect<SockState>({
       ...socketTarget(u),
@@ -77,7 +77,7 @@ export async function dialSocket(u: SocketUrl, onPipe: OnPipe): Promise<void> {
 }
 
 /** Listens for socket pipes; each accepted connection becomes a pipe. */
-export function listenSocket(u: SocketUrl, onPipe: OnPipe): PipeListener {
+export function listenSocket(u: SocketUrl, onPipe: OnPipe, activity: OnActivity): PipeListener {
   const description = formatTransportUrl(u);
   if (u.kind === "unix") prepareUnixPath(u.path);
   let listener: TCPSocketListener<SockState> | UnixSocketListener<SockState>;
@@ -89,7 +89,7 @@ export function listenSocket(u: SocketUrl, onPipe: OnPipe): PipeListener {
       socket: {
         ...pipeSocketHandlers,
         open(sock) {
-          sock.data = { h: null, closed: false };
+          sock.data = { h: null, closed: false, activity };
           const peer = u.kind === "tcp" ? `${description} from ${sock.remoteAddress}` : description;
           if (u.kind === "unix") tuneUnixPipe(fdOf(sock), description);
           sock.data.h = onPipe(socketPipe(sock, peer));
@@ -117,8 +117,13 @@ export function listenSocket(u: SocketUrl, onPipe: OnPipe): PipeListener {
 }
 
 /** Adopts a connected stream socket by its fd (vsock, an inherited fd) as one pipe. */
-export async function adoptConnected(fd: number, description: string, onPipe: OnPipe): Promise<void> {
-  const state: SockState = { h: null, closed: false };
+export async function adoptConnected(
+  fd: number,
+  description: string,
+  onPipe: OnPipe,
+  activity: OnActivity,
+): Promise<void> {
+  const state: SockState = { h: null, closed: false, activity };
   try {
     await Bun.connect<SockState>({
       fd,
@@ -136,7 +141,7 @@ export async function adoptConnected(fd: number, description: string, onPipe: On
 }
 
 /** Adopts a listening stream socket by its fd (vsock, an inherited fd); each accepted connection becomes a pipe. */
-export function adoptListener(fd: number, description: string, onPipe: OnPipe, onClose?: () => void): PipeListener {
+export function adoptListener(fd: number, description: string, onPipe: OnPipe, activity: OnActivity): PipeListener {
   let listener: UnixSocketListener<SockState>;
   try {
     listener = Bun.listen<SockState>({
@@ -144,7 +149,7 @@ export function adoptListener(fd: number, description: string, onPipe: OnPipe, o
       socket: {
         ...pipeSocketHandlers,
         open(sock: Socket<SockState>) {
-          sock.data = { h: null, closed: false };
+          sock.data = { h: null, closed: false, activity };
           sock.data.h = onPipe(socketPipe(sock, description));
         },
       },
@@ -158,7 +163,6 @@ export function adoptListener(fd: number, description: string, onPipe: OnPipe, o
     address: description,
     close: () => {
       listener.stop(true);
-      onClose?.();
     },
   };
 }

@@ -1,6 +1,6 @@
 /** Pipes over byte streams rather than sockets (a child's stdio, our own): the shared adapters. */
-import { poke } from "../../shared/spin.ts";
 import type { PipeHandlers } from "../mux/pipe.ts";
+import type { OnActivity } from "./types.ts";
 
 /** Adapts a FileSink (a child's stdin, our stdout) to the Pipe contract: one flush in flight at a time. */
 export function sinkWriter(sink: Bun.FileSink, onDrain: () => void): (d: Uint8Array) => number {
@@ -33,9 +33,13 @@ export function sinkWriter(sink: Bun.FileSink, onDrain: () => void): (d: Uint8Ar
 }
 
 /** Feeds a readable stream to the pipe's handlers until it ends. */
-export async function pumpStream(stream: ReadableStream<Uint8Array>, h: () => PipeHandlers | null): Promise<void> {
+export async function pumpStream(
+  stream: ReadableStream<Uint8Array>,
+  h: () => PipeHandlers | null,
+  activity: OnActivity,
+): Promise<void> {
   for await (const chunk of stream) {
-    poke();
+    activity();
     h()?.data(chunk);
   }
 }

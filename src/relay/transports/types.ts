@@ -9,3 +9,9 @@ export interface PipeListener {
   readonly address: string;
   close(): void;
 }
+
+/**
+ * Called on every chunk a pipe receives: --spin's hook (src/shared/spin.ts), injected by whoever
+ * opens the pipe; a no-op when spinning is off.
+ */
+export type OnActivity = () => void;

@@ -6,7 +6,7 @@
 
 import { closeRaw, rawConnect, rawListen } from "./raw-socket.ts";
 import { adoptConnected, adoptListener } from "./socket.ts";
-import type { OnPipe, PipeListener } from "./types.ts";
+import type { OnActivity, OnPipe, PipeListener } from "./types.ts";
 import { formatTransportUrl, type TransportUrl } from "./url.ts";
 
 export const AF_VSOCK = 40;
@@ -26,20 +26,20 @@ export function sockaddrVm(cid: number, port: number): Uint8Array {
   return b;
 }
 
-export async function dialVsock(u: VsockUrl, onPipe: OnPipe): Promise<void> {
+export async function dialVsock(u: VsockUrl, onPipe: OnPipe, activity: OnActivity): Promise<void> {
   const description = formatTransportUrl(u);
   const fd = await rawConnect(AF_VSOCK, sockaddrVm(u.cid, u.port), description, CONNECT_TIMEOUT_MS);
-  await adoptConnected(fd, description, onPipe).catch((e) => {
+  await adoptConnected(fd, description, onPipe, activity).catch((e) => {
     closeRaw(fd);
     throw e;
   });
 }
 
-export function listenVsock(u: VsockUrl, onPipe: OnPipe): PipeListener {
+export function listenVsock(u: VsockUrl, onPipe: OnPipe, activity: OnActivity): PipeListener {
   const description = formatTransportUrl(u);
   const fd = rawListen(AF_VSOCK, sockaddrVm(u.cid, u.port), description);
   try {
-    return adoptListener(fd, description, onPipe);
+    return adoptListener(fd, description, onPipe, activity);
   } catch (e) {
     closeRaw(fd);
     throw e;
