@@ -5,6 +5,8 @@
  *   direct        client inside the VM, straight to the container (the physical limit here)
  *   docker-proxy  Debian's /usr/sbin/docker-proxy in the VM, one userland hop on the same kernel
  *   socat         socat TCP-LISTEN,fork -> TCP in the VM, one hop
+ *   bare pair     the ceiling of edgeport's design in Bun: two processes, one unix pipe, the barest
+ *                 framing (scripts/bench/bare-pair.ts: no windows, no mux state)
  *   edgeport      client on the host -> edgeport's listener -> the pipe -> edgeport forwarder in the VM
  *   edgeport --spin 1ms  the same with --spin on both ends (opt-in), its own pair of processes
  * For each: iperf3 single stream both ways and 8 parallel streams both ways, new connections per
@@ -245,7 +247,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 function svgChart(summary: Record<string, Record<Metric, { median: number }>>, names: string[]): string {
   const panels: Metric[] = ["up", "down", "up8", "down8", "rate", "p99"];
-  const colors = ["#888", "#4a90d9", "#e0a030", "#2a9d5c", "#7bc49a"];
+  const colors = ["#888", "#4a90d9", "#e0a030", "#b04ad9", "#2a9d5c", "#7bc49a", "#d94a4a"];
   const W = 320,
     H = 30 + names.length * 36 + 10,
     cols = 3;
@@ -301,7 +303,7 @@ try {
     () => Bun.spawnSync(inVm("vm", ["bash", "-c", `exec 3<>/dev/tcp/${ip.ip}/5201`])).exitCode === 0,
     "the iperf3 server",
   );
-  const base = freePortRange(10);
+  const base = freePortRange(14);
 
   // docker-proxy and socat: one userland hop inside the VM, listening on the VM's loopback
   let dpEcho = 0;
@@ -367,6 +369,25 @@ try {
       cpuPids: await startPair(tag, bin, ports[0], ports[1], extra),
     });
   await pair("edgeport", "", EDGEPORT, [base + 4, base + 5], []);
+  // the ceiling of this design in Bun: two processes, one unix pipe, the barest framing (scripts/bench/bare-pair.ts)
+  const bsock = join(tb.dir, "bare.sock");
+  const bare = join(ROOT, "scripts", "bench", "bare-pair.ts");
+  const bvm = tb.spawnInVm(["bun", bare, "vm", bsock], { logFile: join(tb.dir, "bare-vm.log") });
+  await until(() => Bun.spawnSync(["test", "-S", bsock]).exitCode === 0, "the bare pair's VM side");
+  const bhost = Bun.spawn(["bun", bare, "host", bsock, `${base + 12}:${ip.ip}:5201`, `${base + 13}:${srv.ip}:7001`], {
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  procs.push(bvm, bhost);
+  await waitForListener(base + 12);
+  await waitForListener(base + 13);
+  const barePath: Path = {
+    name: "bare pair",
+    where: "host",
+    iperf: ["127.0.0.1", base + 12],
+    echo: ["127.0.0.1", base + 13],
+    cpuPids: [bhost.pid, bvm.pid],
+  };
   // the same with --spin 1ms on both ends (opt-in; docs/performance.md): its own pair of processes
   if (!skipSpin) await pair("edgeport --spin 1ms", "-spin", EDGEPORT, [base + 8, base + 9], ["--spin", "1ms"]);
   // another build side by side (e.g. the commit before a change): --baseline PATH
@@ -382,6 +403,7 @@ try {
     { name: "direct", where: "vm", iperf: [ip.ip, 5201], echo: [srv.ip, 7001] },
     { name: "docker-proxy", where: "vm", iperf: ["127.0.0.1", base], echo: ["127.0.0.1", base + 1], cpuPids: [dpEcho] },
     { name: "socat", where: "vm", iperf: ["127.0.0.1", base + 2], echo: ["127.0.0.1", base + 3] },
+    barePath,
     ...edgeportPaths,
   ];
   for (const p of paths)
@@ -505,6 +527,15 @@ function floorLines(): string[] {
         q = added(quietLat, of);
       return `| for scale, not a floor: ${who} added p99, same rounds | | ${Number.isNaN(a) ? "no such round" : `${a.toFixed(3)} ms`} | ${Number.isNaN(q) ? "no such round" : `${q.toFixed(3)} ms`} |`;
     }),
+    (() => {
+      // how far edgeport is from the ceiling of its own design (issue 22): edgeport / bare pair
+      const bp = samples["bare pair"];
+      if (!bp) return "| edgeport / bare pair | | not measured | |";
+      const r = (m: Metric, rs: number[]) =>
+        rs.length ? `x${median(rs.map((i) => ep[m][i]! / bp[m][i]!)).toFixed(2)}` : "no such round";
+      const ms = ["up", "down", "up8", "down8", "rate"] as const;
+      return `| for scale, not a floor: edgeport / bare pair (the design's ceiling in Bun), 1 up, 1 down, 8 up, 8 down, conn/s | | ${ms.map((m) => r(m, all)).join(", ")} | ${quiet.length ? ms.map((m) => r(m, quiet)).join(", ") : "no such round"} |`;
+    })(),
     // the same throughput and connection ratios for the other edgeport pairs (--spin, --baseline)
     ...others.map((n) => {
       const sp = samples[n]!;
