@@ -17,6 +17,7 @@ interface Conn extends RelayConn {
 }
 
 export interface TcpListener {
+  readonly kind: "tcp";
   readonly mapping: PortMapping;
   /** the bound port (the real one when the mapping asked for port 0) */
   readonly port: number;
@@ -153,6 +154,7 @@ export function openTcpListener(
   if (!o.quiet) log.info(`published ${formatMapping(m)}`);
 
   return {
+    kind: "tcp",
     get mapping() {
       return m;
     },
