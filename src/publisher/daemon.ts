@@ -15,8 +15,9 @@ import type { RelayClient } from "../relay/host/relay-client.ts";
 import type { PortRules } from "../shared/config.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { type AdhocEntry, adhocEntry, adhocIdOf, allTcp, type PortSource, portIdOf, targetNames } from "./adhoc.ts";
+import { type FdGuard, processFdGuard } from "./fd-guard.ts";
 import { plan } from "./plan.ts";
-import { type DaemonState, type FdState, type PortState, portRow } from "./port-rows.ts";
+import { type DaemonState, type PortState, portRow } from "./port-rows.ts";
 import { createPortTable, type OpenListener, type PortTable, relayListeners } from "./port-table.ts";
 import { createProxyLeases, type ProxyRequest, proxySpec } from "./proxy-leases.ts";
 import { resolveTarget } from "./target.ts";
@@ -41,8 +42,8 @@ export interface DaemonOptions {
   log: ConsolaInstance;
   /** opens a host listener (default: the real TCP and UDP listeners on the relay) */
   openListener?: OpenListener;
-  /** the process's file descriptors, for the state */
-  fds?: () => FdState;
+  /** pauses accepting near the file descriptor limit, and says the limit in the state (default: the process's) */
+  fdGuard?: FdGuard;
 }
 
 export interface Daemon {
@@ -82,14 +83,18 @@ class Reconciler implements Daemon {
   private conflicts: { want: WantedPort; winner: WantedPort }[] = [];
   private readonly warned = new Set<string>();
   private watcher: Watcher | undefined;
+  private readonly guard: FdGuard;
 
   constructor(private readonly o: DaemonOptions) {
     this.log = o.log;
+    this.guard = o.fdGuard ?? processFdGuard(o.log);
     this.table = createPortTable({
-      openListener: o.openListener ?? relayListeners(o),
+      openListener: o.openListener ?? relayListeners({ ...o, guard: this.guard }),
       firewall: o.firewall,
       log: o.log,
       describe: (w) => this.describe(w),
+      // an ad-hoc spec is rolled back, and its caller told, when a bind fails
+      retried: (w) => adhocIdOf(w) === null,
     });
   }
 
@@ -202,6 +207,7 @@ class Reconciler implements Daemon {
       const first = problems[0]!;
       const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
       const message = `${first.message}${more}; nothing of "${spec}" was published`;
+      this.log.warn(`${source} ${entry.id}: ${message}`);
       throw new EdgeportError(first.code, message);
     }
     this.log.info(`${source} ${entry.id}: published ${spec}`);
@@ -245,6 +251,7 @@ class Reconciler implements Daemon {
         portRow(want, "conflict", { ...meta(want), error: `already published for ${this.describe(winner)}` }),
       ),
     ];
+    const fds = this.guard.state();
     return {
       engine: o.engine ? { url: o.engine.url, connected: this.watcher?.connected ?? false } : null,
       pipe: {
@@ -256,7 +263,7 @@ class Reconciler implements Daemon {
       udp: o.udp,
       containers: this.watcher?.containers.size ?? 0,
       ports: ports.sort((a, b) => a.key.localeCompare(b.key)),
-      ...(o.fds ? { fds: o.fds() } : {}),
+      ...(fds ? { fds } : {}),
     };
   }
 

@@ -9,6 +9,7 @@ import type { Firewall } from "../firewall/index.ts";
 import type { RelayClient } from "../relay/host/relay-client.ts";
 import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
 import { formatMapping, type PortMapping } from "../shared/port-spec.ts";
+import type { FdGuard } from "./fd-guard.ts";
 import type { Action } from "./plan.ts";
 import type { Listener } from "./port-rows.ts";
 import { openTcpListener } from "./tcp-listener.ts";
@@ -23,6 +24,8 @@ export interface PortTableOptions {
   log: ConsolaInstance;
   /** names a port's owner in log lines: `container web`, `ad-hoc 0123456789ab` */
   describe(w: WantedPort): string;
+  /** whether a failed bind of this port is retried at the next resync (else its owner reports it) */
+  retried(w: WantedPort): boolean;
 }
 
 export interface PortTable {
@@ -47,10 +50,12 @@ export function relayListeners(o: {
   log: ConsolaInstance;
   pipeWaitMs: number;
   udp: UdpOptions;
+  guard?: FdGuard;
 }): OpenListener {
   const lo = { log: o.log, pipeWaitMs: o.pipeWaitMs, quiet: true };
+  const tcp = { ...lo, guard: o.guard };
   return (m) =>
-    m.proto === "udp" ? openUdpListener(m, o.relay, { ...lo, ...o.udp }) : openTcpListener(m, o.relay, lo);
+    m.proto === "udp" ? openUdpListener(m, o.relay, { ...lo, ...o.udp }) : openTcpListener(m, o.relay, tcp);
 }
 
 export const mappingOf = (w: WantedPort): PortMapping => ({
@@ -81,7 +86,7 @@ export function createPortTable(o: PortTableOptions): PortTable {
     const error = asEdgeportError(e);
     const prev = failed.get(want.key);
     failed.set(want.key, { want, error });
-    if (prev?.error.message !== error.message)
+    if (prev?.error.message !== error.message && o.retried(want))
       log.error(`${describe(want)}: ${error.message}; retrying at the next resync`);
   }
 

@@ -121,19 +121,27 @@ test("state rows carry traffic by listener kind: TCP connections, UDP flows and 
 test.each([
   ["tcp", "127.0.0.1:7000-7001:10.0.0.2:70-71", "tcp 127.0.0.1:7001"],
   ["udp", "127.0.0.1:7000-7001:10.0.0.2:70-71/udp", "udp 127.0.0.1:7001"],
-])("a %s bind that fails rolls the whole spec back and says why", async (_, spec, failing) => {
-  const { d, l } = daemon();
-  l.failing.set(failing, new EdgeportError("E_PORT_IN_USE", "cannot listen on 127.0.0.1:7001: in use"));
-  const err = await d.publish(spec).catch((e) => e);
-  expect(err).toBeInstanceOf(EdgeportError);
-  expect(err.code).toBe("E_PORT_IN_USE");
-  expect(err.message).toMatch(/in use; nothing of ".*" was published/);
-  expect(l.live()).toHaveLength(0);
-  expect(d.state().ports).toEqual([]);
-  // nothing stayed behind: once the port is free the same spec publishes
-  l.failing.clear();
-  expect((await d.publish(spec)).created).toBe(true);
-});
+])(
+  "a %s bind that fails rolls the whole spec back and says why (and not that it retries)",
+  async (_, spec, failing) => {
+    const { d, l, logs } = daemon();
+    l.failing.set(failing, new EdgeportError("E_PORT_IN_USE", "cannot listen on 127.0.0.1:7001: in use"));
+    const err = await d.publish(spec).catch((e) => e);
+    expect(err).toBeInstanceOf(EdgeportError);
+    expect(err.code).toBe("E_PORT_IN_USE");
+    expect(err.message).toMatch(/in use; nothing of ".*" was published/);
+    expect(l.live()).toHaveLength(0);
+    expect(d.state().ports).toEqual([]);
+    // rolled back: nothing is retried, and the log does not say otherwise
+    expect(logs.has(/retrying at the next resync/)).toBe(false);
+    expect(logs.lines.filter((x) => x.level === 1 && /in use; nothing of ".*" was published/.test(x.msg))).toHaveLength(
+      1,
+    );
+    // nothing stayed behind: once the port is free the same spec publishes
+    l.failing.clear();
+    expect((await d.publish(spec)).created).toBe(true);
+  },
+);
 
 test("a host port published by someone else is a conflict, never taken over", async () => {
   const { d } = daemon();

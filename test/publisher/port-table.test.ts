@@ -24,7 +24,13 @@ function table() {
   const synced: unknown[][] = [];
   const log = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => lines.push(o.args.join(" ")) }] });
   const firewall = { sync: (x: unknown[]) => synced.push(x) } as unknown as Firewall;
-  const t = createPortTable({ openListener: l.open, firewall, log, describe: (w) => `container ${w.containerName}` });
+  const t = createPortTable({
+    openListener: l.open,
+    firewall,
+    log,
+    describe: (w) => `container ${w.containerName}`,
+    retried: () => true,
+  });
   return { t, l, lines, synced };
 }
 
