@@ -9,7 +9,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { EdgeportError, type ErrorCode } from "../shared/errors.ts";
@@ -87,34 +87,37 @@ export function bearerToken(header: string | undefined): string | null {
 
 const PublishBody = z.strictObject({ spec: z.string().min(1).max(400), proxyProtocol: z.boolean().optional() });
 
+/**
+ * The TCP API's guard: a Host (and Origin, when sent) naming this loopback address (no DNS
+ * rebinding), and the bearer token, compared in constant time.
+ */
+function tokenGuard(token: string, apiHost?: string, port?: number): MiddlewareHandler {
+  const expected = Buffer.from(token);
+  const hosts = new Set([`${apiHost?.includes(":") ? `[${apiHost}]` : apiHost}:${port}`, `localhost:${port}`]);
+  return async (c, next) => {
+    const host = c.req.header("host") ?? "";
+    if (!hosts.has(host))
+      return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
+    const origin = c.req.header("origin");
+    if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`))
+      return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
+    const got = Buffer.from(bearerToken(c.req.header("authorization")) ?? "");
+    if (got.length !== expected.length || !timingSafeEqual(got, expected))
+      return c.json(
+        { code: "E_AUTH", message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)" },
+        401,
+      );
+    await next();
+  };
+}
+
 export function createControlApp(
   daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
   o: { token?: string; host?: string; port?: number } = {},
 ): Hono {
   const app = new Hono();
   const fail = (code: ErrorCode, message: string) => new EdgeportError(code, message);
-  if (o.token !== undefined) {
-    const expected = Buffer.from(o.token);
-    const hosts = new Set([`${o.host?.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, `localhost:${o.port}`]);
-    app.use("*", async (c, next) => {
-      const host = c.req.header("host") ?? "";
-      if (!hosts.has(host))
-        return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
-      const origin = c.req.header("origin");
-      if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`))
-        return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
-      const got = Buffer.from(bearerToken(c.req.header("authorization")) ?? "");
-      if (got.length !== expected.length || !timingSafeEqual(got, expected))
-        return c.json(
-          {
-            code: "E_AUTH",
-            message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)",
-          },
-          401,
-        );
-      await next();
-    });
-  }
+  if (o.token !== undefined) app.use("*", tokenGuard(o.token, o.host, o.port));
   app.use(
     "*",
     bodyLimit({

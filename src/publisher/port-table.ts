@@ -67,14 +67,17 @@ export const mappingOf = (w: WantedPort): PortMapping => ({
   ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
 });
 
-export function createPortTable(o: PortTableOptions): PortTable {
-  const { log, describe } = o;
-  const bound = new Map<string, { want: WantedPort; listener: Listener }>();
-  const failed = new Map<string, { want: WantedPort; error: EdgeportError }>();
+export const createPortTable = (o: PortTableOptions): PortTable => new Ports(o);
 
-  function syncFirewall(): void {
-    o.firewall?.sync(
-      [...bound.values()].map(({ want, listener }) => ({
+class Ports implements PortTable {
+  private readonly ports = new Map<string, { want: WantedPort; listener: Listener }>();
+  private readonly failed = new Map<string, { want: WantedPort; error: EdgeportError }>();
+
+  constructor(private readonly o: PortTableOptions) {}
+
+  private syncFirewall(): void {
+    this.o.firewall?.sync(
+      [...this.ports.values()].map(({ want, listener }) => ({
         proto: want.proto,
         address: want.hostIp,
         port: listener.port || want.hostPort,
@@ -82,81 +85,104 @@ export function createPortTable(o: PortTableOptions): PortTable {
     );
   }
 
-  function bindFailed(want: WantedPort, e: unknown): void {
+  private bindFailed(want: WantedPort, e: unknown): void {
     const error = asEdgeportError(e);
-    const prev = failed.get(want.key);
-    failed.set(want.key, { want, error });
-    if (prev?.error.message !== error.message && o.retried(want))
-      log.error(`${describe(want)}: ${error.message}; retrying at the next resync`);
+    const prev = this.failed.get(want.key);
+    this.failed.set(want.key, { want, error });
+    if (prev?.error.message !== error.message && this.o.retried(want))
+      this.o.log.error(`${this.o.describe(want)}: ${error.message}; retrying at the next resync`);
   }
 
-  function open(want: WantedPort): void {
-    const published = () => log.info(`published ${formatMapping(mappingOf(want))} (${describe(want)})`);
+  private logChange(what: string, w: WantedPort): void {
+    this.o.log.info(`${what} ${formatMapping(mappingOf(w))} (${this.o.describe(w)})`);
+  }
+
+  private open(want: WantedPort): void {
     let listener: Listener;
     try {
-      listener = o.openListener(mappingOf(want));
+      listener = this.o.openListener(mappingOf(want));
     } catch (e) {
-      return bindFailed(want, e);
+      return this.bindFailed(want, e);
     }
-    bound.set(want.key, { want, listener });
-    failed.delete(want.key);
-    if (listener.kind === "tcp") return published();
+    this.ports.set(want.key, { want, listener });
+    this.failed.delete(want.key);
+    if (listener.kind === "tcp") return this.logChange("published", want);
     // binding a UDP socket completes asynchronously: the key is held meanwhile
     listener.ready.then(
       () => {
-        published();
-        syncFirewall();
+        this.logChange("published", want);
+        this.syncFirewall();
       },
       (e) => {
-        if (bound.get(want.key)?.listener !== listener) return;
-        bound.delete(want.key);
-        bindFailed(want, e);
-        syncFirewall();
+        if (this.ports.get(want.key)?.listener !== listener) return;
+        this.ports.delete(want.key);
+        this.bindFailed(want, e);
+        this.syncFirewall();
       },
     );
   }
 
-  function apply(actions: readonly Action[]): void {
+  apply(actions: readonly Action[]): void {
     for (const a of actions) {
+      if (a.kind === "open") {
+        this.open(a.want);
+        continue;
+      }
+      const b = this.ports.get(a.key);
+      if (!b) continue;
       if (a.kind === "close") {
-        const b = bound.get(a.key);
-        if (!b) continue;
-        bound.delete(a.key);
+        this.ports.delete(a.key);
         void b.listener.close(0);
-        log.info(`unpublished ${formatMapping(mappingOf(a.was))} (${describe(a.was)})`);
-      } else if (a.kind === "retarget") {
-        const b = bound.get(a.key);
-        if (!b) continue;
+        this.logChange("unpublished", a.was);
+      } else {
         b.listener.retarget(mappingOf(a.want));
         b.want = a.want;
-        log.info(`retargeted ${formatMapping(mappingOf(a.want))} (${describe(a.want)})`);
-      } else {
-        open(a.want);
+        this.logChange("retargeted", a.want);
       }
     }
-    syncFirewall();
+    this.syncFirewall();
   }
 
-  return {
-    published: () => new Map([...bound].map(([k, v]) => [k, v.want])),
-    bound: () => [...bound.values()],
-    listener: (key) => bound.get(key)?.listener,
-    failures: () => [...failed.values()],
-    failure: (key) => failed.get(key)?.error,
-    failedKeys: () => new Set(failed.keys()),
-    forget(keep) {
-      if (typeof keep === "string") failed.delete(keep);
-      else for (const k of failed.keys()) if (!keep.has(k)) failed.delete(k);
-    },
-    apply,
-    async settled(keys) {
-      const udp = keys.map((k) => bound.get(k)?.listener).filter((l): l is Listener => l?.kind === "udp");
-      await Promise.all(udp.map((l) => (l.kind === "udp" ? l.ready.catch(() => {}) : undefined)));
-    },
-    async closeAll(graceMs) {
-      await Promise.all([...bound.values()].map((b) => b.listener.close(graceMs)));
-      bound.clear();
-      syncFirewall();
-    },
-  };
+  published(): Map<string, WantedPort> {
+    return new Map([...this.ports].map(([k, v]) => [k, v.want]));
+  }
+
+  bound(): { want: WantedPort; listener: Listener }[] {
+    return [...this.ports.values()];
+  }
+
+  listener(key: string): Listener | undefined {
+    return this.ports.get(key)?.listener;
+  }
+
+  failures(): { want: WantedPort; error: EdgeportError }[] {
+    return [...this.failed.values()];
+  }
+
+  failure(key: string): EdgeportError | undefined {
+    return this.failed.get(key)?.error;
+  }
+
+  failedKeys(): Set<string> {
+    return new Set(this.failed.keys());
+  }
+
+  forget(keep: ReadonlySet<string> | string): void {
+    if (typeof keep === "string") this.failed.delete(keep);
+    else for (const k of this.failed.keys()) if (!keep.has(k)) this.failed.delete(k);
+  }
+
+  async settled(keys: readonly string[]): Promise<void> {
+    const ready = keys.flatMap((k) => {
+      const l = this.ports.get(k)?.listener;
+      return l?.kind === "udp" ? [l.ready.catch(() => {})] : [];
+    });
+    await Promise.all(ready);
+  }
+
+  async closeAll(graceMs: number): Promise<void> {
+    await Promise.all([...this.ports.values()].map((b) => b.listener.close(graceMs)));
+    this.ports.clear();
+    this.syncFirewall();
+  }
 }
