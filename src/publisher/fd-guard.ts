@@ -54,7 +54,10 @@ export function createFdGuard(o: FdGuardOptions): FdGuard {
 
   function exhaust(open: number | null, limit: FdLimit): void {
     if (paused) return;
-    const hard = limit.hard > limit.soft ? `; the hard limit is ${limit.hard}: raise it with ulimit -n` : "";
+    const hard =
+      limit.hard > limit.soft
+        ? `; the hard limit is ${limit.hard}: raise the soft one with ulimit -n`
+        : "; raise it with ulimit -Hn, or LimitNOFILE= in a systemd unit";
     o.log.warn(
       `out of file descriptors: ${open ?? "?"} open of the limit ${limit.soft} (RLIMIT_NOFILE${hard}); ` +
         "accepting is paused until connections close",

@@ -64,7 +64,7 @@ test("an accepted fd near the limit pauses every listener with one warning; enou
   expect(c.listening).toBe(false);
   expect(lines).toHaveLength(1);
   expect(lines[0]!.msg).toBe(
-    "out of file descriptors: 93 open of the limit 100 (RLIMIT_NOFILE; the hard limit is 4096: raise it with ulimit -n); accepting is paused until connections close",
+    "out of file descriptors: 93 open of the limit 100 (RLIMIT_NOFILE; the hard limit is 4096: raise the soft one with ulimit -n); accepting is paused until connections close",
   );
   fds.open = 85; // still within twice the reserve: stays paused, nothing tries to listen
   const counted = fds.counted;
