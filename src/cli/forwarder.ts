@@ -5,6 +5,7 @@ import { startForwarder } from "../relay/forwarder/forwarder.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
+import { raiseFdLimit } from "../shared/fd-limit.ts";
 import { log } from "../shared/log.ts";
 import { applyLogArgs, logArgs, pipeArgs, pipeSettings, repeated, startSpin, untilAborted, VERSION } from "./common.ts";
 import { contextOf, stop } from "./context.ts";
@@ -66,6 +67,7 @@ export default defineCommand({
   args,
   async run({ args: a, rawArgs, data }) {
     applyLogArgs(a);
+    raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
     const settings = pipeSettings(a, contextOf(data));

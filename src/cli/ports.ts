@@ -96,6 +96,11 @@ export const status = defineCommand({
         `engine:  ${st.engine ? `${st.engine.connected ? "following" : "NOT CONNECTED"} ${st.engine.url}` : "none (API and docker-proxy only)"}`,
         `binding: ${st.binding}`,
         `ports:   ${count("published")} published, ${count("failed")} failed, ${count("conflict")} in conflict (${st.containers} containers)`,
+        ...(st.fds
+          ? [
+              `fds:     ${st.fds.open ?? "?"} open of the limit ${st.fds.limit}${st.fds.exhausted ? " (EXHAUSTED: accepting paused)" : ""}`,
+            ]
+          : []),
       ].join("\n"),
     );
   },

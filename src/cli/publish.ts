@@ -4,6 +4,7 @@ import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
+import { raiseFdLimit } from "../shared/fd-limit.ts";
 import { log } from "../shared/log.ts";
 import { type PortMapping, parsePortSpec } from "../shared/port-spec.ts";
 import { apiArgs, apiClient } from "./client.ts";
@@ -71,6 +72,7 @@ export default defineCommand({
   async run({ args: a, data }) {
     applyLogArgs(a);
     const ctx = contextOf(data);
+    raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const plog = log.withTag("publish");
     const specs = (a._ as string[]).filter((s) => s !== "--");
     if (!a.relay) {

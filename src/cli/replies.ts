@@ -34,6 +34,8 @@ export const StateReply = z.looseObject({
   binding: z.string(),
   containers: z.number(),
   ports: z.array(PortReply),
+  /** the daemon's file descriptors (absent from daemons before the fd guard) */
+  fds: z.looseObject({ limit: z.number(), open: z.number().nullable().optional(), exhausted: z.boolean() }).optional(),
 });
 
 /** An error answer: `{code, message}` (4xx and 5xx). */

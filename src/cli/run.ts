@@ -14,6 +14,7 @@ import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
 import { defaultApiUrl, defaultControlDir, ensureNamedDir, ensurePrivateDir } from "../shared/control-socket.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
+import { raiseFdLimit } from "../shared/fd-limit.ts";
 import { log } from "../shared/log.ts";
 import { readSecretFile } from "../shared/secret-file.ts";
 import {
@@ -153,6 +154,7 @@ export default defineCommand({
     if (!a.relay)
       throw new EdgeportError("E_BAD_ARG", '--relay is missing (on the command line or as "relay" in --config)');
     applyLogArgs(a);
+    raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const rlog = log.withTag("run");
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);

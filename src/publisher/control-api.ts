@@ -9,12 +9,16 @@
 import { timingSafeEqual } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { EdgeportError, type ErrorCode } from "../shared/errors.ts";
 import { recentLog } from "../shared/log.ts";
 import { servePipeHttp } from "../shared/pipe-http.ts";
-import type { Daemon, DaemonState } from "./daemon.ts";
+import type { Daemon } from "./daemon.ts";
+import { metricsText } from "./metrics.ts";
+
+export { metricsText } from "./metrics.ts";
 
 export interface ControlApi {
   readonly url: string;
@@ -52,92 +56,60 @@ export const formatApiUrl = (u: ApiUrl): string =>
       ? `npipe://${u.path.replace(/\\/g, "/")}`
       : `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
 
-const STATUS: Partial<Record<ErrorCode, 400 | 404 | 409 | 503>> = {
+/** The HTTP status of each error code (docs/operations.md): 4xx the caller's mistake, 409 a port that cannot be bound. */
+const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 502 | 503> = {
   E_BAD_SPEC: 400,
   E_BAD_ARG: 400,
   E_BAD_ADDRESS: 400,
   E_BAD_URL: 400,
+  E_BAD_CIDR: 400,
+  E_UNSUPPORTED: 400,
+  E_AUTH: 401,
+  E_FORBIDDEN_DEST: 403,
   E_NOT_FOUND: 404,
   E_CONFLICT: 409,
   E_PORT_IN_USE: 409,
   E_ADDR_NOT_AVAILABLE: 409,
   E_PERMISSION: 409,
+  E_PROTOCOL: 502,
   E_DIAL: 503,
+  E_PIPE_DOWN: 503,
+  E_FD_LIMIT: 503,
 };
+
+/** Request bodies past this are refused (413) before they are read whole. */
+export const MAX_BODY = 64 * 1024;
+
+/** `Authorization: <scheme> <token>` with the scheme in any case (RFC 9110); null when malformed. */
+export function bearerToken(header: string | undefined): string | null {
+  const m = /^([A-Za-z]+) +(\S+) *$/.exec(header ?? "");
+  return m && m[1]!.toLowerCase() === "bearer" ? m[2]! : null;
+}
 
 const PublishBody = z.strictObject({ spec: z.string().min(1).max(400), proxyProtocol: z.boolean().optional() });
 
-/** Prometheus label values: backslash, quote and newline escaped. */
-const label = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-
-export function metricsText(st: DaemonState): string {
-  const out: string[] = [];
-  const metric = (name: string, type: "gauge" | "counter", help: string, rows: [string, number][]) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
+/**
+ * The TCP API's guard: a Host (and Origin, when sent) naming this loopback address (no DNS
+ * rebinding), and the bearer token, compared in constant time.
+ */
+function tokenGuard(token: string, apiHost?: string, port?: number): MiddlewareHandler {
+  const expected = Buffer.from(token);
+  const hosts = new Set([`${apiHost?.includes(":") ? `[${apiHost}]` : apiHost}:${port}`, `localhost:${port}`]);
+  return async (c, next) => {
+    const host = c.req.header("host") ?? "";
+    if (!hosts.has(host))
+      return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
+    const origin = c.req.header("origin");
+    if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`))
+      return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
+    const got = Buffer.from(bearerToken(c.req.header("authorization")) ?? "");
+    if (got.length !== expected.length || !timingSafeEqual(got, expected))
+      return c.json(
+        { code: "E_AUTH", message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)" },
+        401,
+      );
+    await next();
   };
-  const byState = new Map<string, number>([
-    ["published", 0],
-    ["failed", 0],
-    ["conflict", 0],
-  ]);
-  for (const p of st.ports) byState.set(p.status, (byState.get(p.status) ?? 0) + 1);
-  metric(
-    "edgeport_ports",
-    "gauge",
-    "Host ports by state.",
-    [...byState].map(([s, n]) => [`{state="${s}"}`, n]),
-  );
-  metric("edgeport_pipe_up", "gauge", "1 when the pipe to the VM is up.", [["", st.pipe.up ? 1 : 0]]);
-  metric("edgeport_engine_connected", "gauge", "1 while the engine's event stream is connected.", [
-    ["", st.engine?.connected ? 1 : 0],
-  ]);
-  const pub = st.ports.filter((p) => p.status === "published");
-  const l = (p: (typeof pub)[number]) => `port="${label(p.key)}",source="${p.source.kind}"`;
-  metric(
-    "edgeport_connections",
-    "gauge",
-    "Open connections (TCP) or flows (UDP) per port.",
-    pub.map((p) => [`{${l(p)}}`, p.connections ?? 0]),
-  );
-  metric(
-    "edgeport_connections_total",
-    "counter",
-    "Connections (TCP) or flows (UDP) accepted per port.",
-    pub.map((p) => [`{${l(p)}}`, p.connectionsTotal ?? 0]),
-  );
-  metric(
-    "edgeport_bytes_total",
-    "counter",
-    "Bytes relayed per port: in = client to container, out = back.",
-    pub.flatMap(
-      (p) =>
-        [
-          [`{${l(p)},direction="in"}`, p.bytesIn ?? 0],
-          [`{${l(p)},direction="out"}`, p.bytesOut ?? 0],
-        ] as [string, number][],
-    ),
-  );
-  const udp = pub.filter((p) => p.udp);
-  metric(
-    "edgeport_udp_datagrams_total",
-    "counter",
-    "UDP datagrams per port: in = client to container, out = back.",
-    udp.flatMap(
-      (p) =>
-        [
-          [`{${l(p)},direction="in"}`, p.udp!.datagramsIn],
-          [`{${l(p)},direction="out"}`, p.udp!.datagramsOut],
-        ] as [string, number][],
-    ),
-  );
-  metric(
-    "edgeport_udp_dropped_total",
-    "counter",
-    "UDP datagrams dropped because their flow could not take them.",
-    udp.map((p) => [`{${l(p)}}`, p.udp!.dropped]),
-  );
-  return `${out.join("\n")}\n`;
 }
 
 export function createControlApp(
@@ -146,32 +118,19 @@ export function createControlApp(
 ): Hono {
   const app = new Hono();
   const fail = (code: ErrorCode, message: string) => new EdgeportError(code, message);
-  if (o.token !== undefined) {
-    const expected = Buffer.from(`Bearer ${o.token}`);
-    const hosts = new Set([`${o.host?.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, `localhost:${o.port}`]);
-    app.use("*", async (c, next) => {
-      const host = c.req.header("host") ?? "";
-      if (!hosts.has(host))
-        return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
-      const origin = c.req.header("origin");
-      if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`))
-        return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
-      const got = Buffer.from(c.req.header("authorization") ?? "");
-      if (got.length !== expected.length || !timingSafeEqual(got, expected))
-        return c.json(
-          {
-            code: "E_AUTH",
-            message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)",
-          },
-          401,
-        );
-      await next();
-    });
-  }
+  if (o.token !== undefined) app.use("*", tokenGuard(o.token, o.host, o.port));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY,
+      onError: (c) => c.json({ code: "E_TOO_LARGE", message: `the request body is over ${MAX_BODY} bytes` }, 413),
+    }),
+  );
   app.get("/v1/health", (c) => {
     const st = daemon.state();
     const ok = st.pipe.up && (st.engine === null || st.engine.connected);
-    return c.json({ ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null }, ok ? 200 : 503);
+    const fds = st.fds ? { fds: st.fds } : {};
+    return c.json({ ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null, ...fds }, ok ? 200 : 503);
   });
   app.get("/v1/ports", (c) => c.json(daemon.state().ports));
   app.post("/v1/ports", async (c) => {
@@ -194,7 +153,15 @@ export function createControlApp(
     return c.json(r, r.created ? 201 : 200);
   });
   app.delete("/v1/ports/:id", async (c) => {
-    const id = decodeURIComponent(c.req.param("id"));
+    let id: string;
+    try {
+      id = decodeURIComponent(c.req.param("id"));
+    } catch {
+      throw fail(
+        "E_BAD_ARG",
+        "the id in the path has a malformed percent-escape (encode a spec with encodeURIComponent)",
+      );
+    }
     if (id.startsWith("c-"))
       throw fail("E_BAD_ARG", `${id} is published by a container; stop or remove the container instead`);
     const removed = await daemon.unpublish(id);
@@ -209,7 +176,7 @@ export function createControlApp(
   app.get("/_ping", (c) => c.text("OK"));
   app.notFound((c) => c.json({ code: "E_NOT_FOUND", message: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
   app.onError((e, c) => {
-    if (e instanceof EdgeportError) return c.json({ code: e.code, message: e.message }, STATUS[e.code] ?? 500);
+    if (e instanceof EdgeportError) return c.json({ code: e.code, message: e.message }, STATUS[e.code]);
     return c.json({ code: "E_INTERNAL", message: (e as Error).message ?? "internal error" }, 500);
   });
   return app;

@@ -1,25 +1,31 @@
 /**
  * `edgeport run`: follows the engine and keeps the host's listeners equal to what the running
- * containers publish. Wanted ports are computed from the watcher's view, plan() says what must
- * change, and this file only executes: open, close, retarget, each keyed by one port key.
- * A port that cannot be bound is reported (log once, state) and retried at the next resync.
+ * containers publish, plus the ad-hoc entries (the API, dockerd's proxy). Wanted ports are computed
+ * from the watcher's view, plan() says what must change, and the port table executes it.
+ * A container's port that cannot be bound is reported (log once, state) and retried at the next
+ * resync; an ad-hoc spec that cannot be bound is rolled back and the caller told.
  */
 import type { ConsolaInstance } from "consola";
 import type { Engine } from "../events/engine.ts";
 import type { ContainerInspect } from "../events/schemas.ts";
-import { type BindingPolicy, portKey, targetAddress, type WantedPort, wantedPorts } from "../events/wanted.ts";
+import { type BindingPolicy, type WantedPort, wantedPorts } from "../events/wanted.ts";
 import { createWatcher, type Watcher } from "../events/watcher.ts";
 import type { Firewall } from "../firewall/index.ts";
 import type { RelayClient } from "../relay/host/relay-client.ts";
-import { isLoopback, isUnspecified, parseIp } from "../shared/address.ts";
 import type { PortRules } from "../shared/config.ts";
-import { asEdgeportError, EdgeportError } from "../shared/errors.ts";
-import { formatMapping, type PortMapping, parsePortSpec } from "../shared/port-spec.ts";
+import { EdgeportError } from "../shared/errors.ts";
+import { type AdhocEntry, adhocEntry, adhocIdOf, allTcp, type PortSource, portIdOf, targetNames } from "./adhoc.ts";
+import { type FdGuard, processFdGuard } from "./fd-guard.ts";
 import { plan } from "./plan.ts";
-import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
-import { openUdpListener, type UdpListener, type UdpOptions, type UdpStats } from "./udp-listener.ts";
+import { type DaemonState, type PortState, portRow } from "./port-rows.ts";
+import { createPortTable, type OpenListener, type PortTable, relayListeners } from "./port-table.ts";
+import { createProxyLeases, type ProxyRequest, proxySpec } from "./proxy-leases.ts";
+import { resolveTarget } from "./target.ts";
+import type { UdpOptions } from "./udp-listener.ts";
 
-type Listener = TcpListener | UdpListener;
+export type { AdhocEntry, PortSource } from "./adhoc.ts";
+export type { DaemonState, FdState, PortState } from "./port-rows.ts";
+export type { ProxyRequest } from "./proxy-leases.ts";
 
 export interface DaemonOptions {
   /** null: no engine to follow (ports come only from the API and docker-proxy) */
@@ -34,55 +40,10 @@ export interface DaemonOptions {
   /** ignore rules and reserved ports from the config */
   rules?: PortRules;
   log: ConsolaInstance;
-}
-
-export interface PortState {
-  key: string;
-  host: string;
-  target: string;
-  container: string;
-  status: "published" | "failed" | "conflict";
-  error?: string;
-  code?: string;
-  /** where it came from: a container, an ad-hoc publish, or dockerd's userland proxy */
-  source: { kind: "container" | "ad-hoc" | "docker-proxy"; containerId?: string; containerName?: string };
-  /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
-  id: string;
-  proto: "tcp" | "udp";
-  /** each connection starts with a PROXY protocol v2 header */
-  proxyProtocol?: boolean;
-  /** open connections (TCP) or flows (UDP) */
-  connections?: number;
-  connectionsTotal?: number;
-  bytesIn?: number;
-  bytesOut?: number;
-  udp?: UdpStats;
-}
-
-export type PortSource = "ad-hoc" | "docker-proxy";
-
-export interface ProxyRequest {
-  proto: "tcp" | "udp";
-  hostIp: string;
-  hostPort: number;
-  containerIp: string;
-  containerPort: number;
-}
-
-export interface AdhocEntry {
-  id: string;
-  spec: string;
-  source: PortSource;
-  wants: WantedPort[];
-}
-
-export interface DaemonState {
-  engine: { url: string; connected: boolean } | null;
-  pipe: { url: string; up: boolean; peer?: string };
-  binding: BindingPolicy;
-  udp: UdpOptions;
-  containers: number;
-  ports: PortState[];
+  /** opens a host listener (default: the real TCP and UDP listeners on the relay) */
+  openListener?: OpenListener;
+  /** pauses accepting near the file descriptor limit, and says the limit in the state (default: the process's) */
+  fdGuard?: FdGuard;
 }
 
 export interface Daemon {
@@ -111,396 +72,219 @@ export interface Daemon {
   run(signal: AbortSignal): Promise<void>;
 }
 
-const mappingOf = (w: WantedPort) => ({
-  hostIp: w.hostIp,
-  hostPort: w.hostPort,
-  targetIp: w.targetIp,
-  targetPort: w.targetPort,
-  proto: w.proto,
-  ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
-});
+export const createDaemon = (o: DaemonOptions): Daemon => new Reconciler(o);
 
-export function createDaemon(o: DaemonOptions): Daemon {
-  const { log } = o;
-  const bound = new Map<string, { want: WantedPort; listener: Listener }>();
-  const failed = new Map<string, { want: WantedPort; error: EdgeportError }>();
-  const adhoc = new Map<string, AdhocEntry>();
-  let lastContainers: ReadonlyMap<string, ContainerInspect> = new Map();
-  let conflicts: { want: WantedPort; winner: WantedPort }[] = [];
-  const warned = new Set<string>();
-  const once = (key: string, f: () => void) => {
-    if (!warned.has(key)) {
-      warned.add(key);
-      f();
-    }
-  };
-  let watcher: Watcher | undefined;
-  const sourceOf = (w: WantedPort): PortState["source"] =>
-    w.containerId.startsWith("adhoc:")
-      ? { kind: adhoc.get(w.containerId.slice(6))?.source ?? "ad-hoc" }
+class Reconciler implements Daemon {
+  private readonly log: ConsolaInstance;
+  private readonly table: PortTable;
+  private readonly adhoc = new Map<string, AdhocEntry>();
+  private readonly leases = createProxyLeases();
+  private lastContainers: ReadonlyMap<string, ContainerInspect> = new Map();
+  private conflicts: { want: WantedPort; winner: WantedPort }[] = [];
+  private readonly warned = new Set<string>();
+  private watcher: Watcher | undefined;
+  private readonly guard: FdGuard;
+
+  constructor(private readonly o: DaemonOptions) {
+    this.log = o.log;
+    this.guard = o.fdGuard ?? processFdGuard(o.log);
+    this.table = createPortTable({
+      openListener: o.openListener ?? relayListeners({ ...o, guard: this.guard }),
+      firewall: o.firewall,
+      log: o.log,
+      describe: (w) => this.describe(w),
+      // an ad-hoc spec is rolled back, and its caller told, when a bind fails
+      retried: (w) => adhocIdOf(w) === null,
+    });
+  }
+
+  private once(key: string, f: () => void): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    f();
+  }
+
+  private sourceOf(w: WantedPort): PortState["source"] {
+    const id = adhocIdOf(w);
+    return id !== null
+      ? { kind: this.adhoc.get(id)?.source ?? "ad-hoc" }
       : { kind: "container", containerId: w.containerId, containerName: w.containerName };
-  const idOf = (w: WantedPort) =>
-    w.containerId.startsWith("adhoc:") ? w.containerId.slice(6) : `c-${w.containerId.slice(0, 12)}`;
-
-  function syncFirewall(): void {
-    o.firewall?.sync(
-      [...bound.values()].map(({ want, listener }) => ({
-        proto: want.proto,
-        address: want.hostIp,
-        port: listener.port || want.hostPort,
-      })),
-    );
   }
 
-  function bindFailed(want: WantedPort, e: unknown): void {
-    const error = asEdgeportError(e);
-    const prev = failed.get(want.key);
-    failed.set(want.key, { want, error });
-    if (prev?.error.message !== error.message)
-      log.error(`${describe(want)}: ${error.message}; retrying at the next resync`);
+  private describe(w: WantedPort): string {
+    const src = this.sourceOf(w);
+    return src.kind === "container" ? `container ${w.containerName}` : `${src.kind} ${portIdOf(w)}`;
   }
 
-  function open(want: WantedPort): void {
-    const published = () => log.info(`published ${formatMapping(mappingOf(want))} (${describe(want)})`);
-    try {
-      const lo = { log, pipeWaitMs: o.pipeWaitMs, quiet: true };
-      if (want.proto === "udp") {
-        // binding a UDP socket completes asynchronously: the key is held meanwhile
-        const listener = openUdpListener(mappingOf(want), o.relay, { ...lo, ...o.udp });
-        bound.set(want.key, { want, listener });
-        failed.delete(want.key);
-        listener.ready.then(
-          () => {
-            published();
-            syncFirewall();
-          },
-          (e) => {
-            if (bound.get(want.key)?.listener !== listener) return;
-            bound.delete(want.key);
-            bindFailed(want, e);
-            syncFirewall();
-          },
-        );
-        return;
-      }
-      const listener = openTcpListener(mappingOf(want), o.relay, lo);
-      bound.set(want.key, { want, listener });
-      failed.delete(want.key);
-      published();
-    } catch (e) {
-      bindFailed(want, e);
-    }
-  }
-
-  function allowedByRules(p: WantedPort, c: ContainerInspect): boolean {
-    const why = o.rules!.reserved(p.hostPort) ?? o.rules!.ignored(p.hostPort, p.containerName, c.Config?.Labels ?? {});
+  private allowedByRules(rules: PortRules, p: WantedPort, c: ContainerInspect): boolean {
+    const why = rules.reserved(p.hostPort) ?? rules.ignored(p.hostPort, p.containerName, c.Config?.Labels ?? {});
     if (!why) return true;
-    once(`rules ${p.key} ${p.containerId}`, () =>
-      log.info(`${p.key} of container ${p.containerName} not published: ${why}`),
+    this.once(`rules ${p.key} ${p.containerId}`, () =>
+      this.log.info(`${p.key} of container ${p.containerName} not published: ${why}`),
     );
     return false;
   }
 
-  function reconcile(containers: ReadonlyMap<string, ContainerInspect>, full: boolean): void {
-    lastContainers = containers;
+  /** Every wanted port, containers in start order, then the ad-hoc entries. */
+  private wanted(containers: ReadonlyMap<string, ContainerInspect>): WantedPort[][] {
+    const { rules } = this.o;
     const ordered = [...containers.values()].sort(
       (a, b) => (a.State.StartedAt ?? "").localeCompare(b.State.StartedAt ?? "") || a.Id.localeCompare(b.Id),
     );
     const lists: WantedPort[][] = [];
     for (const c of ordered) {
-      const w = wantedPorts(c, o.binding);
-      for (const msg of w.warnings) once(msg, () => log.warn(msg));
-      lists.push(o.rules ? w.ports.filter((p) => allowedByRules(p, c)) : w.ports);
+      const w = wantedPorts(c, this.o.binding);
+      for (const msg of w.warnings) this.once(msg, () => this.log.warn(msg));
+      lists.push(rules ? w.ports.filter((p) => this.allowedByRules(rules, p, c)) : w.ports);
     }
-    for (const e of adhoc.values()) lists.push(e.wants);
+    for (const e of this.adhoc.values()) lists.push(e.wants);
+    return lists;
+  }
+
+  private reconcile(containers: ReadonlyMap<string, ContainerInspect>, full: boolean): void {
+    this.lastContainers = containers;
+    const lists = this.wanted(containers);
     // failed binds wait for a resync; everything else is retried now
-    const hold = full ? new Set<string>() : new Set(failed.keys());
-    const published = new Map([...bound].map(([k, v]) => [k, v.want]));
-    const p = plan(lists, published, hold);
-    const wantedKeys = new Set(lists.flat().map((x) => x.key));
-    for (const k of failed.keys()) if (!wantedKeys.has(k)) failed.delete(k);
-    for (const a of p.actions) {
-      if (a.kind === "close") {
-        const b = bound.get(a.key)!;
-        bound.delete(a.key);
-        void b.listener.close(0);
-        log.info(`unpublished ${formatMapping(mappingOf(a.was))} (${describe(a.was)})`);
-      } else if (a.kind === "retarget") {
-        const b = bound.get(a.key)!;
-        b.listener.retarget(mappingOf(a.want));
-        b.want = a.want;
-        log.info(`retargeted ${formatMapping(mappingOf(a.want))} (${describe(a.want)})`);
-      } else {
-        open(a.want);
-      }
-    }
-    syncFirewall();
-    conflicts = p.conflicts.map((c) => ({ want: c.loser, winner: c.winner }));
+    const hold = full ? new Set<string>() : this.table.failedKeys();
+    const p = plan(lists, this.table.published(), hold);
+    this.table.forget(new Set(lists.flat().map((x) => x.key)));
+    this.table.apply(p.actions);
+    this.conflicts = p.conflicts.map((c) => ({ want: c.loser, winner: c.winner }));
     for (const c of p.conflicts) {
-      once(`conflict ${c.key} ${c.loser.containerId}`, () =>
-        log.error(`${describe(c.loser)}: ${c.key} is already published for ${describe(c.winner)}; not published`),
+      this.once(`conflict ${c.key} ${c.loser.containerId}`, () =>
+        this.log.error(
+          `${this.describe(c.loser)}: ${c.key} is already published for ${this.describe(c.winner)}; not published`,
+        ),
       );
     }
   }
 
-  function traffic(l: Listener): Partial<PortState> {
-    if ("flowsOpened" in (l.stats() as object)) {
-      const u = (l as UdpListener).stats();
-      return {
-        connections: u.flows,
-        connectionsTotal: u.flowsOpened,
-        bytesIn: u.bytesIn,
-        bytesOut: u.bytesOut,
-        udp: u,
-      };
-    }
-    const t = (l as TcpListener).stats();
-    return {
-      connections: l.connections,
-      connectionsTotal: t.connectionsTotal,
-      bytesIn: t.bytesIn,
-      bytesOut: t.bytesOut,
-    };
-  }
-
-  function describe(w: WantedPort): string {
-    const src = sourceOf(w);
-    return src.kind === "container" ? `container ${w.containerName}` : `${src.kind} ${idOf(w)}`;
-  }
-
-  /** the host addresses a spec asked for, after the binding policy (local-only narrows to loopback) */
-  function applyPolicy(m: PortMapping, spec: string): PortMapping[] {
-    const ip = parseIp(m.hostIp);
-    if (o.binding !== "local-only" || isLoopback(ip)) return [m];
-    const lo = ip.family === 6 ? "::1" : "127.0.0.1";
-    once(`narrow ${spec} ${m.hostIp}`, () =>
-      log.warn(`${spec}: --binding local-only publishes ${m.hostIp} on ${lo} instead`),
-    );
-    return [{ ...m, hostIp: lo }];
-  }
-
-  async function resolveTarget(name: string): Promise<string> {
-    if (!o.engine)
-      throw new EdgeportError(
-        "E_BAD_SPEC",
-        `target "${name}" is not an IP address, and this daemon follows no engine to resolve container names`,
-      );
-    let c: ContainerInspect | null;
-    try {
-      c = await o.engine.inspect(name);
-    } catch (e) {
-      throw new EdgeportError("E_DIAL", `cannot resolve container "${name}": ${(e as Error).message}`);
-    }
-    if (!c) throw new EdgeportError("E_BAD_SPEC", `no container named "${name}"`);
-    if (!c.State.Running) throw new EdgeportError("E_BAD_SPEC", `container "${name}" is not running`);
-    const ip = targetAddress(c);
-    if (!ip) throw new EdgeportError("E_BAD_SPEC", `container "${name}" has no IP address (host network, or none)`);
-    return ip;
-  }
-
-  async function entryOf(spec: string, source: PortSource, proxyProtocol = false): Promise<AdhocEntry> {
-    const parsed = parsePortSpec(spec, { targetNames: true });
-    if (proxyProtocol && parsed.some((m) => m.proto !== "tcp"))
-      throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the PROXY protocol is for TCP only`);
+  private async entryOf(spec: string, source: PortSource, proxyProtocol = false): Promise<AdhocEntry> {
     const names = new Map<string, string>();
-    for (const m of parsed)
-      if (m.targetName && !names.has(m.targetName)) names.set(m.targetName, await resolveTarget(m.targetName));
-    const mappings = parsed.flatMap((m) =>
-      applyPolicy(
-        {
-          hostIp: m.hostIp,
-          hostPort: m.hostPort,
-          proto: m.proto,
-          targetPort: m.targetPort,
-          targetIp: m.targetName ? names.get(m.targetName)! : m.targetIp,
-        },
-        spec,
-      ),
-    );
-    for (const m of mappings) {
-      if (isUnspecified(parseIp(m.targetIp)))
-        throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the target address is unspecified`);
-    }
-    for (const m of mappings) {
-      const why = o.rules?.reserved(m.hostPort);
-      if (why) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
-    }
-    const canon = mappings
-      .map(
-        (m) => `${m.proto} ${m.hostIp} ${m.hostPort} ${m.targetIp} ${m.targetPort}${proxyProtocol ? " proxy-v2" : ""}`,
-      )
-      .sort()
-      .join(",");
-    const id = new Bun.CryptoHasher("sha256").update(canon).digest("hex").slice(0, 12);
-    const keys = new Set<string>();
-    const wants = mappings.map((m) => {
-      const key = portKey(m.proto, m.hostIp, m.hostPort);
-      if (keys.has(key)) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${key} appears twice`);
-      keys.add(key);
-      return {
-        key,
-        ...m,
-        containerId: `adhoc:${id}`,
-        containerName: source === "docker-proxy" ? "(docker-proxy)" : "(ad-hoc)",
-        ...(proxyProtocol ? { proxyProtocol } : {}),
-      } satisfies WantedPort;
+    for (const n of targetNames(spec)) names.set(n, await resolveTarget(this.o.engine, n));
+    const r = adhocEntry(spec, source, proxyProtocol, {
+      binding: this.o.binding,
+      reserved: this.o.rules?.reserved,
+      names,
     });
-    return { id, spec, source, wants };
+    for (const note of r.notes) this.once(note, () => this.log.warn(note));
+    return r.entry;
   }
 
-  async function publish(
+  /** Why each of an entry's ports is not published now (a failed bind, a conflict); empty when all are. */
+  private problemsOf(entry: AdhocEntry): EdgeportError[] {
+    return entry.wants.flatMap((w) => {
+      const f = this.table.failure(w.key);
+      if (f) return [f];
+      const c = this.conflicts.find((x) => x.want.key === w.key && x.want.containerId === w.containerId);
+      return c ? [new EdgeportError("E_CONFLICT", `${w.key} is already published for ${this.describe(c.winner)}`)] : [];
+    });
+  }
+
+  async publish(
     spec: string,
     source: PortSource = "ad-hoc",
     opts: { proxyProtocol?: boolean } = {},
   ): Promise<{ id: string; created: boolean; ports: PortState[] }> {
-    const entry = await entryOf(spec, source, !!opts.proxyProtocol);
-    const rows = () => api.state().ports.filter((p) => p.id === entry.id);
-    if (adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
+    const entry = await this.entryOf(spec, source, !!opts.proxyProtocol);
+    const rows = () => this.state().ports.filter((p) => p.id === entry.id);
+    if (this.adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
     // a host port someone else already publishes is a conflict, never taken over
+    const published = this.table.published();
     for (const w of entry.wants) {
-      const holder = bound.get(w.key)?.want ?? [...adhoc.values()].flatMap((e) => e.wants).find((x) => x.key === w.key);
-      if (holder) throw new EdgeportError("E_CONFLICT", `${w.key} is already published for ${describe(holder)}`);
+      const holder =
+        published.get(w.key) ?? [...this.adhoc.values()].flatMap((e) => e.wants).find((x) => x.key === w.key);
+      if (holder) throw new EdgeportError("E_CONFLICT", `${w.key} is already published for ${this.describe(holder)}`);
     }
-    adhoc.set(entry.id, entry);
-    reconcile(lastContainers, false);
-    await Promise.all(
-      entry.wants
-        .map((w) => bound.get(w.key)?.listener)
-        .filter((l): l is UdpListener => !!l && "ready" in l)
-        .map((l) => l.ready.catch(() => {})),
-    );
-    const problems = entry.wants.flatMap((w) => {
-      const f = failed.get(w.key);
-      if (f) return [f.error];
-      const c = conflicts.find((x) => x.want.key === w.key && x.want.containerId === w.containerId);
-      return c ? [new EdgeportError("E_CONFLICT", `${w.key} is already published for ${describe(c.winner)}`)] : [];
-    });
+    this.adhoc.set(entry.id, entry);
+    this.reconcile(this.lastContainers, false);
+    await this.table.settled(entry.wants.map((w) => w.key));
+    const problems = this.problemsOf(entry);
     if (problems.length) {
-      adhoc.delete(entry.id);
-      reconcile(lastContainers, false);
-      for (const w of entry.wants) failed.delete(w.key);
+      this.adhoc.delete(entry.id);
+      this.reconcile(this.lastContainers, false);
+      for (const w of entry.wants) this.table.forget(w.key);
       const first = problems[0]!;
-      throw new EdgeportError(
-        first.code,
-        problems.length > 1
-          ? `${first.message} (and ${problems.length - 1} more); nothing of "${spec}" was published`
-          : `${first.message}; nothing of "${spec}" was published`,
-      );
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
+      const message = `${first.message}${more}; nothing of "${spec}" was published`;
+      this.log.warn(`${source} ${entry.id}: ${message}`);
+      throw new EdgeportError(first.code, message);
     }
-    log.info(`${source} ${entry.id}: published ${spec}`);
+    this.log.info(`${source} ${entry.id}: published ${spec}`);
     return { id: entry.id, created: true, ports: rows() };
   }
 
-  async function unpublish(idOrSpec: string): Promise<boolean> {
+  async unpublish(idOrSpec: string): Promise<boolean> {
     let id = idOrSpec;
-    if (!adhoc.has(id) && idOrSpec.includes(":")) {
+    if (!this.adhoc.has(id) && idOrSpec.includes(":")) {
       // the same SPEC published with or without the PROXY header
-      const plain = (await entryOf(idOrSpec, "ad-hoc")).id;
-      const proxied = parsePortSpec(idOrSpec, { targetNames: true }).every((m) => m.proto === "tcp")
-        ? (await entryOf(idOrSpec, "ad-hoc", true)).id
-        : plain;
-      id = adhoc.has(proxied) ? proxied : plain;
+      const plain = (await this.entryOf(idOrSpec, "ad-hoc")).id;
+      const proxied = allTcp(idOrSpec) ? (await this.entryOf(idOrSpec, "ad-hoc", true)).id : plain;
+      id = this.adhoc.has(proxied) ? proxied : plain;
     }
-    const e = adhoc.get(id);
+    const e = this.adhoc.get(id);
     if (!e) return false;
-    adhoc.delete(id);
-    reconcile(lastContainers, false);
-    log.info(`${e.source} ${id}: unpublished ${e.spec}`);
+    this.adhoc.delete(id);
+    this.reconcile(this.lastContainers, false);
+    this.log.info(`${e.source} ${id}: unpublished ${e.spec}`);
     return true;
   }
 
-  const proxyRefs = new Map<string, number>();
-  const bracket = (ip: string) => (ip.includes(":") ? `[${ip}]` : ip);
-
-  async function publishProxy(req: ProxyRequest): Promise<{ id: string; ports: PortState[] }> {
-    const host = parseIp(req.hostIp);
-    const hostPart = isUnspecified(host) && o.binding !== "open" ? "" : `${bracket(host.text)}:`;
-    const r = await publish(
-      `${hostPart}${req.hostPort}:${bracket(parseIp(req.containerIp).text)}:${req.containerPort}/${req.proto}`,
-      "docker-proxy",
-    );
-    proxyRefs.set(r.id, (proxyRefs.get(r.id) ?? 0) + 1);
+  async publishProxy(req: ProxyRequest): Promise<{ id: string; ports: PortState[] }> {
+    const r = await this.publish(proxySpec(req, this.o.binding), "docker-proxy");
+    this.leases.acquire(r.id);
     return { id: r.id, ports: r.ports };
   }
 
-  async function releaseProxy(id: string): Promise<void> {
-    const n = (proxyRefs.get(id) ?? 0) - 1;
-    if (n > 0) {
-      proxyRefs.set(id, n);
-      return;
-    }
-    proxyRefs.delete(id);
-    if (adhoc.get(id)?.source === "docker-proxy") await unpublish(id);
+  async releaseProxy(id: string): Promise<void> {
+    if (!this.leases.release(id)) return;
+    if (this.adhoc.get(id)?.source === "docker-proxy") await this.unpublish(id);
   }
 
-  const api: Daemon = {
-    state() {
-      const ports: PortState[] = [];
-      const row = (
-        w: WantedPort,
-        status: PortState["status"],
-        error?: EdgeportError | string,
-        l?: Listener,
-      ): PortState => ({
-        key: w.key,
-        id: idOf(w),
-        proto: w.proto,
-        source: sourceOf(w),
-        host: `${w.hostIp.includes(":") ? `[${w.hostIp}]` : w.hostIp}:${w.hostPort}`,
-        target: `${w.targetIp.includes(":") ? `[${w.targetIp}]` : w.targetIp}:${w.targetPort}`,
-        container: w.containerName,
-        status,
-        ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
-        ...(error
-          ? {
-              error: typeof error === "string" ? error : error.message,
-              ...(typeof error === "string" ? {} : { code: error.code }),
-            }
-          : {}),
-        ...(l ? traffic(l) : {}),
+  state(): DaemonState {
+    const { o } = this;
+    const meta = (w: WantedPort) => ({ id: portIdOf(w), source: this.sourceOf(w) });
+    const ports: PortState[] = [
+      ...this.table.bound().map(({ want, listener }) => portRow(want, "published", { ...meta(want), listener })),
+      ...this.table.failures().map(({ want, error }) => portRow(want, "failed", { ...meta(want), error })),
+      ...this.conflicts.map(({ want, winner }) =>
+        portRow(want, "conflict", { ...meta(want), error: `already published for ${this.describe(winner)}` }),
+      ),
+    ];
+    const fds = this.guard.state();
+    return {
+      engine: o.engine ? { url: o.engine.url, connected: this.watcher?.connected ?? false } : null,
+      pipe: {
+        url: o.relay.description,
+        up: o.relay.current !== null,
+        ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
+      },
+      binding: o.binding,
+      udp: o.udp,
+      containers: this.watcher?.containers.size ?? 0,
+      ports: ports.sort((a, b) => a.key.localeCompare(b.key)),
+      ...(fds ? { fds } : {}),
+    };
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { o } = this;
+    if (o.engine) {
+      this.watcher = createWatcher({
+        engine: o.engine,
+        log: this.log,
+        resyncMs: o.resyncMs,
+        isPending: (c) => wantedPorts(c, o.binding).pending,
+        onChange: (containers, full) => this.reconcile(containers, full),
       });
-      for (const { want, listener } of bound.values()) ports.push(row(want, "published", undefined, listener));
-      for (const { want, error } of failed.values()) ports.push(row(want, "failed", error));
-      for (const { want, winner } of conflicts)
-        ports.push(row(want, "conflict", `already published for ${describe(winner)}`));
-      return {
-        engine: o.engine ? { url: o.engine.url, connected: watcher?.connected ?? false } : null,
-        pipe: {
-          url: o.relay.description,
-          up: o.relay.current !== null,
-          ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
-        },
-        binding: o.binding,
-        udp: o.udp,
-        containers: watcher?.containers.size ?? 0,
-        ports: ports.sort((a, b) => a.key.localeCompare(b.key)),
-      };
-    },
-    publish,
-    unpublish,
-    publishProxy,
-    releaseProxy,
-    async run(signal) {
-      if (o.engine) {
-        watcher = createWatcher({
-          engine: o.engine,
-          log,
-          resyncMs: o.resyncMs,
-          isPending: (c) => wantedPorts(c, o.binding).pending,
-          onChange: reconcile,
-        });
-        await watcher.run(signal);
-      } else {
-        const resync = setInterval(() => reconcile(lastContainers, true), o.resyncMs);
-        await new Promise<void>((r) =>
-          signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
-        );
-        clearInterval(resync);
-      }
-      await Promise.all([...bound.values()].map((b) => b.listener.close(1000)));
-      bound.clear();
-      syncFirewall();
-    },
-  };
-  return api;
+      await this.watcher.run(signal);
+    } else {
+      const resync = setInterval(() => this.reconcile(this.lastContainers, true), o.resyncMs);
+      await new Promise<void>((r) =>
+        signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
+      );
+      clearInterval(resync);
+    }
+    await this.table.closeAll(1000);
+  }
 }

@@ -3,6 +3,7 @@ import type { ConsolaInstance } from "consola";
 import type { RelayClient } from "../relay/host/relay-client.ts";
 import { asEdgeportError, type EdgeportError } from "../shared/errors.ts";
 import type { PortMapping } from "../shared/port-spec.ts";
+import { processFdGuard } from "./fd-guard.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions } from "./udp-listener.ts";
 
@@ -36,7 +37,7 @@ export async function publishMappings(
           ),
         );
       } else {
-        listeners.push(openTcpListener(m, relay, o));
+        listeners.push(openTcpListener(m, relay, { ...o, guard: processFdGuard(o.log) }));
       }
     } catch (e) {
       fail(m, e);

@@ -41,6 +41,7 @@ export interface UdpStats {
 }
 
 export interface UdpListener {
+  readonly kind: "udp";
   readonly mapping: PortMapping;
   /** resolves once the socket is bound; rejects with the bind error */
   readonly ready: Promise<void>;
@@ -202,6 +203,7 @@ export function openUdpListener(
   sweeper.unref?.();
 
   return {
+    kind: "udp",
     get mapping() {
       return m;
     },

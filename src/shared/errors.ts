@@ -15,7 +15,9 @@ export type ErrorCode =
   | "E_DIAL"
   | "E_UNSUPPORTED"
   | "E_CONFLICT"
-  | "E_NOT_FOUND";
+  | "E_NOT_FOUND"
+  /** the process is at its file descriptor limit (EMFILE) */
+  | "E_FD_LIMIT";
 
 /** The one error class of edgeport: a stable code and a message a user can act on. */
 export class EdgeportError extends Error {

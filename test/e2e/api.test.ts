@@ -254,7 +254,14 @@ describe("the control API and the CLI on the real daemon", () => {
     expect(cli(["status"]).out).toMatch(
       /daemon: {2}up .*\npipe: {4}up, edgeport peer.*\nengine: {2}following unix:.*\nbinding: local-default\nports: {3}\d+ published/,
     );
-    expect((await call<unknown>("GET", "/v1/health")).body).toEqual({ ok: true, pipe: true, engine: true });
+    const health = (
+      await call<{ ok: boolean; pipe: boolean; engine: boolean; fds: { limit: number; open: number } }>(
+        "GET",
+        "/v1/health",
+      )
+    ).body;
+    expect(health).toEqual({ ok: true, pipe: true, engine: true, fds: expect.objectContaining({ exhausted: false }) });
+    expect(health.fds.limit).toBeGreaterThan(health.fds.open);
     const p = base + 3;
     expect(cli(["publish", `127.0.0.1:${p}:${srvIp}:7001`]).code).toBe(0);
     const metric = async () => {

@@ -2,7 +2,13 @@ import { expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createControlApp, metricsText, parseApiUrl, serveControlApi } from "../../src/publisher/control-api.ts";
+import {
+  createControlApp,
+  MAX_BODY,
+  metricsText,
+  parseApiUrl,
+  serveControlApi,
+} from "../../src/publisher/control-api.ts";
 import type { DaemonState, PortState } from "../../src/publisher/daemon.ts";
 import { EdgeportError } from "../../src/shared/errors.ts";
 
@@ -113,4 +119,81 @@ test("the socket lives in a 0700 directory and is not reachable by other users",
     expect(existsSync(path)).toBe(false);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a body over 64 KiB is 413, with or without a content-length, and the daemon never sees it", async () => {
+  let seen = 0;
+  const app = createControlApp({ ...daemon, publish: async (s) => (seen++, daemon.publish(s)) });
+  const big = JSON.stringify({ spec: "8080:1.2.3.4:80", pad: "x".repeat(MAX_BODY) });
+  const post = (body: string) =>
+    app.request("/v1/ports", { method: "POST", body, headers: { "content-type": "application/json" } });
+  const r = await post(big);
+  expect(r.status).toBe(413);
+  expect(await r.json()).toEqual({ code: "E_TOO_LARGE", message: "the request body is over 65536 bytes" });
+  const chunked = new ReadableStream({
+    start(ctl) {
+      for (let i = 0; i < 40; i++) ctl.enqueue(new TextEncoder().encode("x".repeat(4096)));
+      ctl.close();
+    },
+  });
+  expect(
+    (await app.request("/v1/ports", { method: "POST", body: chunked, duplex: "half" } as RequestInit)).status,
+  ).toBe(413);
+  expect(seen).toBe(0);
+  expect((await post('{"spec":"8080:1.2.3.4:80"}')).status).toBe(201);
+});
+
+test("a malformed percent-escape in the path is 400 naming it, not 500", async () => {
+  const app = createControlApp(daemon);
+  for (const path of ["/v1/ports/%E0%A4%A", "/v1/ports/%", "/v1/ports/abc%zz"]) {
+    const r = await app.request(path, { method: "DELETE" });
+    expect([path, r.status]).toEqual([path, 400]);
+    expect(((await r.json()) as { code: string; message: string }).message).toMatch(/malformed percent-escape/);
+  }
+  expect(
+    await (await app.request(`/v1/ports/${encodeURIComponent("8080:1.2.3.4:80")}`, { method: "DELETE" })).json(),
+  ).toEqual({ id: "8080:1.2.3.4:80", removed: false });
+});
+
+test.each([
+  ["E_PORT_IN_USE", 409],
+  ["E_ADDR_NOT_AVAILABLE", 409],
+  ["E_PERMISSION", 409],
+  ["E_CONFLICT", 409],
+  ["E_BAD_SPEC", 400],
+  ["E_BAD_ADDRESS", 400],
+  ["E_BAD_CIDR", 400],
+  ["E_UNSUPPORTED", 400],
+  ["E_FD_LIMIT", 503],
+  ["E_DIAL", 503],
+  ["E_PIPE_DOWN", 503],
+] as const)("a publish that fails with %s is %d as docs/operations.md says", async (code, status) => {
+  const app = createControlApp({
+    ...daemon,
+    publish: async () => {
+      throw new EdgeportError(code, "because");
+    },
+  });
+  const r = await app.request("/v1/ports", { method: "POST", body: '{"spec":"8080:1.2.3.4:80"}' });
+  expect(r.status).toBe(status);
+  expect(await r.json()).toEqual({ code, message: "because" });
+});
+
+test("the Authorization scheme is case-insensitive; the token is not", async () => {
+  const app = createControlApp(daemon, { token: "s3cret-token-0123456789", host: "127.0.0.1", port: 7777 });
+  const get = (authorization: string) =>
+    app.request("http://127.0.0.1:7777/v1/ports", { headers: { host: "127.0.0.1:7777", authorization } });
+  for (const a of [
+    "Bearer s3cret-token-0123456789",
+    "bearer s3cret-token-0123456789",
+    "BEARER s3cret-token-0123456789",
+  ])
+    expect([a, (await get(a)).status]).toEqual([a, 200]);
+  for (const a of [
+    "Basic s3cret-token-0123456789",
+    "Bearer S3CRET-token-0123456789",
+    "Bearers3cret-token-0123456789",
+    "Bearer ",
+  ])
+    expect([a, (await get(a)).status]).toEqual([a, 401]);
 });

@@ -1,0 +1,86 @@
+/**
+ * The daemon's state as rows: one per port (published, failed or in conflict) with where it came
+ * from and its traffic, the shape the control API and `edgeport ls` show. Pure.
+ */
+import type { BindingPolicy, WantedPort } from "../events/wanted.ts";
+import type { EdgeportError } from "../shared/errors.ts";
+import type { TcpListener } from "./tcp-listener.ts";
+import type { UdpListener, UdpOptions, UdpStats } from "./udp-listener.ts";
+
+export type Listener = TcpListener | UdpListener;
+
+export interface PortState {
+  key: string;
+  host: string;
+  target: string;
+  container: string;
+  status: "published" | "failed" | "conflict";
+  error?: string;
+  code?: string;
+  /** where it came from: a container, an ad-hoc publish, or dockerd's userland proxy */
+  source: { kind: "container" | "ad-hoc" | "docker-proxy"; containerId?: string; containerName?: string };
+  /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
+  id: string;
+  proto: "tcp" | "udp";
+  /** each connection starts with a PROXY protocol v2 header */
+  proxyProtocol?: boolean;
+  /** open connections (TCP) or flows (UDP) */
+  connections?: number;
+  connectionsTotal?: number;
+  bytesIn?: number;
+  bytesOut?: number;
+  udp?: UdpStats;
+}
+
+/** The process's file descriptors: the limit, and whether accepting is paused at it. */
+export interface FdState {
+  limit: number;
+  /** the hard limit the soft one may be raised to */
+  hardLimit?: number;
+  open?: number;
+  /** accepting is paused: the process is at its limit */
+  exhausted: boolean;
+}
+
+export interface DaemonState {
+  engine: { url: string; connected: boolean } | null;
+  pipe: { url: string; up: boolean; peer?: string };
+  binding: BindingPolicy;
+  udp: UdpOptions;
+  containers: number;
+  ports: PortState[];
+  fds?: FdState;
+}
+
+/** Open connections and bytes so far of a listener: TCP connections, or UDP flows and their counters. */
+export function traffic(l: Listener): Partial<PortState> {
+  if (l.kind === "udp") {
+    const u = l.stats();
+    return { connections: u.flows, connectionsTotal: u.flowsOpened, bytesIn: u.bytesIn, bytesOut: u.bytesOut, udp: u };
+  }
+  const t = l.stats();
+  return { connections: l.connections, connectionsTotal: t.connectionsTotal, bytesIn: t.bytesIn, bytesOut: t.bytesOut };
+}
+
+const bracket = (ip: string) => (ip.includes(":") ? `[${ip}]` : ip);
+
+export function portRow(
+  w: WantedPort,
+  status: PortState["status"],
+  o: { id: string; source: PortState["source"]; error?: EdgeportError | string; listener?: Listener },
+): PortState {
+  const error = o.error;
+  return {
+    key: w.key,
+    id: o.id,
+    proto: w.proto,
+    source: o.source,
+    host: `${bracket(w.hostIp)}:${w.hostPort}`,
+    target: `${bracket(w.targetIp)}:${w.targetPort}`,
+    container: w.containerName,
+    status,
+    ...(w.proxyProtocol ? { proxyProtocol: true } : {}),
+    ...(error === undefined ? {} : typeof error === "string" ? { error } : { error: error.message, code: error.code }),
+    ...(o.listener ? traffic(o.listener) : {}),
+  };
+}
