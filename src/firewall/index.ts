@@ -132,6 +132,34 @@ const liveness: LivenessDeps = {
 /** Whether the process that wrote a rule still runs: its pid, and its start time when the tag has one. */
 export const isAlive = (pid: number, start?: number): boolean => isAliveWith(liveness, pid, start);
 
+/** One backend transaction for what differs between the rules wanted and those applied (false: nothing did); `applied` follows it. */
+async function applyDiff(
+  backend: Backend,
+  owner: Owner,
+  applied: Map<string, OwnedRule[]>,
+  rules: ReturnType<typeof planRules>,
+  log: ConsolaInstance,
+): Promise<boolean> {
+  const { add, remove } = diffRules(rules, new Set(applied.keys()));
+  if (!add.length && !remove.length) return false;
+  const removing = remove.flatMap((id) => applied.get(id) ?? []);
+  const t0 = performance.now();
+  const added = await backend.apply(add, removing, owner, rules);
+  for (const id of remove) applied.delete(id);
+  for (const r of add)
+    applied.set(
+      r.id,
+      added.filter((a) => a.id === r.id),
+    );
+  const ms = Math.round(performance.now() - t0);
+  const what = [
+    add.length ? `allowed ${add.map((r) => r.id).join(", ")}` : "",
+    remove.length ? `removed ${remove.join(", ")}` : "",
+  ].filter(Boolean);
+  log.info(`firewall (${backend.name}): ${what.join("; ")} in ${ms} ms`);
+  return true;
+}
+
 export function createFirewall(o: {
   backend: Backend;
   log: ConsolaInstance;
@@ -160,23 +188,8 @@ export function createFirewall(o: {
   async function round(): Promise<void> {
     while (dirty) {
       dirty = false;
-      const rules = closed ? [] : planRules(wanted);
-      const { add, remove } = diffRules(rules, new Set(applied.keys()));
-      if (!add.length && !remove.length) continue;
-      const removing = remove.flatMap((id) => applied.get(id) ?? []);
-      const t0 = performance.now();
       try {
-        const added = await backend.apply(add, removing, owner, rules);
-        for (const id of remove) applied.delete(id);
-        for (const r of add)
-          applied.set(
-            r.id,
-            added.filter((a) => a.id === r.id),
-          );
-        const ms = Math.round(performance.now() - t0);
-        log.info(
-          `firewall (${backend.name}): ${add.length ? `allowed ${add.map((r) => r.id).join(", ")}` : ""}${add.length && remove.length ? "; " : ""}${remove.length ? `removed ${remove.join(", ")}` : ""} in ${ms} ms`,
-        );
+        if (!(await applyDiff(backend, owner, applied, closed ? [] : planRules(wanted), log))) continue;
         if (lastError) log.info(`firewall (${backend.name}): working again`);
         lastError = null;
       } catch (e) {
