@@ -147,8 +147,45 @@ function listenOptions(c: Ctx, port: number): TCPSocketListenOptions<Conn> {
   } as TCPSocketListenOptions<Conn>; // ipv6Only is missing from Bun's listen types
 }
 
+type Holder = { listener: TCPSocketListener<Conn> | null };
+
+/** Registers with the fd guard: near the limit the listener stops listening, and listens again after. */
+function guardListener(c: Ctx, h: Holder): (() => void) | undefined {
+  let failedResume = false;
+  return c.o.guard?.register({
+    pause() {
+      h.listener?.stop(false);
+      h.listener = null;
+    },
+    resume() {
+      try {
+        h.listener = Bun.listen<Conn>(listenOptions(c, c.port));
+        failedResume = false;
+        return true;
+      } catch (e) {
+        if (!failedResume) c.o.log.warn(`${bindError(c.address, e).message}; trying again`);
+        failedResume = true;
+        return false;
+      }
+    },
+  });
+}
+
+/** Stops accepting, half-closes every connection, waits up to graceMs for them, then resets the rest. */
+async function closeAll(c: Ctx, h: Holder, graceMs: number): Promise<void> {
+  h.listener?.stop(false);
+  for (const s of c.sockets) {
+    if (s.data.ch) s.data.ch.localEnd();
+    else s.end();
+  }
+  const deadline = Date.now() + graceMs;
+  while (c.sockets.size > 0 && Date.now() < deadline) await Bun.sleep(10);
+  for (const s of c.sockets) s.terminate();
+  h.listener?.stop(true);
+  h.listener = null;
+}
+
 export function openTcpListener(m: PortMapping, relay: RelayClient, o: TcpListenerOptions): TcpListener {
-  const { log } = o;
   const address = formatHostPort(m.hostIp, m.hostPort);
   const c: Ctx = {
     m,
@@ -160,32 +197,15 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: TcpListen
     counters: { connectionsTotal: 0, bytesIn: 0, bytesOut: 0 },
     port: 0,
   };
-  let listener: TCPSocketListener<Conn> | null;
+  const h: Holder = { listener: null };
   try {
-    listener = Bun.listen<Conn>(listenOptions(c, m.hostPort));
+    h.listener = Bun.listen<Conn>(listenOptions(c, m.hostPort));
   } catch (e) {
     throw bindError(address, e);
   }
-  c.port = listener.port;
-  let failedResume = false;
-  const unguard = o.guard?.register({
-    pause() {
-      listener?.stop(false);
-      listener = null;
-    },
-    resume() {
-      try {
-        listener = Bun.listen<Conn>(listenOptions(c, c.port));
-        failedResume = false;
-        return true;
-      } catch (e) {
-        if (!failedResume) log.warn(`${bindError(address, e).message}; trying again`);
-        failedResume = true;
-        return false;
-      }
-    },
-  });
-  if (!o.quiet) log.info(`published ${formatMapping(m)}`);
+  c.port = h.listener.port;
+  const unguard = guardListener(c, h);
+  if (!o.quiet) o.log.info(`published ${formatMapping(m)}`);
 
   return {
     kind: "tcp",
@@ -203,17 +223,8 @@ export function openTcpListener(m: PortMapping, relay: RelayClient, o: TcpListen
     stats: () => ({ ...c.counters }),
     async close(graceMs = 1000) {
       unguard?.();
-      listener?.stop(false);
-      for (const s of c.sockets) {
-        if (s.data.ch) s.data.ch.localEnd();
-        else s.end();
-      }
-      const deadline = Date.now() + graceMs;
-      while (c.sockets.size > 0 && Date.now() < deadline) await Bun.sleep(10);
-      for (const s of c.sockets) s.terminate();
-      listener?.stop(true);
-      listener = null;
-      if (!o.quiet) log.info(`unpublished ${formatMapping(c.m)}`);
+      await closeAll(c, h, graceMs);
+      if (!o.quiet) o.log.info(`unpublished ${formatMapping(c.m)}`);
     },
   };
 }
