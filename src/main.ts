@@ -6,6 +6,7 @@ import { checkFlags } from "./cli/common.ts";
 import { stop } from "./cli/context.ts";
 import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { main } from "./cli/index.ts";
+import { logUnhandled } from "./cli/unhandled.ts";
 import { isEdgeportError } from "./shared/errors.ts";
 import { log } from "./shared/log.ts";
 
@@ -29,6 +30,7 @@ async function resolveSub(rawArgs: string[]): Promise<{ cmd: CommandDef; parent?
 
 async function run(): Promise<number> {
   const rawArgs = process.argv.slice(2);
+  logUnhandled(process, log);
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
       if (stop.signal.aborted) process.exit(130);

@@ -61,6 +61,7 @@ const STATUS_BY_ERRNO: Record<string, number> = {
   ENETUNREACH: OPEN_UNREACHABLE,
   EADDRNOTAVAIL: OPEN_UNREACHABLE,
   ETIMEDOUT: OPEN_TIMEOUT,
+  EACCES: OPEN_FORBIDDEN, // the kernel's own refusal, e.g. UDP to a broadcast address
 };
 
 export function startForwarder(o: ForwarderOptions): Forwarder {
@@ -115,44 +116,52 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   /**
    * A UDP flow: one connected socket towards the target, so only the target's replies come back
    * (the kernel filters other sources), and each client of the host is its own source here.
+   * Every way the socket can fail to open (Bun throws some errors, e.g. EACCES for a broadcast
+   * address, synchronously; others reject) ends in an open error and a Close for the channel.
    */
-  function openFlow(s: Session, ch: Channel, dest: { ip: Uint8Array; port: number }, what: string): void {
+  async function openFlow(s: Session, ch: Channel, dest: { ip: Uint8Array; port: number }, what: string) {
     const target = formatIp(dest.ip);
     let ep: DatagramEndpoint | null = null;
-    Bun.udpSocket({
-      hostname: dest.ip.length === 16 ? "::" : "0.0.0.0",
-      port: 0,
-      connect: { hostname: target, port: dest.port },
-      socket: {
-        // a connected socket only hears its target: the record's address is the target's
-        data: (_sock, msg) => {
-          poke();
-          ep?.deliver(msg, dest.ip, dest.port);
+    let sock: Awaited<ReturnType<typeof Bun.udpSocket>>;
+    try {
+      sock = await Bun.udpSocket({
+        hostname: dest.ip.length === 16 ? "::" : "0.0.0.0",
+        port: 0,
+        connect: { hostname: target, port: dest.port },
+        socket: {
+          // a connected socket only hears its target: the record's address is the target's
+          data: (_sock, msg) => {
+            poke();
+            ep?.deliver(msg, dest.ip, dest.port);
+          },
+          // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays.
+          // Bun 1.4 calls this with the error alone (the socket is `this`), unlike its typings'
+          // (socket, error): take the error from wherever it is
+          error: (...args: unknown[]) => {
+            const e = args.find((x) => x instanceof Error);
+            log.debug(`${what}: ${errnoOf(e) ?? (e as Error | undefined)?.message ?? "socket error"}`);
+          },
         },
-        // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
-        error: (_sock, e) => log.debug(`${what}: ${errnoOf(e) ?? e.message}`),
-      },
-    }).then(
-      (sock) => {
-        if (ch.closed) {
-          sock.close();
-          return;
-        }
-        ep = new DatagramEndpoint(
-          (payload) => void sock.send(payload),
-          () => sock.close(),
-        );
-        s.accept(ch, ep);
-        ep.attach(ch);
-        log.debug(`opened ${what}`);
-      },
-      (e: unknown) => {
-        const code = errnoOf(e) ?? "EIO";
-        const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
-        log.info(`${what} failed: ${reason}`);
-        s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
-      },
+      });
+    } catch (e) {
+      const code = errnoOf(e) ?? "EIO";
+      const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
+      log.info(`${what} failed: ${reason}`);
+      s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
+      return;
+    }
+    if (ch.closed) {
+      sock.close();
+      return;
+    }
+    const opened = new DatagramEndpoint(
+      (payload) => void sock.send(payload),
+      () => sock.close(),
     );
+    ep = opened;
+    s.accept(ch, opened);
+    opened.attach(ch);
+    log.debug(`opened ${what}`);
   }
 
   const listener: PipeListener = listenPipes(o.listen, (pipe) => {
