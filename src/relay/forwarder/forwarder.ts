@@ -23,6 +23,7 @@ import { Session } from "../mux/session.ts";
 import { listenPipes, type PipeListener, prepareUnixPath } from "../transports/index.ts";
 import type { TransportUrl } from "../transports/url.ts";
 import type { DialPolicy } from "./dial-policy.ts";
+import { RepeatLimiter } from "./repeat-limiter.ts";
 
 export interface ForwarderOptions {
   listen: TransportUrl;
@@ -41,6 +42,8 @@ export interface ForwarderOptions {
   onStdioEnd?: () => void;
   /** a VM-local unix socket whose connections become control channels to the host (edgeport docker-proxy) */
   controlListen?: string;
+  /** a warning that repeats (a refused pipe) is logged at most once in this long, with a count (60 s) */
+  repeatLogMs?: number;
 }
 
 export interface Forwarder {
@@ -68,6 +71,14 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const log = o.log;
   const sessions = new Set<Session>();
   const dialTimeoutMs = o.dialTimeoutMs ?? 10_000;
+  // a host that redials with a wrong secret is refused every second: one line a minute, with a count
+  const repeats = new RepeatLimiter({ intervalMs: o.repeatLogMs ?? 60_000, now: () => performance.now() });
+  const warnRepeated = (line: string) => {
+    const v = repeats.hit(line);
+    if (!v.log) return log.debug(line);
+    const held = v.held ? ` (and ${v.held} more like it in the last ${Math.round(v.sinceMs / 1000)} s)` : "";
+    log.warn(`${line}${held}`);
+  };
 
   async function dial(s: Session, ch: Channel, dest: Destination): Promise<void> {
     const what = `channel ${ch.id} to ${describeDest(dest)}`;
@@ -181,8 +192,8 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
         sessions.delete(sess);
         if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
           log.debug(`pipe ${pipe.description} left during the handshake`);
-        else if (err?.startsWith("authentication failed")) log.warn(`pipe refused: ${err}`);
-        else if (err && !err.startsWith("pipe closed")) log.warn(`pipe down: ${err}`);
+        else if (err?.startsWith("authentication failed")) warnRepeated(`pipe refused: ${err}`);
+        else if (err && !err.startsWith("pipe closed")) warnRepeated(`pipe down: ${err}`);
         else log.info(`pipe down: ${err ?? "closed"}`);
         if (o.listen.kind === "stdio") o.onStdioEnd?.();
       },
