@@ -78,7 +78,8 @@ export interface AdhocEntry {
 
 export interface DaemonState {
   engine: { url: string; connected: boolean } | null;
-  pipe: { url: string; up: boolean; peer?: string };
+  /** lastFailure: why the pipe is down (the relay client's last failure) */
+  pipe: { url: string; up: boolean; peer?: string; lastFailure?: string };
   binding: BindingPolicy;
   udp: UdpOptions;
   containers: number;
@@ -469,6 +470,7 @@ export function createDaemon(o: DaemonOptions): Daemon {
           url: o.relay.description,
           up: o.relay.current !== null,
           ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
+          ...(o.relay.lastFailure ? { lastFailure: o.relay.lastFailure } : {}),
         },
         binding: o.binding,
         udp: o.udp,
