@@ -9,6 +9,7 @@ import { checkFlags } from "./cli/common.ts";
 import { stop } from "./cli/context.ts";
 import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { main } from "./cli/index.ts";
+import { logUnhandled } from "./cli/unhandled.ts";
 import { isEdgeportError } from "./shared/errors.ts";
 import { log } from "./shared/log.ts";
 import type { ProcessContext } from "./shared/process-context.ts";
@@ -43,6 +44,7 @@ const context: ProcessContext = {
 
 async function run(): Promise<number> {
   const rawArgs = process.argv.slice(2);
+  logUnhandled(process, log);
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
       if (stop.signal.aborted) process.exit(130);

@@ -65,6 +65,12 @@ export function apiClient(a: { api?: string; "api-token-file"?: string }, who: W
             ? await pipeFetch(url.path, `${base}${path}`, init)
             : await fetch(`${base}${path}`, init);
       } catch (e) {
+        const code = (e as { code?: string }).code;
+        if ((code === "EACCES" || code === "EPERM") && url.kind !== "tcp")
+          throw new EdgeportError(
+            "E_PERMISSION",
+            `permission denied on ${url.path} (the daemon runs as another user?): run this as that user, or point --api / EDGEPORT_API at your own daemon`,
+          );
         throw new EdgeportError(
           "E_DIAL",
           `no edgeport daemon answers at ${text} (${(e as { code?: string }).code ?? (e as Error).message}); start one with: edgeport run --relay URL [--engine URL]${a.api ? "" : " (or point --api / EDGEPORT_API at the one that runs)"}`,

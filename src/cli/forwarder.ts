@@ -1,3 +1,4 @@
+import { networkInterfaces } from "node:os";
 import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { createDialPolicy } from "../relay/forwarder/dial-policy.ts";
@@ -21,7 +22,7 @@ const args = {
   allow: {
     type: "string",
     description:
-      "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own",
+      "Destination the forwarder may dial: a CIDR (172.17.0.0/16) or unix:///path; repeatable. Loopback and link-local need an allow of their own; the VM's own addresses and a subnet's network and broadcast addresses one that names them (/32, /128)",
     valueHint: "CIDR",
   },
   engine: {
@@ -59,6 +60,30 @@ function controlPathOf(u: string | undefined): string | undefined {
   return path;
 }
 
+/** How long a read of the VM's interface addresses is trusted (each read costs ~40 us). */
+const INTERFACES_TTL_MS = 1000;
+
+/**
+ * The VM's own interface addresses ("172.17.0.1/16"), for the dial policy: read at start, again at
+ * a check once the last read is older than INTERFACES_TTL_MS, and at once after `invalidate()`
+ * (the engine's networks changed: a new bridge may have come with them).
+ */
+export function interfaceAddresses(read = networkInterfaces, now = Date.now) {
+  let at = Number.NEGATIVE_INFINITY;
+  let cached: string[] = [];
+  return {
+    get(): readonly string[] {
+      if (now() - at < INTERFACES_TTL_MS) return cached;
+      cached = Object.values(read()).flatMap((addrs) => (addrs ?? []).flatMap((a) => (a.cidr ? [a.cidr] : [])));
+      at = now();
+      return cached;
+    },
+    invalidate(): void {
+      at = Number.NEGATIVE_INFINITY;
+    },
+  };
+}
+
 export default defineCommand({
   meta: {
     name: "forwarder",
@@ -73,9 +98,17 @@ export default defineCommand({
     const settings = pipeSettings(a, contextOf(data));
     const activity = startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
+    const local = interfaceAddresses();
+    local.get();
     const policy = createDialPolicy({
       allow: repeated(rawArgs, "allow"),
-      engineSubnets: engine ? () => engine.subnets() : undefined,
+      engineSubnets: engine
+        ? () =>
+            engine.subnets().finally(() => {
+              local.invalidate();
+            })
+        : undefined,
+      localInterfaces: local.get,
     });
     if (engine) {
       await policy

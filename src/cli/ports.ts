@@ -92,7 +92,7 @@ export const status = defineCommand({
     console.log(
       [
         `daemon:  up (${client.url})`,
-        `pipe:    ${st.pipe.up ? `up, ${st.pipe.peer ?? ""}` : "DOWN"} (${st.pipe.url})`,
+        `pipe:    ${st.pipe.up ? `up, ${st.pipe.peer ?? ""}` : "DOWN"} (${st.pipe.url})${st.pipe.lastFailure ? `: ${st.pipe.lastFailure}` : ""}`,
         `engine:  ${st.engine ? `${st.engine.connected ? "following" : "NOT CONNECTED"} ${st.engine.url}` : "none (API and docker-proxy only)"}`,
         `binding: ${st.binding}`,
         `ports:   ${count("published")} published, ${count("failed")} failed, ${count("conflict")} in conflict (${st.containers} containers)`,

@@ -30,7 +30,12 @@ export const UnpublishReply = z.looseObject({ id: z.string(), removed: z.boolean
 
 export const StateReply = z.looseObject({
   engine: z.looseObject({ url: z.string(), connected: z.boolean() }).nullable(),
-  pipe: z.looseObject({ url: z.string(), up: z.boolean(), peer: z.string().optional() }),
+  pipe: z.looseObject({
+    url: z.string(),
+    up: z.boolean(),
+    peer: z.string().optional(),
+    lastFailure: z.string().optional(),
+  }),
   binding: z.string(),
   containers: z.number(),
   ports: z.array(PortReply),

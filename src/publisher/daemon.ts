@@ -258,6 +258,7 @@ class Reconciler implements Daemon {
         url: o.relay.description,
         up: o.relay.current !== null,
         ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
+        ...(o.relay.lastFailure ? { lastFailure: o.relay.lastFailure } : {}),
       },
       binding: o.binding,
       udp: o.udp,

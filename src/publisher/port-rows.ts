@@ -44,7 +44,8 @@ export interface FdState {
 
 export interface DaemonState {
   engine: { url: string; connected: boolean } | null;
-  pipe: { url: string; up: boolean; peer?: string };
+  /** lastFailure: why the pipe is down (the relay client's last failure) */
+  pipe: { url: string; up: boolean; peer?: string; lastFailure?: string };
   binding: BindingPolicy;
   udp: UdpOptions;
   containers: number;

@@ -8,6 +8,7 @@
 import dgram from "node:dgram";
 import type { ConsolaInstance } from "consola";
 import { DatagramEndpoint } from "../relay/endpoints/datagram-endpoint.ts";
+import { FlowTable } from "../relay/endpoints/flow-table.ts";
 import type { RelayClient } from "../relay/host/relay-client.ts";
 import type { Destination } from "../relay/mux/codec.ts";
 import { formatHostPort, parseIp } from "../shared/address.ts";
@@ -59,7 +60,6 @@ export interface UdpListener {
 interface Flow {
   key: string;
   ep: DatagramEndpoint;
-  last: number;
 }
 
 export function openUdpListener(
@@ -73,8 +73,7 @@ export function openUdpListener(
   const destOf = (x: PortMapping): Destination => ({ proto: "udp", ip: parseIp(x.targetIp).bytes, port: x.targetPort });
   let dest = destOf(m);
   const address = formatHostPort(m.hostIp, m.hostPort);
-  // Map order is recency order: a flow with traffic is moved to the end
-  const flows = new Map<string, Flow>();
+  const flows = new FlowTable<Flow>({ idleMs, maxFlows, now: () => performance.now() });
   const totals = {
     opened: 0,
     expired: 0,
@@ -95,10 +94,7 @@ export function openUdpListener(
   const sock = dgram.createSocket({ type: v6 ? "udp6" : "udp4", ipv6Only: v6, reuseAddr: false });
 
   const touch = (f: Flow) => {
-    f.last = performance.now();
-    if (flows.get(f.key) !== f) return; // ended meanwhile
-    flows.delete(f.key);
-    flows.set(f.key, f);
+    if (flows.get(f.key) === f) flows.touch(f.key); // else ended meanwhile
   };
 
   /** Adds a flow's counters into t (the port's totals, or a copy of them). */
@@ -112,13 +108,7 @@ export function openUdpListener(
   }
 
   function newFlow(key: string, clientPort: number, clientAddr: string): Flow {
-    if (flows.size >= maxFlows) {
-      const oldest = flows.values().next().value as Flow;
-      totals.evicted++;
-      log.debug(`${address}: flow cap ${maxFlows} reached, evicting the least recently used flow ${oldest.key}`);
-      oldest.ep.end();
-    }
-    const flow: Flow = { key, ep: null as unknown as DatagramEndpoint, last: performance.now() };
+    const flow: Flow = { key, ep: null as unknown as DatagramEndpoint };
     flow.ep = new DatagramEndpoint(
       (payload) => {
         if (closed) return;
@@ -126,7 +116,7 @@ export function openUdpListener(
         sock.send(payload, clientPort, clientAddr);
       },
       (reason) => {
-        if (flows.get(key) === flow) flows.delete(key);
+        flows.delete(key, flow);
         addCounters(totals, flow);
         if (reason) {
           totals.failed++;
@@ -137,7 +127,12 @@ export function openUdpListener(
         }
       },
     );
-    flows.set(key, flow);
+    const evicted = flows.add(key, flow);
+    if (evicted) {
+      totals.evicted++;
+      log.debug(`${address}: flow cap ${maxFlows} reached, evicting the least recently used flow ${evicted.key}`);
+      evicted.flow.ep.end();
+    }
     totals.opened++;
     relay.session(o.pipeWaitMs).then(
       (s) => {
@@ -192,12 +187,10 @@ export function openUdpListener(
 
   const sweepMs = Math.max(20, Math.min(1000, Math.floor(idleMs / 8)));
   const sweeper = setInterval(() => {
-    const now = performance.now();
-    for (const f of flows.values()) {
-      if (now - f.last < idleMs) break; // recency order: the rest are newer
+    for (const x of flows.expire()) {
       totals.expired++;
-      log.debug(`${address}/udp: flow ${f.key} idle for ${Math.round(now - f.last)} ms, closed`);
-      f.ep.end();
+      log.debug(`${address}/udp: flow ${x.key} idle for ${Math.round(x.idleMs)} ms, closed`);
+      x.flow.ep.end();
     }
   }, sweepMs);
   sweeper.unref?.();
@@ -239,7 +232,7 @@ export function openUdpListener(
     async close() {
       if (closed) return;
       clearInterval(sweeper);
-      for (const f of [...flows.values()]) f.ep.end();
+      for (const { flow } of flows.clear()) flow.ep.end();
       closed = true;
       await ready.then(
         () =>

@@ -4,6 +4,7 @@
  * only through edgeport (the test bed blackholes 172.16.0.0/12 in the root namespace).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
 import {
@@ -258,6 +259,46 @@ describe("edgeport publish through the forwarder", () => {
       await until(() => hasLog(extraLog, /forbidden: 127\.0\.0\.1 is a loopback address/), "the reason on the host");
     } finally {
       await stopProcess(extra);
+    }
+  });
+
+  test("the VM's own bridge gateway (inside --allow 172.17.0.0/16) is refused while a container is reachable", async () => {
+    // a VM service bound to the wildcard, as dockerd's tcp API, sshd or kubelet would be
+    const vmSrvLog = join(tb.dir, "testsrv-in-vm.log");
+    const vmSrv = tb.spawnInVm([join(tb.dir, "testsrv", "edgeport-testsrv")], { logFile: vmSrvLog });
+    const p = base + 24;
+    const extraLog = join(tb.dir, "publish-gateway.log");
+    let extra: Bun.Subprocess | null = null;
+    try {
+      await until(() => readFileSync(vmSrvLog, "utf8").includes("testsrv ready"), "the VM's own test server");
+      extra = spawnHost(
+        [
+          "publish",
+          "--relay",
+          `unix://${fwdSock}`,
+          "--token-file",
+          token,
+          `127.0.0.1:${p}:172.17.0.1:7001`,
+          `127.0.0.1:${p + 1}:${srvIp}:7001`,
+        ],
+        extraLog,
+      );
+      await waitForListener(p + 1);
+      expect(await echoOnce(p + 1, "to the container")).toBe(true);
+      expect(await echoOnce(p, "to the VM itself")).toBe(false); // the VM's echo server would answer
+      expect(await endingOf(p)).toBe("ECONNRESET");
+      await until(
+        () =>
+          hasLog(
+            fwdLog,
+            /refused channel \d+ to tcp\/172\.17\.0\.1:7001: 172\.17\.0\.1 is an address of the VM itself; allow it explicitly with --allow 172\.17\.0\.1\/32/,
+          ),
+        "the refusal in the forwarder's log",
+      );
+      await until(() => hasLog(extraLog, /forbidden: 172\.17\.0\.1 is an address of the VM itself/), "the host's line");
+    } finally {
+      await stopProcess(extra);
+      await stopProcess(vmSrv);
     }
   });
 

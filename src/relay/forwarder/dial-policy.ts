@@ -1,10 +1,22 @@
 /**
  * Which destinations the VM forwarder may dial. The VM side is untrusted: only what the user
  * allowed (--allow) and the engine's container networks. Loopback, link-local and Unix
- * destinations need an explicit allow of their own; unspecified and multicast never pass.
+ * destinations need an explicit allow of their own; so do the VM's own addresses (an allowed
+ * subnet holds the bridge gateway, where every VM service bound to the wildcard answers) and the
+ * network and broadcast addresses of an allowed subnet or of the VM's interfaces: those need an
+ * --allow that names them exactly (a /32 or /128). Unspecified, multicast and IPv4-compatible
+ * IPv6 addresses never pass. Pure: the VM's interface addresses are injected.
  */
 
-import { formatIp, isLinkLocal, isLoopback, isMulticast, isUnspecified, parseIp } from "../../shared/address.ts";
+import {
+  formatIp,
+  type IpAddress,
+  isLinkLocal,
+  isLoopback,
+  isMulticast,
+  isUnspecified,
+  parseIp,
+} from "../../shared/address.ts";
 import { type Cidr, cidrContains, parseCidr } from "../../shared/cidr.ts";
 import { EdgeportError } from "../../shared/errors.ts";
 import type { Destination } from "../mux/codec.ts";
@@ -16,12 +28,52 @@ export interface DialPolicyOptions {
   allow: string[];
   /** the engine's network subnets, when the forwarder follows an engine */
   engineSubnets?: () => Promise<string[]>;
+  /**
+   * The VM's own interface addresses with their prefix ("172.17.0.1/16"), asked at every check
+   * (the caller keeps them fresh: interfaces come and go with the engine's networks)
+   */
+  localInterfaces?: () => readonly string[];
 }
 
 /** The engine is asked at most this often when Opens miss the known networks. */
 const REFRESH_GAP_MS = 500;
 
 const SPECIAL = ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10"].map(parseCidr);
+
+/** The network address of a subnet, and for IPv4 its broadcast address (none for /31, /32, /127, /128). */
+function edgesOf(c: Cidr): { net: string; broadcast: string | null } | null {
+  const max = c.family === 4 ? 32 : 128;
+  if (c.prefix > max - 2) return null;
+  const b = c.bytes.slice();
+  for (let bit = c.prefix; bit < max; bit++) b[bit >> 3]! |= 0x80 >> (bit & 7);
+  return { net: formatIp(c.bytes), broadcast: c.family === 4 ? formatIp(b) : null };
+}
+
+/** ::a.b.c.d (RFC 4291's deprecated form; :: and ::1 excluded): an IPv4 address in IPv6 clothing. */
+const isV4Compatible = (ip: IpAddress) =>
+  ip.family === 6 &&
+  ip.bytes.subarray(0, 12).every((x) => x === 0) &&
+  (ip.bytes[12]! | ip.bytes[13]! | ip.bytes[14]!) !== 0;
+
+/** The VM's own addresses, and the network and broadcast addresses of its interfaces' subnets. */
+function ownAddresses(interfaces: readonly string[]): Map<string, string> {
+  const own = new Map<string, string>();
+  for (const entry of interfaces) {
+    let c: Cidr;
+    try {
+      c = parseCidr(entry);
+    } catch {
+      continue; // a zone id (fe80::1%eth0) or the like: link-local is refused anyway
+    }
+    const e = edgesOf(c);
+    if (e) {
+      own.set(e.net, `the network address of the VM's subnet ${c.text}`);
+      if (e.broadcast) own.set(e.broadcast, `the broadcast address of the VM's subnet ${c.text}`);
+    }
+    own.set(parseIp(entry.split("/")[0]!).text, "an address of the VM itself");
+  }
+  return own;
+}
 
 /** An allow entry may open a special range only when it lies entirely inside that range. */
 const insideSpecial = (c: Cidr) =>
@@ -74,19 +126,43 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
     return pending;
   }
 
+  let ownFrom: readonly string[] | null = null;
+  let own = new Map<string, string>();
+  /** Why ip is refused although a subnet may hold it: the VM itself, or a subnet's network or broadcast address. */
+  function ownReason(ip: IpAddress): string | null {
+    const interfaces = opts.localInterfaces?.() ?? [];
+    if (interfaces !== ownFrom) {
+      own = ownAddresses(interfaces);
+      ownFrom = interfaces;
+    }
+    const why = own.get(ip.text);
+    if (why) return why;
+    for (const c of [...cidrs, ...engine]) {
+      const e = cidrContains(c, ip) ? edgesOf(c) : null;
+      if (e?.net === ip.text) return `the network address of ${c.text}`;
+      if (e?.broadcast === ip.text) return `the broadcast address of ${c.text}`;
+    }
+    return null;
+  }
+
   function decide(ipBytes: Uint8Array): Verdict {
-    const text = formatIp(ipBytes);
-    const ip = parseIp(text);
+    // the canonical form: an IPv4-mapped address on the wire is the IPv4 address it maps
+    const ip = parseIp(formatIp(ipBytes));
+    const text = ip.text;
     if (isUnspecified(ip) || isMulticast(ip)) return { ok: false, reason: `${text} is not a unicast address` };
+    if (isV4Compatible(ip))
+      return { ok: false, reason: `${text} is an IPv4-compatible IPv6 address (deprecated): write the IPv4 address` };
+    const exactly = `--allow ${text}/${ip.family === 4 ? 32 : 128}`;
     const special = isLoopback(ip) || isLinkLocal(ip);
     if (special) {
       if (cidrs.some((c) => insideSpecial(c) && cidrContains(c, ip))) return { ok: true };
       const kind = isLoopback(ip) ? "loopback" : "link-local";
-      return {
-        ok: false,
-        reason: `${text} is a ${kind} address of the VM; allow it explicitly with --allow ${text}/${ip.family === 4 ? 32 : 128}`,
-      };
+      return { ok: false, reason: `${text} is a ${kind} address of the VM; allow it explicitly with ${exactly}` };
     }
+    const named = cidrs.some((c) => c.prefix === (c.family === 4 ? 32 : 128) && cidrContains(c, ip));
+    if (named) return { ok: true };
+    const ownWhy = ownReason(ip);
+    if (ownWhy) return { ok: false, reason: `${text} is ${ownWhy}; allow it explicitly with ${exactly}` };
     if (cidrs.some((c) => cidrContains(c, ip))) return { ok: true };
     if (engine.some((c) => cidrContains(c, ip))) return { ok: true };
     return { ok: false, reason: `${text} is outside the allowed networks (${describe()})` };

@@ -23,6 +23,7 @@ import { Session } from "../mux/session.ts";
 import { listenPipes, type PipeListener, prepareUnixPath } from "../transports/index.ts";
 import type { TransportUrl } from "../transports/url.ts";
 import type { DialPolicy } from "./dial-policy.ts";
+import { RepeatLimiter } from "./repeat-limiter.ts";
 
 export interface ForwarderOptions {
   listen: TransportUrl;
@@ -43,6 +44,8 @@ export interface ForwarderOptions {
   controlListen?: string;
   /** called on traffic from the pipe and from UDP targets (--spin's hook) */
   activity?: () => void;
+  /** a warning that repeats (a refused pipe) is logged at most once in this long, with a count (60 s) */
+  repeatLogMs?: number;
 }
 
 export interface Forwarder {
@@ -63,6 +66,7 @@ const STATUS_BY_ERRNO: Record<string, number> = {
   ENETUNREACH: OPEN_UNREACHABLE,
   EADDRNOTAVAIL: OPEN_UNREACHABLE,
   ETIMEDOUT: OPEN_TIMEOUT,
+  EACCES: OPEN_FORBIDDEN, // the kernel's own refusal, e.g. UDP to a broadcast address
 };
 
 export function startForwarder(o: ForwarderOptions): Forwarder {
@@ -70,6 +74,14 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const log = o.log;
   const sessions = new Set<Session>();
   const dialTimeoutMs = o.dialTimeoutMs ?? 10_000;
+  // a host that redials with a wrong secret is refused every second: one line a minute, with a count
+  const repeats = new RepeatLimiter({ intervalMs: o.repeatLogMs ?? 60_000, now: () => performance.now() });
+  const warnRepeated = (line: string) => {
+    const v = repeats.hit(line);
+    if (!v.log) return log.debug(line);
+    const held = v.held ? ` (and ${v.held} more like it in the last ${Math.round(v.sinceMs / 1000)} s)` : "";
+    log.warn(`${line}${held}`);
+  };
 
   async function dial(s: Session, ch: Channel, dest: Destination): Promise<void> {
     const what = `channel ${ch.id} to ${describeDest(dest)}`;
@@ -118,77 +130,81 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   /**
    * A UDP flow: one connected socket towards the target, so only the target's replies come back
    * (the kernel filters other sources), and each client of the host is its own source here.
+   * Every way the socket can fail to open (Bun throws some errors, e.g. EACCES for a broadcast
+   * address, synchronously; others reject) ends in an open error and a Close for the channel.
    */
-  function openFlow(s: Session, ch: Channel, dest: { ip: Uint8Array; port: number }, what: string): void {
+  async function openFlow(s: Session, ch: Channel, dest: { ip: Uint8Array; port: number }, what: string) {
     const target = formatIp(dest.ip);
     let ep: DatagramEndpoint | null = null;
-    Bun.udpSocket({
-      hostname: dest.ip.length === 16 ? "::" : "0.0.0.0",
-      port: 0,
-      connect: { hostname: target, port: dest.port },
-      socket: {
-        // a connected socket only hears its target: the record's address is the target's
-        data: (_sock, msg) => {
-          activity();
-          ep?.deliver(msg, dest.ip, dest.port);
-        },
-        // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays
-        error: (_sock, e) => log.debug(`${what}: ${errnoOf(e) ?? e.message}`),
-      },
-    }).then(
-      (sock) => {
-        if (ch.closed) {
-          sock.close();
-          return;
-        }
-        ep = new DatagramEndpoint(
-          (payload) => void sock.send(payload),
-          () => sock.close(),
-        );
-        s.accept(ch, ep);
-        ep.attach(ch);
-        log.debug(`opened ${what}`);
-      },
-      (e: unknown) => {
-        const code = errnoOf(e) ?? "EIO";
-        const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
-        log.info(`${what} failed: ${reason}`);
-        s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
-      },
-    );
-  }
-
-  const listener: PipeListener = listenPipes(
-    o.listen,
-    (pipe) => {
-      const s = new Session({
-        role: "vm",
-        window: o.window,
-        windowMax: o.windowMax,
-        secret: o.secret,
-        keepaliveMs: o.keepaliveMs,
-        deadAfterMs: o.deadAfterMs,
-        version: o.version,
-        plain: o.plain,
-        log,
-        onOpen: (ch, dest) => void dial(s, ch, dest),
-        onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
-        onClosed: (sess, err) => {
-          sessions.delete(sess);
-          if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
-            log.debug(`pipe ${pipe.description} left during the handshake`);
-          else if (err?.startsWith("authentication failed")) log.warn(`pipe refused: ${err}`);
-          else if (err && !err.startsWith("pipe closed")) log.warn(`pipe down: ${err}`);
-          else log.info(`pipe down: ${err ?? "closed"}`);
-          if (o.listen.kind === "stdio") o.onStdioEnd?.();
+    let sock: Awaited<ReturnType<typeof Bun.udpSocket>>;
+    try {
+      sock = await Bun.udpSocket({
+        hostname: dest.ip.length === 16 ? "::" : "0.0.0.0",
+        port: 0,
+        connect: { hostname: target, port: dest.port },
+        socket: {
+          // a connected socket only hears its target: the record's address is the target's
+          data: (_sock, msg) => {
+            activity();
+            ep?.deliver(msg, dest.ip, dest.port);
+          },
+          // ICMP port unreachable and the like: UDP has no connection to fail, the flow stays.
+          // Bun 1.4 calls this with the error alone (the socket is `this`), unlike its typings'
+          // (socket, error): take the error from wherever it is
+          error: (...args: unknown[]) => {
+            const e = args.find((x) => x instanceof Error);
+            log.debug(`${what}: ${errnoOf(e) ?? (e as Error | undefined)?.message ?? "socket error"}`);
+          },
         },
       });
-      sessions.add(s);
-      s.start(pipe);
-      return s.handlers;
-    },
-    activity,
-  );
+    } catch (e) {
+      const code = errnoOf(e) ?? "EIO";
+      const reason = `udp connect ${formatHostPort(target, dest.port)}: ${code}`;
+      log.info(`${what} failed: ${reason}`);
+      s.reject(ch, STATUS_BY_ERRNO[code] ?? OPEN_ERROR, reason);
+      return;
+    }
+    if (ch.closed) {
+      sock.close();
+      return;
+    }
+    const opened = new DatagramEndpoint(
+      (payload) => void sock.send(payload),
+      () => sock.close(),
+    );
+    ep = opened;
+    s.accept(ch, opened);
+    opened.attach(ch);
+    log.debug(`opened ${what}`);
+  }
+
+  const listener: PipeListener = listenPipes(o.listen, (pipe) => {
+    const s = new Session({
+      role: "vm",
+      window: o.window,
+      windowMax: o.windowMax,
+      secret: o.secret,
+      keepaliveMs: o.keepaliveMs,
+      deadAfterMs: o.deadAfterMs,
+      version: o.version,
+      plain: o.plain,
+      log,
+      onOpen: (ch, dest) => void dial(s, ch, dest),
+      onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
+      onClosed: (sess, err) => {
+        sessions.delete(sess);
+        if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
+          log.debug(`pipe ${pipe.description} left during the handshake`);
+        else if (err?.startsWith("authentication failed")) warnRepeated(`pipe refused: ${err}`);
+        else if (err && !err.startsWith("pipe closed")) warnRepeated(`pipe down: ${err}`);
+        else log.info(`pipe down: ${err ?? "closed"}`);
+        if (o.listen.kind === "stdio") o.onStdioEnd?.();
+      },
+    });
+    sessions.add(s);
+    s.start(pipe);
+    return s.handlers;
+  });
 
   const control = o.controlListen ? listenControl(o.controlListen) : null;
 

@@ -17,6 +17,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { formatHostPort } from "../../shared/address.ts";
+import { FlowTable } from "../endpoints/flow-table.ts";
 
 export interface LocalProxyOptions {
   proto: "tcp" | "udp";
@@ -108,7 +109,6 @@ function startTcp(o: LocalProxyOptions): Promise<LocalProxy> {
 
 interface Flow {
   up: dgram.Socket;
-  last: number;
   /** datagrams that came before the socket towards the container was connected */
   waiting: Buffer[] | null;
 }
@@ -118,17 +118,10 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
   const idleMs = o.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
   const maxFlows = o.udpMaxFlows ?? DEFAULT_UDP_MAX_FLOWS;
   const sock = dgram.createSocket({ type: isV6(o.host) ? "udp6" : "udp4", ipv6Only: isV6(o.host), reuseAddr: false });
-  const flows = new Map<string, Flow>();
-  const end = (key: string) => {
-    const f = flows.get(key);
-    if (!f) return;
-    flows.delete(key);
-    f.up.close();
-  };
+  const flows = new FlowTable<Flow>({ idleMs, maxFlows, now: () => performance.now() });
   const sweep = setInterval(
     () => {
-      const now = Date.now();
-      for (const [k, f] of flows) if (now - f.last >= idleMs) end(k);
+      for (const x of flows.expire()) x.flow.up.close();
     },
     Math.min(idleMs, 5000),
   );
@@ -136,30 +129,26 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
   sock.on("message", (msg, rinfo) => {
     const key = formatHostPort(rinfo.address, rinfo.port);
     let f = flows.get(key);
-    if (f) {
-      // most recently active last: the Map's order is the eviction order
-      flows.delete(key);
-      flows.set(key, f);
-    } else {
-      if (flows.size >= maxFlows) end(flows.keys().next().value!);
+    if (!f) {
       // connected to the container: the kernel passes only its replies
       const up = dgram.createSocket(isV6(o.targetHost) ? "udp6" : "udp4");
-      const flow: Flow = { up, last: Date.now(), waiting: [] };
+      const flow: Flow = { up, waiting: [] };
       up.on("message", (reply) => {
-        flow.last = Date.now();
+        if (flows.get(key) === flow) flows.touch(key);
         sock.send(reply, rinfo.port, rinfo.address);
       });
       up.on("error", (e) => {
         o.log?.debug(`${address} <- ${key}: ${e.message}`);
-        end(key);
+        if (flows.delete(key, flow)) up.close();
       });
       up.connect(o.targetPort, o.targetHost, () => {
         for (const m of flow.waiting!) up.send(m);
         flow.waiting = null;
       });
-      flows.set(key, (f = flow));
+      // past the cap the least recently active flow goes
+      flows.add(key, (f = flow))?.flow.up.close();
     }
-    f.last = Date.now();
+    flows.touch(key);
     if (!f.waiting) f.up.send(msg);
     else if (f.waiting.length < 64) f.waiting.push(msg); // a datagram path may drop; memory stays bounded
   });
@@ -180,7 +169,7 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
         },
         close: async () => {
           clearInterval(sweep);
-          for (const k of [...flows.keys()]) end(k);
+          for (const { flow } of flows.clear()) flow.up.close();
           sock.close();
         },
       });

@@ -33,8 +33,24 @@ export interface RelayClient {
   session(timeoutMs: number): Promise<Session>;
   readonly current: Session | null;
   readonly description: string;
+  /** why the pipe is down (the last failure), null while it is up */
+  readonly lastFailure: string | null;
   close(): void;
 }
+
+/** Different secrets, seen by us or inferred from the peer's close. */
+const AUTH_REFUSED =
+  /^authentication failed: (the pipe secrets differ|the peer closed the pipe after checking our proof)/;
+
+/**
+ * The peer closed the pipe before the session was ready, without a word. After the hellos, with a
+ * secret on both sides, the peer was checking our proof of the secret: it refused it (the
+ * forwarder's log says why; its own proof, which would have told us, is dropped with the pipe).
+ */
+const handshakeClose = (s: Session): string =>
+  s.negotiated !== null && s.peer?.auth
+    ? "authentication failed: the peer closed the pipe after checking our proof of the pipe secret (the pipe secrets differ?)"
+    : "the peer closed the pipe during the handshake";
 
 export function createRelayClient(o: RelayClientOptions): RelayClient {
   const log = o.log;
@@ -67,9 +83,10 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
       return;
     }
     failures++;
-    // log a state change once, not every retry
-    if (failures === 1 || message !== lastError)
-      log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
+    // log a state change once, not every retry; a bare close after our proof of the secret is the
+    // same state as the refusal we saw ourselves (which of the two we see is a race)
+    const same = message === lastError || (AUTH_REFUSED.test(message) && AUTH_REFUSED.test(lastError));
+    if (failures === 1 || !same) log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
     else log.debug(`pipe still down (attempt ${failures}): ${message}`);
     lastError = message;
     schedule();
@@ -106,11 +123,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
               const wasReady = ready === sess;
               if (wasReady) ready = null;
               if (closed) return;
-              onFailure(
-                wasReady
-                  ? `pipe lost: ${err ?? "closed by the peer"}`
-                  : (err ?? "the peer closed the pipe during the handshake"),
-              );
+              onFailure(wasReady ? `pipe lost: ${err ?? "closed by the peer"}` : (err ?? handshakeClose(sess)));
             },
           });
           s.start(pipe);
@@ -137,6 +150,9 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
     description,
     get current() {
       return ready;
+    },
+    get lastFailure() {
+      return ready || !lastError ? null : lastError;
     },
     session(timeoutMs) {
       if (ready) return Promise.resolve(ready);

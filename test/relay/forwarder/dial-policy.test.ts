@@ -68,3 +68,127 @@ test("a bad --allow names itself", () => {
   expect(() => createDialPolicy({ allow: ["172.17.0.0/33"] })).toThrow(/172\.17\.0\.0\/33/);
   expect(() => createDialPolicy({ allow: ["unix://relative"] })).toThrow(/must be absolute/);
 });
+
+// The VM of these tables: lo, a docker bridge, an uplink with IPv4 and IPv6 (issue 16, defect 7)
+const VM = ["127.0.0.1/8", "::1/128", "172.17.0.1/16", "192.0.2.2/24", "fd00::2/64", "fe80::fc:ff:fe00:1/64"];
+/** An IPv4 address as the wire may carry it: 16 bytes, IPv4-mapped (::ffff:a.b.c.d). */
+const mapped = (v4: string, port = 80): Destination => {
+  const b = new Uint8Array(16);
+  b[10] = 0xff;
+  b[11] = 0xff;
+  b.set(parseIp(v4).bytes, 12);
+  return { proto: "tcp", ip: b, port };
+};
+const own = (ip: string, bits = 32) =>
+  `${ip} is an address of the VM itself; allow it explicitly with --allow ${ip}/${bits}`;
+
+test.each([
+  // the bridge gateway, in every spelling: dotted, IPv4-mapped text, mapped hex text, mapped on the wire
+  [["172.17.0.0/16"], tcp("172.17.0.1"), own("172.17.0.1")],
+  [["172.17.0.0/16"], tcp("::ffff:172.17.0.1"), own("172.17.0.1")],
+  [["172.17.0.0/16"], tcp("::FFFF:ac11:1"), own("172.17.0.1")],
+  [["172.17.0.0/16"], mapped("172.17.0.1"), own("172.17.0.1")],
+  [["172.17.0.0/16"], tcp("[0:0:0:0:0:ffff:172.17.0.1]"), own("172.17.0.1")],
+  // IPv4-compatible (deprecated): never, whatever it embeds
+  [
+    ["::/0", "172.17.0.0/16"],
+    tcp("::172.17.0.1"),
+    "::ac11:1 is an IPv4-compatible IPv6 address (deprecated): write the IPv4 address",
+  ],
+  [["::/0"], tcp("::127.0.0.1"), "::7f00:1 is an IPv4-compatible IPv6 address (deprecated): write the IPv4 address"],
+  // the bridge's network and broadcast addresses
+  [
+    ["172.17.0.0/16"],
+    tcp("172.17.0.0"),
+    "172.17.0.0 is the network address of the VM's subnet 172.17.0.0/16; allow it explicitly with --allow 172.17.0.0/32",
+  ],
+  [
+    ["172.17.0.0/16"],
+    mapped("172.17.255.255"),
+    "172.17.255.255 is the broadcast address of the VM's subnet 172.17.0.0/16; allow it explicitly with --allow 172.17.255.255/32",
+  ],
+  [["172.17.0.0/16"], tcp("172.17.0.2"), null],
+  [["172.17.0.0/16"], mapped("172.17.0.2"), null],
+  // named exactly: allowed
+  [["172.17.0.1/32"], tcp("172.17.0.1"), null],
+  [["172.17.0.0/16", "172.17.0.1/32"], mapped("172.17.0.1"), null],
+  [["172.17.255.255/32"], tcp("172.17.255.255"), null],
+  [["fd00::2/128"], tcp("fd00::2"), null],
+  // a wider allow does not name it
+  [["172.17.0.0/24"], tcp("172.17.0.1"), own("172.17.0.1")],
+  // --allow 0.0.0.0/0: every VM address is refused, and the limited broadcast
+  [["0.0.0.0/0"], tcp("192.0.2.2"), own("192.0.2.2")],
+  [["0.0.0.0/0"], tcp("::ffff:192.0.2.2"), own("192.0.2.2")],
+  [
+    ["0.0.0.0/0"],
+    tcp("255.255.255.255"),
+    "255.255.255.255 is the broadcast address of 0.0.0.0/0; allow it explicitly with --allow 255.255.255.255/32",
+  ],
+  [
+    ["0.0.0.0/0"],
+    tcp("192.0.2.255"),
+    "192.0.2.255 is the broadcast address of the VM's subnet 192.0.2.0/24; allow it explicitly with --allow 192.0.2.255/32",
+  ],
+  [["0.0.0.0/0"], tcp("192.0.2.3"), null],
+  [["0.0.0.0/0"], tcp("10.1.2.3"), null],
+  // IPv6: the VM's address in several spellings, its subnet's network (subnet-router anycast) address
+  [["::/0"], tcp("fd00::2"), own("fd00::2", 128)],
+  [["::/0"], tcp("FD00:0:0:0:0:0:0:2"), own("fd00::2", 128)],
+  [["fd00::/8"], tcp("[fd00:0::0:2]"), own("fd00::2", 128)],
+  [
+    ["fd00::/64"],
+    tcp("fd00::"),
+    "fd00:: is the network address of the VM's subnet fd00::/64; allow it explicitly with --allow fd00::/128",
+  ],
+  [["fd00::/64"], tcp("fd00::3"), null],
+  [["fd00::/64"], tcp("fd00::ffff:ffff:ffff:ffff"), null], // IPv6 has no broadcast address
+  // an allowed subnet the VM has no interface in: its own network and broadcast addresses
+  [
+    ["10.0.0.0/8"],
+    tcp("10.0.0.0"),
+    "10.0.0.0 is the network address of 10.0.0.0/8; allow it explicitly with --allow 10.0.0.0/32",
+  ],
+  [
+    ["10.0.0.0/8"],
+    mapped("10.255.255.255"),
+    "10.255.255.255 is the broadcast address of 10.0.0.0/8; allow it explicitly with --allow 10.255.255.255/32",
+  ],
+  [["10.0.0.0/8"], tcp("10.0.0.1"), null],
+  [["10.0.0.0/31"], tcp("10.0.0.0"), null], // a /31 has no network or broadcast address (RFC 3021)
+  [["10.0.0.0/31"], tcp("10.0.0.1"), null],
+  // loopback and link-local keep their own rule and message
+  [
+    ["0.0.0.0/0"],
+    mapped("127.0.0.1"),
+    "127.0.0.1 is a loopback address of the VM; allow it explicitly with --allow 127.0.0.1/32",
+  ],
+  [
+    ["::/0"],
+    tcp("fe80::fc:ff:fe00:1"),
+    "fe80::fc:ff:fe00:1 is a link-local address of the VM; allow it explicitly with --allow fe80::fc:ff:fe00:1/128",
+  ],
+])("the VM's own addresses: allow %p, dest %p -> %p", async (allow, dest, reason) => {
+  const v = await createDialPolicy({ allow, localInterfaces: () => VM }).check(dest);
+  expect(v).toEqual(reason === null ? { ok: true } : { ok: false, reason });
+});
+
+test("the VM's interfaces are asked at every check: an address that appears is refused from then on", async () => {
+  let interfaces = ["172.17.0.1/16"];
+  const p = createDialPolicy({ allow: ["172.16.0.0/12"], localInterfaces: () => interfaces });
+  expect(await p.check(tcp("172.18.0.1"))).toEqual({ ok: true });
+  interfaces = [...interfaces, "172.18.0.1/24"]; // a network created since: a new bridge
+  expect(await p.check(tcp("172.18.0.1"))).toEqual({ ok: false, reason: own("172.18.0.1") });
+  expect((await p.check(tcp("172.18.0.255"))).ok).toBe(false);
+  expect(await p.check(tcp("172.18.0.2"))).toEqual({ ok: true });
+});
+
+test("an engine subnet's network and broadcast addresses are refused like an allowed subnet's", async () => {
+  const p = createDialPolicy({ allow: [], engineSubnets: async () => ["172.20.0.0/24"], localInterfaces: () => [] });
+  await p.refresh();
+  expect(await p.check(tcp("172.20.0.9"))).toEqual({ ok: true });
+  expect(await p.check(tcp("172.20.0.255"))).toEqual({
+    ok: false,
+    reason: "172.20.0.255 is the broadcast address of 172.20.0.0/24; allow it explicitly with --allow 172.20.0.255/32",
+  });
+  expect((await p.check(tcp("172.20.0.0"))).ok).toBe(false);
+});
