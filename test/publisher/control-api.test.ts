@@ -123,7 +123,13 @@ test("the socket lives in a 0700 directory and is not reachable by other users",
 
 test("a body over 64 KiB is 413, with or without a content-length, and the daemon never sees it", async () => {
   let seen = 0;
-  const app = createControlApp({ ...daemon, publish: async (s) => (seen++, daemon.publish(s)) });
+  const app = createControlApp({
+    ...daemon,
+    publish: async (s) => {
+      seen++;
+      return daemon.publish(s);
+    },
+  });
   const big = JSON.stringify({ spec: "8080:1.2.3.4:80", pad: "x".repeat(MAX_BODY) });
   const post = (body: string) =>
     app.request("/v1/ports", { method: "POST", body, headers: { "content-type": "application/json" } });

@@ -19,7 +19,10 @@ function setup(o: { pollMs?: number } = {}) {
   const guard = createFdGuard({
     log,
     limit: () => ({ soft: 100, hard: 4096 }),
-    count: () => (fds.counted++, fds.open),
+    count: () => {
+      fds.counted++;
+      return fds.open;
+    },
     minBackoffMs: 5,
     maxBackoffMs: 20,
     pollMs: o.pollMs ?? 60_000,

@@ -89,7 +89,7 @@ export class DatagramEndpoint implements Endpoint {
 
   write(data: Uint8Array): number {
     if (this.ended) return -1;
-    let records;
+    let records: ReturnType<RecordDecoder["push"]>;
     try {
       records = this.decoder.push(data);
     } catch (e) {

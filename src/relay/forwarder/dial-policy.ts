@@ -88,10 +88,11 @@ export interface DialPolicy {
   refresh(): Promise<void>;
 }
 
-export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
+/** --allow values: CIDRs, and unix:///path entries (each one path). */
+function parseAllowList(allow: readonly string[]): { cidrs: Cidr[]; unixPaths: Set<string> } {
   const cidrs: Cidr[] = [];
   const unixPaths = new Set<string>();
-  for (const a of opts.allow) {
+  for (const a of allow) {
     if (a.startsWith("unix://")) {
       const path = a.slice("unix://".length);
       if (!path.startsWith("/"))
@@ -99,51 +100,70 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
       unixPaths.add(path);
     } else cidrs.push(parseCidr(a));
   }
-  let engine: Cidr[] = [];
+  return { cidrs, unixPaths };
+}
+
+/** The engine's subnets as last asked: at most one request in flight and one per REFRESH_GAP_MS (a miss waits for it). */
+function engineSubnetCache(ask: (() => Promise<string[]>) | undefined) {
+  let list: Cidr[] = [];
   let lastRefresh = 0;
   let pending: Promise<void> | null = null;
+  return {
+    get list(): readonly Cidr[] {
+      return list;
+    },
+    refresh(): Promise<void> {
+      if (!ask) return Promise.resolve();
+      pending ??= (async () => {
+        const wait = lastRefresh + REFRESH_GAP_MS - Date.now();
+        if (wait > 0) await Bun.sleep(wait);
+        try {
+          list = (await ask()).flatMap((s) => {
+            try {
+              return [parseCidr(s)];
+            } catch {
+              return [];
+            }
+          });
+        } finally {
+          lastRefresh = Date.now();
+          pending = null;
+        }
+      })();
+      return pending;
+    },
+  };
+}
 
-  /** Asks the engine again; at most one request in flight and one per REFRESH_GAP_MS (a miss waits for it). */
-  function refresh(): Promise<void> {
-    if (!opts.engineSubnets) return Promise.resolve();
-    pending ??= (async () => {
-      const wait = lastRefresh + REFRESH_GAP_MS - Date.now();
-      if (wait > 0) await Bun.sleep(wait);
-      try {
-        const subnets = await opts.engineSubnets!();
-        engine = subnets.flatMap((s) => {
-          try {
-            return [parseCidr(s)];
-          } catch {
-            return [];
-          }
-        });
-      } finally {
-        lastRefresh = Date.now();
-        pending = null;
-      }
-    })();
-    return pending;
-  }
-
+/**
+ * Why an address is refused although a subnet may hold it: the VM itself, or a subnet's network or
+ * broadcast address (null: neither). The interface list is re-digested only when the caller's changes.
+ */
+function ownAddressCheck(localInterfaces: (() => readonly string[]) | undefined, subnets: () => readonly Cidr[]) {
   let ownFrom: readonly string[] | null = null;
   let own = new Map<string, string>();
-  /** Why ip is refused although a subnet may hold it: the VM itself, or a subnet's network or broadcast address. */
-  function ownReason(ip: IpAddress): string | null {
-    const interfaces = opts.localInterfaces?.() ?? [];
+  return (ip: IpAddress): string | null => {
+    const interfaces = localInterfaces?.() ?? [];
     if (interfaces !== ownFrom) {
       own = ownAddresses(interfaces);
       ownFrom = interfaces;
     }
     const why = own.get(ip.text);
     if (why) return why;
-    for (const c of [...cidrs, ...engine]) {
+    for (const c of subnets()) {
       const e = cidrContains(c, ip) ? edgesOf(c) : null;
       if (e?.net === ip.text) return `the network address of ${c.text}`;
       if (e?.broadcast === ip.text) return `the broadcast address of ${c.text}`;
     }
     return null;
-  }
+  };
+}
+
+export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
+  const { cidrs, unixPaths } = parseAllowList(opts.allow);
+  const engine = engineSubnetCache(opts.engineSubnets);
+  const refresh = () => engine.refresh();
+  const ownReason = ownAddressCheck(opts.localInterfaces, () => [...cidrs, ...engine.list]);
 
   function decide(ipBytes: Uint8Array): Verdict {
     // the canonical form: an IPv4-mapped address on the wire is the IPv4 address it maps
@@ -164,7 +184,7 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
     const ownWhy = ownReason(ip);
     if (ownWhy) return { ok: false, reason: `${text} is ${ownWhy}; allow it explicitly with ${exactly}` };
     if (cidrs.some((c) => cidrContains(c, ip))) return { ok: true };
-    if (engine.some((c) => cidrContains(c, ip))) return { ok: true };
+    if (engine.list.some((c) => cidrContains(c, ip))) return { ok: true };
     return { ok: false, reason: `${text} is outside the allowed networks (${describe()})` };
   }
 
@@ -172,7 +192,9 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
     const parts = [...cidrs.map((c) => c.text), ...[...unixPaths].map((p) => `unix://${p}`)];
     if (opts.engineSubnets)
       parts.push(
-        engine.length ? `engine networks ${engine.map((c) => c.text).join(", ")}` : "engine networks (none yet)",
+        engine.list.length
+          ? `engine networks ${engine.list.map((c) => c.text).join(", ")}`
+          : "engine networks (none yet)",
       );
     return parts.length ? parts.join(", ") : "nothing";
   }
