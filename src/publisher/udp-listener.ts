@@ -62,19 +62,41 @@ interface Flow {
   ep: DatagramEndpoint;
 }
 
-export function openUdpListener(
-  m: PortMapping,
-  relay: RelayClient,
-  o: { log: ConsolaInstance; pipeWaitMs: number; quiet?: boolean } & Partial<UdpOptions>,
-): UdpListener {
-  const log = o.log;
-  const idleMs = o.idleMs ?? DEFAULT_UDP_IDLE_MS;
-  const maxFlows = o.maxFlows ?? DEFAULT_UDP_MAX_FLOWS;
-  const destOf = (x: PortMapping): Destination => ({ proto: "udp", ip: parseIp(x.targetIp).bytes, port: x.targetPort });
-  let dest = destOf(m);
-  const address = formatHostPort(m.hostIp, m.hostPort);
-  const flows = new FlowTable<Flow>({ idleMs, maxFlows, now: () => performance.now() });
-  const totals = {
+type Totals = {
+  opened: number;
+  expired: number;
+  evicted: number;
+  failed: number;
+  datagramsIn: number;
+  datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  dropped: number;
+};
+
+/** Adds a flow's counters into t (the port's totals, or a copy of them). */
+function addCounters(t: Totals, f: Flow): void {
+  const c = f.ep.counters;
+  t.datagramsIn += c.sent;
+  t.bytesIn += c.bytesSent;
+  t.datagramsOut += c.received;
+  t.bytesOut += c.bytesReceived;
+  t.dropped += c.dropped;
+}
+
+type UdpListenerOptions = { log: ConsolaInstance; pipeWaitMs: number; quiet?: boolean } & Partial<UdpOptions>;
+
+const destOf = (x: PortMapping): Destination => ({ proto: "udp", ip: parseIp(x.targetIp).bytes, port: x.targetPort });
+
+class UdpPort implements UdpListener {
+  readonly kind = "udp";
+  readonly ready: Promise<void>;
+  private dest: Destination;
+  private readonly address: string;
+  private readonly idleMs: number;
+  private readonly maxFlows: number;
+  private readonly flows: FlowTable<Flow>;
+  private readonly totals: Totals = {
     opened: 0,
     expired: 0,
     evicted: 0,
@@ -85,167 +107,182 @@ export function openUdpListener(
     bytesOut: 0,
     dropped: 0,
   };
-  const failuresLogged = new Set<string>();
-  let closed = false;
-  let boundPort = 0;
+  private readonly failuresLogged = new Set<string>();
+  private closed = false;
+  private boundPort = 0;
+  private readonly sock: dgram.Socket;
+  private readonly sweeper: ReturnType<typeof setInterval>;
 
-  const v6 = m.hostIp.includes(":");
-  // "::" means all IPv6 interfaces, never IPv4 too: the bind address is the boundary
-  const sock = dgram.createSocket({ type: v6 ? "udp6" : "udp4", ipv6Only: v6, reuseAddr: false });
-
-  const touch = (f: Flow) => {
-    if (flows.get(f.key) === f) flows.touch(f.key); // else ended meanwhile
-  };
-
-  /** Adds a flow's counters into t (the port's totals, or a copy of them). */
-  function addCounters(t: typeof totals, f: Flow): void {
-    const c = f.ep.counters;
-    t.datagramsIn += c.sent;
-    t.bytesIn += c.bytesSent;
-    t.datagramsOut += c.received;
-    t.bytesOut += c.bytesReceived;
-    t.dropped += c.dropped;
+  constructor(
+    private m: PortMapping,
+    private readonly relay: RelayClient,
+    private readonly o: UdpListenerOptions,
+  ) {
+    this.idleMs = o.idleMs ?? DEFAULT_UDP_IDLE_MS;
+    this.maxFlows = o.maxFlows ?? DEFAULT_UDP_MAX_FLOWS;
+    this.dest = destOf(m);
+    this.address = formatHostPort(m.hostIp, m.hostPort);
+    this.flows = new FlowTable<Flow>({ idleMs: this.idleMs, maxFlows: this.maxFlows, now: () => performance.now() });
+    const v6 = m.hostIp.includes(":");
+    // "::" means all IPv6 interfaces, never IPv4 too: the bind address is the boundary
+    this.sock = dgram.createSocket({ type: v6 ? "udp6" : "udp4", ipv6Only: v6, reuseAddr: false });
+    this.sock.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
+      poke();
+      if (this.closed) return;
+      const key = formatHostPort(rinfo.address, rinfo.port);
+      const flow = this.flows.get(key) ?? this.newFlow(key, rinfo.port, rinfo.address);
+      this.touch(flow);
+      flow.ep.deliver(msg);
+    });
+    this.ready = this.bind();
+    this.ready.catch(() => {});
+    const sweepMs = Math.max(20, Math.min(1000, Math.floor(this.idleMs / 8)));
+    this.sweeper = setInterval(() => this.sweep(), sweepMs);
+    this.sweeper.unref?.();
   }
 
-  function newFlow(key: string, clientPort: number, clientAddr: string): Flow {
+  get mapping(): PortMapping {
+    return this.m;
+  }
+  get port(): number {
+    return this.boundPort;
+  }
+  get connections(): number {
+    return this.flows.size;
+  }
+
+  private touch(f: Flow): void {
+    if (this.flows.get(f.key) === f) this.flows.touch(f.key); // else ended meanwhile
+  }
+
+  private newFlow(key: string, clientPort: number, clientAddr: string): Flow {
+    const { log } = this.o;
     const flow: Flow = { key, ep: null as unknown as DatagramEndpoint };
     flow.ep = new DatagramEndpoint(
       (payload) => {
-        if (closed) return;
-        touch(flow);
-        sock.send(payload, clientPort, clientAddr);
+        if (this.closed) return;
+        this.touch(flow);
+        this.sock.send(payload, clientPort, clientAddr);
       },
-      (reason) => {
-        flows.delete(key, flow);
-        addCounters(totals, flow);
-        if (reason) {
-          totals.failed++;
-          if (!failuresLogged.has(reason)) {
-            failuresLogged.add(reason);
-            log.warn(`${address}/udp <- ${key}: ${reason}`);
-          }
-        }
-      },
+      (reason) => this.ended(flow, reason),
     );
-    const evicted = flows.add(key, flow);
+    const evicted = this.flows.add(key, flow);
     if (evicted) {
-      totals.evicted++;
-      log.debug(`${address}: flow cap ${maxFlows} reached, evicting the least recently used flow ${evicted.key}`);
+      this.totals.evicted++;
+      log.debug(
+        `${this.address}: flow cap ${this.maxFlows} reached, evicting the least recently used flow ${evicted.key}`,
+      );
       evicted.flow.ep.end();
     }
-    totals.opened++;
-    relay.session(o.pipeWaitMs).then(
+    this.totals.opened++;
+    this.relay.session(this.o.pipeWaitMs).then(
       (s) => {
         if (flow.ep.isEnded) return;
-        const ch = s.open(dest, flow.ep);
+        const ch = s.open(this.dest, flow.ep);
         flow.ep.attach(ch);
-        log.debug(`${address}/udp <- ${key}: channel ${ch.id} to ${formatHostPort(m.targetIp, m.targetPort)}`);
+        log.debug(
+          `${this.address}/udp <- ${key}: channel ${ch.id} to ${formatHostPort(this.m.targetIp, this.m.targetPort)}`,
+        );
       },
       (e: Error) => flow.ep.fail(`dropped: ${e.message}`),
     );
     return flow;
   }
 
-  sock.on("message", (msg: Uint8Array, rinfo: { address: string; port: number }) => {
-    poke();
-    if (closed) return;
-    const key = formatHostPort(rinfo.address, rinfo.port);
-    const flow = flows.get(key) ?? newFlow(key, rinfo.port, rinfo.address);
-    touch(flow);
-    flow.ep.deliver(msg);
-  });
+  private ended(flow: Flow, reason: string | undefined | null): void {
+    this.flows.delete(flow.key, flow);
+    addCounters(this.totals, flow);
+    if (!reason) return;
+    this.totals.failed++;
+    if (!this.failuresLogged.has(reason)) {
+      this.failuresLogged.add(reason);
+      this.o.log.warn(`${this.address}/udp <- ${flow.key}: ${reason}`);
+    }
+  }
 
-  const ready = new Promise<void>((resolve, reject) => {
-    let bound = false;
-    sock.on("error", (e: Error) => {
-      if (!bound) {
+  private bind(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let bound = false;
+      this.sock.on("error", (e: Error) => {
+        if (!bound) {
+          bound = true;
+          this.closed = true;
+          try {
+            this.sock.close();
+          } catch {}
+          reject(bindError(this.address, e));
+          return;
+        }
+        // ICMP errors from clients that went away (ECONNREFUSED...) are not ours to report
+        this.o.log.debug(`${this.address}/udp: ${(e as Error).message}`);
+      });
+      this.sock.bind({ address: this.m.hostIp, port: this.m.hostPort, exclusive: true }, () => {
         bound = true;
-        closed = true;
+        this.boundPort = this.sock.address().port;
         try {
-          sock.close();
-        } catch {}
-        reject(bindError(address, e));
-        return;
-      }
-      // ICMP errors from clients that went away (ECONNREFUSED...) are not ours to report
-      log.debug(`${address}/udp: ${(e as Error).message}`);
+          this.sock.setRecvBufferSize(RECV_BUFFER);
+          this.sock.setSendBufferSize(RECV_BUFFER);
+        } catch {
+          // capped by the system (net.core.rmem_max): the default still works
+        }
+        if (!this.o.quiet) this.o.log.info(`published ${formatMapping(this.m)}`);
+        resolve();
+      });
     });
-    sock.bind({ address: m.hostIp, port: m.hostPort, exclusive: true }, () => {
-      bound = true;
-      boundPort = sock.address().port;
-      try {
-        sock.setRecvBufferSize(RECV_BUFFER);
-        sock.setSendBufferSize(RECV_BUFFER);
-      } catch {
-        // capped by the system (net.core.rmem_max): the default still works
-      }
-      if (!o.quiet) log.info(`published ${formatMapping(m)}`);
-      resolve();
-    });
-  });
-  ready.catch(() => {});
+  }
 
-  const sweepMs = Math.max(20, Math.min(1000, Math.floor(idleMs / 8)));
-  const sweeper = setInterval(() => {
-    for (const x of flows.expire()) {
-      totals.expired++;
-      log.debug(`${address}/udp: flow ${x.key} idle for ${Math.round(x.idleMs)} ms, closed`);
+  private sweep(): void {
+    for (const x of this.flows.expire()) {
+      this.totals.expired++;
+      this.o.log.debug(`${this.address}/udp: flow ${x.key} idle for ${Math.round(x.idleMs)} ms, closed`);
       x.flow.ep.end();
     }
-  }, sweepMs);
-  sweeper.unref?.();
+  }
 
-  return {
-    kind: "udp",
-    get mapping() {
-      return m;
-    },
-    ready,
-    get port() {
-      return boundPort;
-    },
-    get connections() {
-      return flows.size;
-    },
-    stats() {
-      const s = { ...totals };
-      for (const f of flows.values()) addCounters(s, f);
-      return {
-        flows: flows.size,
-        flowsOpened: s.opened,
-        flowsExpired: s.expired,
-        flowsEvicted: s.evicted,
-        flowsFailed: s.failed,
-        datagramsIn: s.datagramsIn,
-        datagramsOut: s.datagramsOut,
-        bytesIn: s.bytesIn,
-        bytesOut: s.bytesOut,
-        dropped: s.dropped,
-        idleTimeoutMs: idleMs,
-        maxFlows,
-      };
-    },
-    retarget(next) {
-      m = next;
-      dest = destOf(next);
-    },
-    async close() {
-      if (closed) return;
-      clearInterval(sweeper);
-      for (const { flow } of flows.clear()) flow.ep.end();
-      closed = true;
-      await ready.then(
-        () =>
-          new Promise<void>((resolve) => {
-            try {
-              sock.close(() => resolve());
-            } catch {
-              resolve();
-            }
-          }),
-        () => {},
-      );
-      if (!o.quiet) log.info(`unpublished ${formatMapping(m)}`);
-    },
-  };
+  stats(): UdpStats {
+    const s = { ...this.totals };
+    for (const f of this.flows.values()) addCounters(s, f);
+    return {
+      flows: this.flows.size,
+      flowsOpened: s.opened,
+      flowsExpired: s.expired,
+      flowsEvicted: s.evicted,
+      flowsFailed: s.failed,
+      datagramsIn: s.datagramsIn,
+      datagramsOut: s.datagramsOut,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      dropped: s.dropped,
+      idleTimeoutMs: this.idleMs,
+      maxFlows: this.maxFlows,
+    };
+  }
+
+  retarget(next: PortMapping): void {
+    this.m = next;
+    this.dest = destOf(next);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.sweeper);
+    for (const { flow } of this.flows.clear()) flow.ep.end();
+    this.closed = true;
+    await this.ready.then(
+      () =>
+        new Promise<void>((resolve) => {
+          try {
+            this.sock.close(() => resolve());
+          } catch {
+            resolve();
+          }
+        }),
+      () => {},
+    );
+    if (!this.o.quiet) this.o.log.info(`unpublished ${formatMapping(this.m)}`);
+  }
+}
+
+export function openUdpListener(m: PortMapping, relay: RelayClient, o: UdpListenerOptions): UdpListener {
+  return new UdpPort(m, relay, o);
 }
