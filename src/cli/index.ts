@@ -18,5 +18,7 @@ export const main = defineCommand({
     "docker-proxy": () => import("./docker-proxy.ts").then((m) => m.default),
     firewall: () => import("./firewall.ts").then((m) => m.default),
     version: () => import("./version.ts").then((m) => m.default),
+    doctor: () => import("./doctor.ts").then((m) => m.doctor),
+    why: () => import("./doctor.ts").then((m) => m.why),
   },
 });
