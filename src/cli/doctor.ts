@@ -89,9 +89,15 @@ function input(given: Args, rawArgs: string[], onlyPort?: number): DoctorInput {
       url: client.url,
       ...(client.url.startsWith("unix://") ? { unixPath: client.url.slice(7) } : {}),
       async state() {
-        const r = await client.request<never>("GET", "/v1/debug/state").catch((e: Error) => {
+        const ms = parseDuration(a.timeout ?? "3s", "--timeout");
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+        });
+        const asked = client.request<never>("GET", "/v1/debug/state").catch((e: Error) => {
           throw new Error(/answers at \S+ \(([^)]*)\)/.exec(e.message)?.[1] ?? e.message);
         });
+        const r = await Promise.race([asked, late]).finally(() => clearTimeout(timer));
         if (r.status !== 200)
           throw new Error(`answered ${r.status}: ${(r.body as { message?: string }).message ?? ""}`);
         return r.body;
@@ -166,13 +172,18 @@ export const why = defineCommand({
         false,
       );
     const held = [...(await i.sockets.listeners("tcp", port)), ...(await i.sockets.listeners("udp", port))];
+    const daemon = all.find((r) => r.id === "daemon" && r.verdict === "fail");
+    const engineSays =
+      i.engine.url === "none"
+        ? "no engine is followed (--engine none)"
+        : `no running container of ${i.engine.url} publishes host port ${port}`;
     report(
       [
         {
           id: `port ${port}`,
           verdict: "fail",
           port,
-          detail: `no running container of ${i.engine.url} publishes host port ${port}, and edgeport has no such port${held.length ? `; held by ${held.map(describeOwner).join("; ")}` : ""}`,
+          detail: `${engineSays}, and edgeport has no such port${daemon ? ` (${daemon.detail})` : ""}${held.length ? `; held by ${held.map(describeOwner).join("; ")}` : ""}`,
           fix: "publish it: docker run -p PORT:CONTAINER_PORT ..., or edgeport publish SPEC",
           code: "E_NOT_FOUND",
         },
