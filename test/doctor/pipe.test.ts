@@ -1,11 +1,12 @@
 /** The pipe lines: the pure verdicts, and the trial session against a real VM-side session on a unix socket. */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pipeChecks } from "../../src/doctor/pipe.ts";
 import { probePipe } from "../../src/doctor/pipe-probe.ts";
 import { Session } from "../../src/relay/mux/session.ts";
 import { listenPipes, type PipeListener } from "../../src/relay/transports/index.ts";
+import { until } from "../helpers/until.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const SECRET = enc("a-secret-of-sixteen-chars");
@@ -108,5 +109,26 @@ describe("trial session", () => {
     const q = await probePipe({ kind: "unix", path: `${path}2` }, { timeoutMs: 300, version: "1" });
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(q).toMatchObject({ reached: true, handshake: false });
+  });
+
+  test("fds return to their baseline after 50 trial sessions: refused, not vpnkit, wrong secret", async () => {
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const path = vmEnd(SECRET);
+    const junk = join(dir, "junk.sock");
+    const server = Bun.listen({ unix: junk, socket: { open: (s) => void s.write("\x00garbage"), data() {} } });
+    const before = fds();
+    try {
+      for (let i = 0; i < 50; i++) {
+        await probePipe(
+          { kind: "unix", path },
+          { secret: enc("wrong-secret-of-16-chars"), timeoutMs: 1000, version: "1" },
+        );
+        await probePipe({ kind: "unix", path: junk }, { timeoutMs: 1000, version: "1" });
+        await probePipe({ kind: "unix", path: `${path}.none` }, { timeoutMs: 1000, version: "1" });
+      }
+      await until(() => fds() <= before, `fds back to ${before} (now ${fds()})`, 5000);
+    } finally {
+      server.stop(true);
+    }
   });
 });
