@@ -19,5 +19,7 @@ export const main = defineCommand({
     firewall: () => import("./firewall.ts").then((m) => m.default),
     version: () => import("./version.ts").then((m) => m.default),
     service: () => import("./service.ts").then((m) => m.default),
+    doctor: () => import("./doctor.ts").then((m) => m.doctor),
+    why: () => import("./doctor.ts").then((m) => m.why),
   },
 });
