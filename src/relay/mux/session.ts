@@ -9,12 +9,9 @@ import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
 import {
   type Destination,
   encodeAuth,
-  encodeClose,
   encodeOpen,
   encodeOpenResult,
   encodePing,
-  encodeShutdown,
-  encodeWindow,
   type Frame,
   FrameDecoder,
   ProtocolError,
@@ -208,10 +205,6 @@ export class Session implements ChannelHost {
   protocolError(message: string): void {
     this.fail(`protocol error: ${message}`);
   }
-
-  closeFrame = encodeClose;
-  shutdownFrame = encodeShutdown;
-  windowFrame = encodeWindow;
 
   // ---- receive path ----
 
