@@ -96,7 +96,7 @@ export default defineCommand({
     startSpin(settings, plog);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
     const udp = udpSettings(a);
-    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION });
+    const relay = createRelayClient({ url, pipe: settings, log: log.withTag("pipe"), version: VERSION });
     const published = await publishMappings(mappings, relay, { log: plog, pipeWaitMs, udp });
     if (published.listeners.length === 0) {
       relay.close();
