@@ -126,11 +126,10 @@ export default defineCommand({
     const fwd = startForwarder({
       listen,
       policy,
-      ...settings,
+      pipe: { ...settings, plain: a["vpnkit-compat"] },
       dialTimeoutMs,
       log: flog,
       version: VERSION,
-      plain: a["vpnkit-compat"],
       onStdioEnd: () => ended(),
       controlListen: controlPathOf(a["control-listen"]),
       activity,

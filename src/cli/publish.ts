@@ -93,7 +93,7 @@ export default defineCommand({
     const activity = startSpin(settings, plog);
     const pipeWaitMs = parseDuration(a["pipe-wait"], "--pipe-wait");
     const udp = udpSettings(a);
-    const relay = createRelayClient({ url, ...settings, log: log.withTag("pipe"), version: VERSION, activity });
+    const relay = createRelayClient({ url, pipe: settings, log: log.withTag("pipe"), version: VERSION, activity });
     const published = await publishMappings(mappings, relay, { log: plog, pipeWaitMs, udp });
     if (published.listeners.length === 0) {
       relay.close();

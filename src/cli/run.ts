@@ -190,7 +190,7 @@ export default defineCommand({
     let daemon: ReturnType<typeof createDaemon> | null = null;
     const relay = createRelayClient({
       url,
-      ...settings,
+      pipe: settings,
       log: log.withTag("pipe"),
       version: VERSION,
       onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")),

@@ -3,6 +3,7 @@
  * ready or has failed. The only doctor module that builds a Session: when the session's options
  * change, this is the one place to follow.
  */
+import { formatCloseReason } from "../../relay/mux/close-reason.ts";
 import { Session } from "../../relay/mux/session.ts";
 import { dialPipe } from "../../relay/transports/index.ts";
 import { formatTransportUrl, type TransportUrl } from "../../relay/transports/url.ts";
@@ -54,18 +55,17 @@ export function probePipe(
       }
       const s = new Session({
         role: "host",
-        secret: o.secret,
-        keepaliveMs: 0,
-        deadAfterMs: o.timeoutMs,
+        pipe: { secret: o.secret, keepaliveMs: 0, deadAfterMs: o.timeoutMs },
         version: o.version,
         onReady: () => finish(),
-        onClosed: (_s, err) =>
+        onClosed: (_s, why) =>
           finish(
-            err ??
-              // the peer hangs up on a wrong proof, often before its own proof leaves it
-              (s.negotiated && o.secret && s.peer?.auth
+            why.kind !== "peer-closed"
+              ? formatCloseReason(why)
+              : // the peer hangs up on a wrong proof, often before its own proof leaves it
+                s.negotiated && o.secret && s.peer?.auth
                 ? "authentication failed: the peer closed the pipe on our proof of the secret (the pipe secrets differ)"
-                : "the peer closed the pipe"),
+                : "the peer closed the pipe",
           ),
       });
       session = s;

@@ -10,6 +10,7 @@ import { encodeLine } from "../control/protocol.ts";
 import { DatagramEndpoint } from "../endpoints/datagram-endpoint.ts";
 import { type RelayConn, relaySocketHandlers, socketEndpoint } from "../endpoints/socket-endpoint.ts";
 import type { Channel } from "../mux/channel.ts";
+import { formatCloseReason } from "../mux/close-reason.ts";
 import type { Destination } from "../mux/codec.ts";
 import {
   CONTROL_DEST,
@@ -19,7 +20,7 @@ import {
   OPEN_TIMEOUT,
   OPEN_UNREACHABLE,
 } from "../mux/constants.ts";
-import { Session } from "../mux/session.ts";
+import { type PipeSettings, Session } from "../mux/session.ts";
 import { listenPipes, type PipeListener, prepareUnixPath } from "../transports/index.ts";
 import type { TransportUrl } from "../transports/url.ts";
 import type { DialPolicy } from "./dial-policy.ts";
@@ -28,16 +29,11 @@ import { RepeatLimiter } from "./repeat-limiter.ts";
 export interface ForwarderOptions {
   listen: TransportUrl;
   policy: DialPolicy;
-  secret?: Uint8Array;
-  window?: number;
-  windowMax?: number;
-  keepaliveMs?: number;
-  deadAfterMs?: number;
+  /** given whole to each session (`plain`: speak plain vpnkit, no extensions) */
+  pipe?: PipeSettings;
   dialTimeoutMs?: number;
   log: ConsolaInstance;
   version?: string;
-  /** speak plain vpnkit: empty handshake payload, no extensions */
-  plain?: boolean;
   /** called when the last pipe of a stdio: forwarder ends */
   onStdioEnd?: () => void;
   /** a VM-local unix socket whose connections become control channels to the host (edgeport docker-proxy) */
@@ -181,23 +177,18 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const listener: PipeListener = listenPipes(o.listen, (pipe) => {
     const s = new Session({
       role: "vm",
-      window: o.window,
-      windowMax: o.windowMax,
-      secret: o.secret,
-      keepaliveMs: o.keepaliveMs,
-      deadAfterMs: o.deadAfterMs,
+      pipe: o.pipe,
       version: o.version,
-      plain: o.plain,
       log,
       onOpen: (ch, dest) => void dial(s, ch, dest),
       onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
-      onClosed: (sess, err) => {
+      onClosed: (sess, why) => {
         sessions.delete(sess);
-        if (sess.negotiated === null && (err === null || err?.startsWith("pipe closed")))
-          log.debug(`pipe ${pipe.description} left during the handshake`);
-        else if (err?.startsWith("authentication failed")) warnRepeated(`pipe refused: ${err}`);
-        else if (err && !err.startsWith("pipe closed")) warnRepeated(`pipe down: ${err}`);
-        else log.info(`pipe down: ${err ?? "closed"}`);
+        const gone = why.kind === "peer-closed" || why.kind === "pipe-error";
+        if (sess.negotiated === null && gone) log.debug(`pipe ${pipe.description} left during the handshake`);
+        else if (why.kind === "auth") warnRepeated(`pipe refused: ${formatCloseReason(why)}`);
+        else if (!gone && why.kind !== "local") warnRepeated(`pipe down: ${formatCloseReason(why)}`);
+        else log.info(`pipe down: ${formatCloseReason(why)}`);
         if (o.listen.kind === "stdio") o.onStdioEnd?.();
       },
     });

@@ -5,18 +5,16 @@
 import type { ConsolaInstance } from "consola";
 import { EdgeportError } from "../../shared/errors.ts";
 import type { Channel } from "../mux/channel.ts";
+import { formatCloseReason } from "../mux/close-reason.ts";
 import type { Destination } from "../mux/codec.ts";
-import { Session } from "../mux/session.ts";
+import { type PipeSettings, Session } from "../mux/session.ts";
 import { dialPipe } from "../transports/index.ts";
 import { formatTransportUrl, type TransportUrl } from "../transports/url.ts";
 
 export interface RelayClientOptions {
   url: TransportUrl;
-  secret?: Uint8Array;
-  window?: number;
-  windowMax?: number;
-  keepaliveMs?: number;
-  deadAfterMs?: number;
+  /** given whole to each session */
+  pipe?: PipeSettings;
   /** first and largest delay between dial attempts */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -110,20 +108,22 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
         (pipe) => {
           const s = new Session({
             role: "host",
-            window: o.window,
-            windowMax: o.windowMax,
-            secret: o.secret,
-            keepaliveMs: o.keepaliveMs,
-            deadAfterMs: o.deadAfterMs,
+            pipe: o.pipe,
             version: o.version,
             log,
             onReady,
             ...(o.onOpen ? { onOpen: (ch: Channel, dest: Destination) => o.onOpen!(s, ch, dest) } : {}),
-            onClosed: (sess, err) => {
+            onClosed: (sess, why) => {
               const wasReady = ready === sess;
               if (wasReady) ready = null;
               if (closed) return;
-              onFailure(wasReady ? `pipe lost: ${err ?? "closed by the peer"}` : (err ?? handshakeClose(sess)));
+              onFailure(
+                wasReady
+                  ? `pipe lost: ${formatCloseReason(why)}`
+                  : why.kind === "peer-closed"
+                    ? handshakeClose(sess)
+                    : formatCloseReason(why),
+              );
             },
           });
           s.start(pipe);

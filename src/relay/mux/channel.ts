@@ -1,44 +1,16 @@
 /**
  * One multiplexed channel: the bytes between one local socket (the endpoint) and the peer.
- * Flow control both ways; half-close and abort mapped to Shutdown and Close.
+ * Flow control both ways; half-close and abort mapped to Shutdown and Close. Its life (states
+ * and events) is listed in channel-state.ts.
  */
 import { ByteQueue } from "./byte-queue.ts";
-import type { Destination } from "./codec.ts";
-import { MAX_SEND_FRAME } from "./constants.ts";
+import { type ChannelFacts, type ChannelState, channelState } from "./channel-state.ts";
+import { type Destination, encodeClose, encodeShutdown, encodeWindow } from "./codec.ts";
+import { MAX_SEND_FRAME, PIN_RATIO, SEND_QUEUE_HIGH } from "./constants.ts";
+import type { ChannelHost, Endpoint } from "./endpoint.ts";
 import { RecvWindow, type RecvWindowOptions, SendCredit } from "./window.ts";
 
-/** The local side of a channel: a TCP socket, or a fake in tests. Same contract as a Bun socket. */
-export interface Endpoint {
-  /** bytes accepted (may be fewer than given, 0 when full); -1 when closed */
-  write(data: Uint8Array): number;
-  /** half-close: FIN */
-  shutdown(): void;
-  /** graceful full close */
-  close(): void;
-  /** abort: RST */
-  reset(): void;
-  pause(): void;
-  resume(): void;
-}
-
-/** What a channel needs from its session. */
-export interface ChannelHost {
-  sendControl(frame: Uint8Array): void;
-  /** the channel has data and maybe credit: consider it for the next write */
-  schedule(ch: Channel): void;
-  /** Close was sent and received: the id may be reused */
-  release(ch: Channel): void;
-  protocolError(message: string): void;
-  closeFrame(id: number): Uint8Array;
-  shutdownFrame(id: number): Uint8Array;
-  windowFrame(id: number, seq: number): Uint8Array;
-}
-
-/** A received piece holding a chunk this many times its size is copied before it is queued. */
-const PIN_RATIO = 16;
-
-/** Pause reading the local socket past this many unsent bytes. */
-export const SEND_QUEUE_HIGH = 256 * 1024;
+export type { ChannelHost, Endpoint };
 
 export class Channel {
   readonly credit = new SendCredit();
@@ -46,16 +18,17 @@ export class Channel {
   private readonly sendQ = new ByteQueue();
   private recvQ: Uint8Array[] = [];
   private ep: Endpoint | null = null;
+  private attachedOnce = false;
   private localPaused = false;
-  private localEof = false;
+  private localEnded = false;
   /** the local socket closed cleanly: close the channel once its queued bytes are sent */
   private localGone = false;
   private shutdownSent = false;
-  private remoteEof = false;
+  private shutdownReceived = false;
   private epShutdown = false;
   private closeSent = false;
   private closeReceived = false;
-  /** the peer's Window arrived: for the opener this means "accepted" */
+  /** the peer's Window arrived: for the opener this means "accepted"; nothing but Close goes before it */
   peerWindowSeen = false;
   queued = false; // in the session's ready ring
   /** why the channel ended, when it ended badly */
@@ -71,6 +44,16 @@ export class Channel {
     growth: RecvWindowOptions = {},
   ) {
     this.recv = new RecvWindow(recvWindow, growth);
+  }
+
+  /** What happened so far, from which the state follows (channel-state.ts). */
+  get facts(): ChannelFacts {
+    const { attachedOnce, localEnded, peerWindowSeen, shutdownSent, shutdownReceived, closeSent, closeReceived } = this;
+    return { attachedOnce, localEnded, peerWindowSeen, shutdownSent, shutdownReceived, closeSent, closeReceived };
+  }
+
+  get state(): ChannelState {
+    return channelState(this.facts);
   }
 
   get closed(): boolean {
@@ -91,16 +74,21 @@ export class Channel {
     return this.sendQ.length + this.recv.buffered;
   }
 
-  /** Attaches the local socket and advertises our receive window. */
+  /**
+   * Attaches the local socket and advertises our receive window. A Shutdown that came while the
+   * acceptor dialled is applied to the socket now.
+   */
   attach(ep: Endpoint): void {
     this.ep = ep;
-    this.host.sendControl(this.host.windowFrame(this.id, this.recv.open()));
+    this.attachedOnce = true;
+    this.host.sendControl(encodeWindow(this.id, this.recv.open()));
+    if (this.shutdownReceived) this.flushRecv();
   }
 
   // ---- events from the local endpoint ----
 
   localData(chunk: Uint8Array): void {
-    if (this.localEof || this.closeSent) return;
+    if (this.localEnded || this.closeSent) return;
     this.sendQ.push(chunk);
     if (this.sendQ.length >= SEND_QUEUE_HIGH && !this.localPaused) {
       this.localPaused = true;
@@ -110,8 +98,8 @@ export class Channel {
   }
 
   localEnd(): void {
-    if (this.localEof) return;
-    this.localEof = true;
+    if (this.localEnded) return;
+    this.localEnded = true;
     this.maybeShutdown();
   }
 
@@ -134,7 +122,7 @@ export class Channel {
       return;
     }
     this.localGone = true;
-    this.localEof = true;
+    this.localEnded = true;
     this.maybeShutdown();
   }
 
@@ -165,6 +153,8 @@ export class Channel {
     if (!this.peerWindowSeen) {
       this.peerWindowSeen = true;
       this.onPeerAccepted?.();
+      // a FIN (or clean close) of the local socket that came first goes out now
+      this.maybeShutdown();
     }
     this.host.schedule(this);
   }
@@ -176,7 +166,7 @@ export class Channel {
       );
       return;
     }
-    if (this.remoteEof || !this.ep || this.closeReceived) {
+    if (this.shutdownReceived || !this.ep || this.closeReceived) {
       // data after Shutdown, or for a channel being torn down: dropped, but credited back
       this.recv.consume(payload.length);
       return;
@@ -188,8 +178,8 @@ export class Channel {
   }
 
   peerShutdown(): void {
-    if (this.remoteEof) return;
-    this.remoteEof = true;
+    if (this.shutdownReceived) return;
+    this.shutdownReceived = true;
     this.flushRecv();
   }
 
@@ -197,7 +187,7 @@ export class Channel {
     if (this.closeReceived) return;
     this.closeReceived = true;
     if (this.ep) {
-      if (this.remoteEof) {
+      if (this.shutdownReceived) {
         // graceful: deliver what is queued, then close
         this.flushRecv();
       } else {
@@ -241,7 +231,7 @@ export class Channel {
       }
       if (n > 0) {
         const seq = this.recv.consume(n);
-        if (seq !== null && !this.closeSent) this.host.sendControl(this.host.windowFrame(this.id, seq));
+        if (seq !== null && !this.closeSent) this.host.sendControl(encodeWindow(this.id, seq));
       }
       if (n < chunk.length) {
         this.recvQ[0] = chunk.subarray(n);
@@ -250,7 +240,7 @@ export class Channel {
       this.recvQ.shift();
     }
     this.releaseWindow();
-    if (this.remoteEof && !this.epShutdown) {
+    if (this.shutdownReceived && !this.epShutdown) {
       this.epShutdown = true;
       ep.shutdown();
     }
@@ -264,9 +254,9 @@ export class Channel {
   }
 
   private maybeShutdown(): void {
-    if (this.localEof && !this.shutdownSent && !this.closeSent && this.sendQ.length === 0) {
+    if (this.localEnded && this.peerWindowSeen && !this.shutdownSent && !this.closeSent && this.sendQ.length === 0) {
       this.shutdownSent = true;
-      this.host.sendControl(this.host.shutdownFrame(this.id));
+      this.host.sendControl(encodeShutdown(this.id));
       if (this.localGone) this.sendClose();
       else this.maybeClose();
     }
@@ -286,7 +276,7 @@ export class Channel {
     if (!this.closeSent) {
       this.closeSent = true;
       this.sendQ.skip(this.sendQ.length);
-      this.host.sendControl(this.host.closeFrame(this.id));
+      this.host.sendControl(encodeClose(this.id));
       this.onEnded?.(this.failure);
     }
     this.releaseWindow();
@@ -300,9 +290,8 @@ export class Channel {
   }
 
   /**
-   * A grown window's extra goes back to the session once the channel is closed and holds no
-   * received bytes (a peer's graceful close can leave some still to be written to the socket).
-   * Releasing again gives nothing back: a released window never grows.
+   * A grown window's extra goes back to the session once the channel is closed and holds no received
+   * bytes (a graceful close can leave some to write). Releasing again gives nothing: it never grows.
    */
   private releaseWindow(): void {
     if (this.closeSent && this.recvQ.length === 0) this.recv.release();

@@ -44,6 +44,10 @@ export const MAX_WINDOW = 16 * 1024 * 1024;
 export const MAX_SEND_FRAME = 256 * 1024;
 /** Largest Data payload edgeport accepts in one frame (credit bounds it further). */
 export const MAX_RECV_FRAME = MAX_WINDOW;
+/** A channel pauses reading its local socket past this many unsent bytes. */
+export const SEND_QUEUE_HIGH = 256 * 1024;
+/** A received piece holding a chunk this many times its size is copied before it is queued. */
+export const PIN_RATIO = 16;
 
 /** Open-result status codes (extension). */
 export const OPEN_OK = 0;

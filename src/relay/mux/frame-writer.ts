@@ -4,6 +4,7 @@
  * pipe stops it until `drained()`.
  */
 import type { Channel } from "./channel.ts";
+import type { CloseKind } from "./close-reason.ts";
 import { encodeDataHeader } from "./codec.ts";
 import type { Pipe } from "./pipe.ts";
 import { WriteQueue } from "./write-queue.ts";
@@ -18,7 +19,7 @@ export interface FrameWriterHost {
   closed(): boolean;
   /** handshake (and authentication) done: Data frames may go out */
   ready(): boolean;
-  fail(reason: string): void;
+  fail(kind: CloseKind, detail: string): void;
 }
 
 export class FrameWriter {
@@ -45,7 +46,8 @@ export class FrameWriter {
     this.ctrlBytes += frame.length;
     if (this.ctrlBytes > MAX_CONTROL_BACKLOG) {
       this.host.fail(
-        `protocol error: more than ${MAX_CONTROL_BACKLOG} bytes of control frames queued while the peer does not read`,
+        "protocol",
+        `more than ${MAX_CONTROL_BACKLOG} bytes of control frames queued while the peer does not read`,
       );
       return;
     }
@@ -88,7 +90,7 @@ export class FrameWriter {
       if (this.out.bytes === 0) this.fill();
       if (this.out.bytes === 0) return;
       const { written, full } = this.out.writeNext((buf) => this.pipe!.write(buf));
-      if (written < 0) return this.host.fail("pipe closed while writing");
+      if (written < 0) return this.host.fail("pipe-error", "closed while writing");
       if (full) {
         this.blocked = true;
         return;

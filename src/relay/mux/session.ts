@@ -6,15 +6,13 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import { safe } from "../../shared/log.ts";
 import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
+import { type CloseKind, type CloseReason, closeReason, formatCloseReason } from "./close-reason.ts";
 import {
   type Destination,
   encodeAuth,
-  encodeClose,
   encodeOpen,
   encodeOpenResult,
   encodePing,
-  encodeShutdown,
-  encodeWindow,
   type Frame,
   FrameDecoder,
   ProtocolError,
@@ -41,38 +39,29 @@ import {
   type Negotiated,
   negotiate,
 } from "./handshake.ts";
-import type { Pipe, PipeHandlers } from "./pipe.ts";
+import type { Pipe, PipeHandlers, PipeSettings } from "./pipe.ts";
 import { WindowBudget } from "./window.ts";
 
-export type { Pipe, PipeHandlers };
+export type { Pipe, PipeHandlers, PipeSettings };
 
 export type Role = "host" | "vm";
 
 export interface SessionOptions {
   role: Role;
-  /** receive window offered to an edgeport peer at first (a vpnkit peer always gets 64 KiB) */
-  window?: number;
-  /** what a channel's window may grow to when the Window round trip limits its flow */
-  windowMax?: number;
-  /** pipe secret; when set, the peer must prove it holds the same one */
-  secret?: Uint8Array;
-  /** send a ping after this much silence (edgeport peers only); 0 disables */
-  keepaliveMs?: number;
-  /** declare the pipe dead after this much silence (also bounds the handshake) */
-  deadAfterMs?: number;
+  pipe?: PipeSettings;
   /** the acceptor side: a channel was opened by the peer */
   onOpen?: (ch: Channel, dest: Destination) => void;
   onReady?: (s: Session) => void;
-  onClosed?: (s: Session, error: string | null) => void;
+  onClosed?: (s: Session, reason: CloseReason) => void;
   log?: ConsolaInstance;
   version?: string;
-  /** behave exactly like a plain vpnkit end: empty handshake payload, no extensions (interop tests) */
-  plain?: boolean;
 }
 
 export class Session implements ChannelHost {
   readonly channels = new Map<number, Channel>();
   state: "handshake" | "auth" | "ready" | "closed" = "handshake";
+  /** why it ended, once it has */
+  ended: CloseReason | null = null;
   negotiated: Negotiated | null = null;
   peer: HelloPayload | null = null;
   private pipe: Pipe | null = null;
@@ -83,7 +72,7 @@ export class Session implements ChannelHost {
   private readonly writer = new FrameWriter({
     closed: () => this.state === "closed",
     ready: () => this.state === "ready",
-    fail: (reason) => this.fail(reason),
+    fail: (kind, detail) => this.fail(kind, detail),
   });
   /** the host counts ids up from 0, the VM down from 0xFFFFFFFF (vpnkit's convention), so they never meet */
   private nextId: number;
@@ -92,19 +81,20 @@ export class Session implements ChannelHost {
   private pingNonce = 0;
   /** what all channels' windows may grow by together: bounds what grown windows hold */
   private readonly windowBudget = new WindowBudget(WINDOW_GROWTH_BUDGET);
-  private readonly o: Required<Pick<SessionOptions, "keepaliveMs" | "deadAfterMs">> & SessionOptions;
+  private readonly p: Required<Pick<PipeSettings, "keepaliveMs" | "deadAfterMs">> & PipeSettings;
 
-  constructor(opts: SessionOptions) {
-    if (opts.plain && opts.secret) throw new Error("a plain vpnkit session cannot use a pipe secret");
-    this.o = { ...opts, keepaliveMs: opts.keepaliveMs ?? 5000, deadAfterMs: opts.deadAfterMs ?? 15000 };
-    this.nextId = opts.role === "vm" ? 0xffffffff : 0;
+  constructor(private readonly o: SessionOptions) {
+    const p = o.pipe ?? {};
+    if (p.plain && p.secret) throw new Error("a plain vpnkit session cannot use a pipe secret");
+    this.p = { ...p, keepaliveMs: p.keepaliveMs ?? 5000, deadAfterMs: p.deadAfterMs ?? 15000 };
+    this.nextId = o.role === "vm" ? 0xffffffff : 0;
     this.hello = {
       edgeport: 1,
-      version: opts.version,
-      role: opts.role,
-      window: opts.window ?? EDGEPORT_WINDOW,
+      version: o.version,
+      role: o.role,
+      window: p.window ?? EDGEPORT_WINDOW,
       ext: [...EXTENSIONS],
-      auth: !!opts.secret,
+      auth: !!p.secret,
       nonce: randomBytes(16).toString("hex"),
     };
   }
@@ -117,16 +107,16 @@ export class Session implements ChannelHost {
   readonly handlers: PipeHandlers = {
     data: (chunk) => this.receive(chunk),
     drain: () => this.writer.drained(),
-    closed: (error) => this.fail(error ? `pipe closed: ${error}` : null),
+    closed: (error) => (error ? this.fail("pipe-error", error) : this.fail("peer-closed")),
   };
 
   /** Starts the session on a connected pipe: writes the handshake at once. */
   start(pipe: Pipe): void {
     this.pipe = pipe;
     this.lastRx = Date.now();
-    const tick = Math.max(10, Math.min(this.o.keepaliveMs || this.o.deadAfterMs, this.o.deadAfterMs) / 2);
+    const tick = Math.max(10, Math.min(this.p.keepaliveMs || this.p.deadAfterMs, this.p.deadAfterMs) / 2);
     this.timer = setInterval(() => this.onTick(), tick);
-    this.writer.start(pipe, this.o.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
+    this.writer.start(pipe, this.p.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
   }
 
   // ---- opener side ----
@@ -187,8 +177,9 @@ export class Session implements ChannelHost {
     ch.abort(reason);
   }
 
-  close(reason: string | null = null): void {
-    this.fail(reason);
+  /** Closes the pipe from this end; `why` is for the log (e.g. "relay stopping"). */
+  close(why = ""): void {
+    this.fail("local", why);
   }
 
   // ---- ChannelHost ----
@@ -206,12 +197,8 @@ export class Session implements ChannelHost {
   }
 
   protocolError(message: string): void {
-    this.fail(`protocol error: ${message}`);
+    this.fail("protocol", message);
   }
-
-  closeFrame = encodeClose;
-  shutdownFrame = encodeShutdown;
-  windowFrame = encodeWindow;
 
   // ---- receive path ----
 
@@ -229,27 +216,25 @@ export class Session implements ChannelHost {
       }
       this.dispatch(this.decoder.push(chunk));
     } catch (e) {
-      this.fail(
-        e instanceof ProtocolError ? `protocol error: ${e.message}` : `internal error: ${(e as Error).message}`,
-      );
+      this.fail(e instanceof ProtocolError ? "protocol" : "internal", (e as Error).message);
     }
   }
 
   private onHandshake(announced: HelloPayload | null): void {
     // a plain end ignores whatever the peer announced, as vpnkit does
-    const peer = this.o.plain ? null : announced;
+    const peer = this.p.plain ? null : announced;
     this.peer = peer;
-    this.negotiated = negotiate(this.hello, peer, this.o.windowMax ?? EDGEPORT_WINDOW_MAX);
+    this.negotiated = negotiate(this.hello, peer, this.p.windowMax ?? EDGEPORT_WINDOW_MAX);
     const peerAuth = !!peer?.auth && this.negotiated.ext.has(EXT_AUTH);
-    if (this.o.secret && !peerAuth) {
-      return this.fail("authentication failed: the peer has no pipe secret (start it with --token-file)");
+    if (this.p.secret && !peerAuth) {
+      return this.fail("auth", "the peer has no pipe secret (start it with --token-file)");
     }
-    if (!this.o.secret && peer?.auth) {
-      return this.fail("authentication failed: the peer requires a pipe secret (pass --token-file)");
+    if (!this.p.secret && peer?.auth) {
+      return this.fail("auth", "the peer requires a pipe secret (pass --token-file)");
     }
-    if (this.o.secret && peer) {
+    if (this.p.secret && peer) {
       this.state = "auth";
-      this.sendControl(encodeAuth(authMac(this.o.secret!, this.hello, peer)));
+      this.sendControl(encodeAuth(authMac(this.p.secret!, this.hello, peer)));
       return;
     }
     this.becomeReady();
@@ -264,11 +249,10 @@ export class Session implements ChannelHost {
     for (const f of frames) {
       if (this.state === "closed") return;
       if (this.state === "auth") {
-        if (f.cmd !== "auth")
-          return this.fail(`authentication failed: the peer sent ${f.cmd} before proving the pipe secret`);
-        const expected = authMac(this.o.secret!, this.peer!, this.hello);
+        if (f.cmd !== "auth") return this.fail("auth", `the peer sent ${f.cmd} before proving the pipe secret`);
+        const expected = authMac(this.p.secret!, this.peer!, this.hello);
         if (!timingSafeEqual(Buffer.from(f.mac), Buffer.from(expected))) {
-          return this.fail("authentication failed: the pipe secrets differ");
+          return this.fail("auth", "the pipe secrets differ");
         }
         this.becomeReady();
         continue;
@@ -307,7 +291,7 @@ export class Session implements ChannelHost {
       case "pong":
         return;
       case "auth":
-        return this.fail("protocol error: unexpected auth frame");
+        return this.fail("protocol", "unexpected auth frame");
       case "unknown":
         this.o.log?.debug(`ignoring frame with unknown command ${f.code}`);
         return;
@@ -328,22 +312,23 @@ export class Session implements ChannelHost {
   private onTick(): void {
     const silent = Date.now() - this.lastRx;
     if (this.state === "handshake" || this.state === "auth") {
-      if (silent > this.o.deadAfterMs)
-        this.fail(`pipe dead: the peer did not complete the handshake within ${silent} ms`);
+      if (silent > this.p.deadAfterMs) this.fail("dead", `the peer did not complete the handshake within ${silent} ms`);
       return;
     }
     // silence is only a failure with a peer that answers pings (a vpnkit peer never pings)
-    if (!this.negotiated?.ext.has(EXT_PING) || this.o.keepaliveMs <= 0) return;
-    if (silent > this.o.deadAfterMs) return this.fail(`pipe dead: no bytes from the peer for ${silent} ms (keepalive)`);
-    if (silent >= this.o.keepaliveMs) this.sendControl(encodePing(++this.pingNonce));
+    if (!this.negotiated?.ext.has(EXT_PING) || this.p.keepaliveMs <= 0) return;
+    if (silent > this.p.deadAfterMs) return this.fail("dead", `no bytes from the peer for ${silent} ms (keepalive)`);
+    if (silent >= this.p.keepaliveMs) this.sendControl(encodePing(++this.pingNonce));
   }
 
-  private fail(reason: string | null): void {
+  private fail(kind: CloseKind, detail = ""): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    const reason = closeReason(kind, detail);
+    this.ended = reason;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    const why = reason ?? "pipe closed";
+    const why = formatCloseReason(reason);
     for (const ch of [...this.channels.values()]) ch.dropped(why);
     this.channels.clear();
     this.writer.clear();

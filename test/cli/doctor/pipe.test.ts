@@ -24,7 +24,7 @@ function vmEnd(secret?: Uint8Array, plain = false): string {
   dir = mkdtempSync("/tmp/edgeport-doctor-pipe-");
   const path = join(dir, "fwd.sock");
   listener = listenPipes({ kind: "unix", path }, (pipe) => {
-    const s = new Session({ role: "vm", secret, version: "9.9.9", plain });
+    const s = new Session({ role: "vm", pipe: { secret, plain }, version: "9.9.9" });
     s.start(pipe);
     return s.handlers;
   });

@@ -154,7 +154,7 @@ describe("UDP through the relay", () => {
       listen: parseTransportUrl(`unix://${join(dir, "plain.sock")}`, "listen"),
       policy: createDialPolicy({ allow: ["127.0.0.1/32"] }),
       log: quiet,
-      plain: true,
+      pipe: { plain: true },
     });
     const plainRelay = createRelayClient({ url: parseTransportUrl(plainFwd.address, "connect"), log: quiet });
     try {

@@ -35,13 +35,13 @@ test("a wrong secret, redialled 50 times: a few forwarder warnings with counts; 
   const fwd = startForwarder({
     listen: parseTransportUrl(`unix://${join(dir, "fwd.sock")}`, "listen"),
     policy: createDialPolicy({ allow: [] }),
-    secret: new TextEncoder().encode("the right secret, long enough"),
+    pipe: { secret: new TextEncoder().encode("the right secret, long enough") },
     log: vm.log,
     repeatLogMs: 300,
   });
   const relay = createRelayClient({
     url: parseTransportUrl(fwd.address, "connect"),
-    secret: new TextEncoder().encode("a wrong secret, long enough too"),
+    pipe: { secret: new TextEncoder().encode("a wrong secret, long enough too") },
     log: host.log,
     backoffMinMs: 5,
     backoffMaxMs: 5,

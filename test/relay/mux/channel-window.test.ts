@@ -17,9 +17,6 @@ const host: ChannelHost = {
   protocolError(m) {
     throw new Error(m);
   },
-  closeFrame: () => new Uint8Array(0),
-  shutdownFrame: () => new Uint8Array(0),
-  windowFrame: () => new Uint8Array(0),
 };
 const INIT = 1024;
 const MAX = 8192;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { Channel } from "../../../src/relay/mux/channel.ts";
+import type { CloseReason } from "../../../src/relay/mux/close-reason.ts";
 import {
   type Destination,
   encodeClose,
@@ -24,7 +25,7 @@ afterEach(() => {
 function pair(host: Partial<SessionOptions> = {}, vm: Partial<SessionOptions> = {}, capacity?: number) {
   const [a, b] = pipePair(capacity);
   const vmEndpoints: { ch: Channel; ep: FakeEndpoint }[] = [];
-  const closed: Record<string, string | null> = {};
+  const closed: Record<string, CloseReason> = {};
   const h = new Session({ role: "host", onClosed: (_s, e) => (closed.host = e), ...host });
   const v = new Session({
     role: "vm",
@@ -86,7 +87,7 @@ async function pour(ch: Channel, ep: FakeEndpoint, data: Uint8Array, chunk = 64 
 
 describe("handshake", () => {
   test("two edgeport ends negotiate every extension and their windows", async () => {
-    const { h, v } = pair({ window: 512 * 1024 }, { window: 2 * 1024 * 1024 });
+    const { h, v } = pair({ pipe: { window: 512 * 1024 } }, { pipe: { window: 2 * 1024 * 1024 } });
     await until(() => h.state === "ready" && v.state === "ready", "both ready");
     expect([...h.negotiated!.ext].sort()).toEqual(["auth", "open-result", "ping"]);
     expect(h.negotiated!.recvWindow).toBe(512 * 1024);
@@ -95,7 +96,7 @@ describe("handshake", () => {
 
   test("a plain vpnkit peer gets 64 KiB windows and only vpnkit frames", async () => {
     const [a, b] = pipePair();
-    const h = new Session({ role: "host", keepaliveMs: 20, deadAfterMs: 60_000 });
+    const h = new Session({ role: "host", pipe: { keepaliveMs: 20, deadAfterMs: 60_000 } });
     sessions.push(h);
     a.handlers = h.handlers;
     const peer = vpnkitPeer(b);
@@ -134,7 +135,7 @@ describe("handshake", () => {
 
   test("a peer with the wrong magic is closed", async () => {
     const [a, b] = pipePair();
-    let err: string | null = "";
+    let err: CloseReason | null = null;
     const h = new Session({ role: "host", onClosed: (_s, e) => (err = e) });
     sessions.push(h);
     a.handlers = h.handlers;
@@ -142,13 +143,16 @@ describe("handshake", () => {
     h.start(a);
     b.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n".padEnd(60)));
     await until(() => h.state === "closed", "closed");
-    expect(err).toContain("wrong handshake magic");
+    expect(err as CloseReason | null).toMatchObject({
+      kind: "protocol",
+      detail: expect.stringContaining("wrong handshake magic"),
+    });
   });
 });
 
 describe("data, half-close and abort", () => {
   test("8 MiB each way with equal checksums, then half-close both ways", async () => {
-    const { h, vmEndpoints } = pair({ window: 256 * 1024 }, { window: 256 * 1024 }, 128 * 1024);
+    const { h, vmEndpoints } = pair({ pipe: { window: 256 * 1024 } }, { pipe: { window: 256 * 1024 } }, 128 * 1024);
     await until(() => h.state === "ready", "ready");
     const hostEp = new FakeEndpoint();
     const ch = h.open(dest, hostEp);
@@ -204,7 +208,7 @@ describe("data, half-close and abort", () => {
 describe("flow control", () => {
   test("one stalled reader does not stall another channel, and its buffer stays within the window", async () => {
     const win = 128 * 1024;
-    const { h, vmEndpoints } = pair({ window: win }, { window: win });
+    const { h, vmEndpoints } = pair({ pipe: { window: win } }, { pipe: { window: win } });
     await until(() => h.state === "ready", "ready");
     const slowEp = new FakeEndpoint();
     slowEp.accept = 0; // the client never reads
@@ -245,7 +249,10 @@ describe("flow control", () => {
 
   test("--window-max equal to --window: a fast channel's window stays as it is", async () => {
     const win = 64 * 1024;
-    const { h, vmEndpoints } = pair({ window: win, windowMax: win }, { window: win, windowMax: win });
+    const { h, vmEndpoints } = pair(
+      { pipe: { window: win, windowMax: win } },
+      { pipe: { window: win, windowMax: win } },
+    );
     await until(() => h.state === "ready", "ready");
     const ep = new FakeEndpoint();
     const ch = h.open(dest, ep);
@@ -260,7 +267,7 @@ describe("flow control", () => {
 
   test("a peer that sends past its credit closes the pipe with a line naming it", async () => {
     const [a, b] = pipePair();
-    let err: string | null = null;
+    let err: CloseReason | null = null;
     const h = new Session({ role: "host", onClosed: (_s, e) => (err = e) });
     sessions.push(h);
     a.handlers = h.handlers;
@@ -272,9 +279,10 @@ describe("flow control", () => {
     peer.send(encodeData(ch.id, new Uint8Array(VPNKIT_WINDOW)));
     peer.send(encodeData(ch.id, new Uint8Array(1)));
     await until(() => h.state === "closed", "closed");
-    expect(err as unknown as string).toBe(
-      `protocol error: channel ${ch.id}: peer sent 1 bytes past its credit (received ${VPNKIT_WINDOW}, allowed up to ${VPNKIT_WINDOW})`,
-    );
+    expect(err as CloseReason | null).toEqual({
+      kind: "protocol",
+      detail: `channel ${ch.id}: peer sent 1 bytes past its credit (received ${VPNKIT_WINDOW}, allowed up to ${VPNKIT_WINDOW})`,
+    });
   });
 
   test("late frames for a freed id are tolerated", async () => {
@@ -309,7 +317,7 @@ describe("flow control", () => {
   /** A ready host session whose writes are never read from now on (`closed.error` once it fails). */
   async function hostThatNobodyReads(ext: string[]) {
     const [a, b] = pipePair(64 * 1024);
-    const closed: { error: string | null } = { error: null };
+    const closed: { error: CloseReason | null } = { error: null };
     const h = new Session({ role: "host", onClosed: (_s, e) => (closed.error = e) });
     sessions.push(h);
     a.handlers = h.handlers;
@@ -331,7 +339,10 @@ describe("flow control", () => {
       await Bun.sleep(1);
     }
     await until(() => h.state === "closed", "cut off");
-    expect(closed.error).toContain("control frames queued while the peer does not read");
+    expect(closed.error).toMatchObject({
+      kind: "protocol",
+      detail: expect.stringContaining("control frames queued while the peer does not read"),
+    });
   });
 
   test("an Open that overflows the control backlog: the pipe is cut off and that connection is reset too", async () => {
@@ -342,7 +353,10 @@ describe("flow control", () => {
       eps.push(ep);
       h.open(dest, ep);
     }
-    expect(closed.error).toContain("control frames queued while the peer does not read");
+    expect(closed.error).toMatchObject({
+      kind: "protocol",
+      detail: expect.stringContaining("control frames queued while the peer does not read"),
+    });
     // every local socket is reset, the last one (whose Open failed the pipe) included
     expect(eps.filter((e) => !e.resetCalled).length).toBe(0);
   });
@@ -351,26 +365,34 @@ describe("flow control", () => {
 describe("authentication and keepalive", () => {
   const secret = new TextEncoder().encode("s3cret");
   test("the same secret on both ends: ready", async () => {
-    const { h, v } = pair({ secret }, { secret });
+    const { h, v } = pair({ pipe: { secret } }, { pipe: { secret } });
     await until(() => h.state === "ready" && v.state === "ready", "ready");
   });
   test("different secrets: both ends refuse", async () => {
-    const { h, v, closed } = pair({ secret }, { secret: new TextEncoder().encode("other") });
+    const { h, v, closed } = pair({ pipe: { secret } }, { pipe: { secret: new TextEncoder().encode("other") } });
     await until(() => h.state === "closed" && v.state === "closed", "closed");
-    expect(closed.vm).toContain("authentication failed");
-    expect(closed.host).toMatch(/authentication failed|pipe closed/);
+    expect(closed.vm).toEqual({ kind: "auth", detail: "the pipe secrets differ" });
+    expect(["auth", "peer-closed", "pipe-error"]).toContain(closed.host!.kind);
   });
   test("a secret on one end only: refused with a hint", async () => {
-    const { h, v, closed } = pair({}, { secret });
+    const { h, v, closed } = pair({}, { pipe: { secret } });
     await until(() => h.state === "closed" && v.state === "closed", "closed");
-    expect(closed.vm).toContain("the peer has no pipe secret");
-    expect(closed.host).toContain("the peer requires a pipe secret");
+    expect(closed.vm).toMatchObject({ kind: "auth", detail: expect.stringContaining("the peer has no pipe secret") });
+    expect(closed.host).toMatchObject({
+      kind: "auth",
+      detail: expect.stringContaining("the peer requires a pipe secret"),
+    });
   });
   test("no Open is honoured before the secret matched", async () => {
     const [a, b] = pipePair();
     const opened: number[] = [];
-    let err: string | null = null;
-    const v = new Session({ role: "vm", secret, onOpen: (ch) => opened.push(ch.id), onClosed: (_s, e) => (err = e) });
+    let err: CloseReason | null = null;
+    const v = new Session({
+      role: "vm",
+      pipe: { secret },
+      onOpen: (ch) => opened.push(ch.id),
+      onClosed: (_s, e) => (err = e),
+    });
     sessions.push(v);
     b.handlers = v.handlers;
     a.handlers = { data() {}, drain() {}, closed() {} };
@@ -383,10 +405,16 @@ describe("authentication and keepalive", () => {
     a.write(encodeOpen(0, dest));
     await until(() => v.state === "closed", "closed");
     expect(opened).toEqual([]);
-    expect(err as unknown as string).toContain("sent open before proving the pipe secret");
+    expect(err as CloseReason | null).toEqual({
+      kind: "auth",
+      detail: "the peer sent open before proving the pipe secret",
+    });
   });
   test("a blackholed pipe is declared dead within the bound", async () => {
-    const { h, a, b, closed } = pair({ keepaliveMs: 50, deadAfterMs: 200 }, { keepaliveMs: 50, deadAfterMs: 200 });
+    const { h, a, b, closed } = pair(
+      { pipe: { keepaliveMs: 50, deadAfterMs: 200 } },
+      { pipe: { keepaliveMs: 50, deadAfterMs: 200 } },
+    );
     await until(() => h.state === "ready", "ready");
     // pings keep an idle pipe alive
     await Bun.sleep(400);
@@ -396,7 +424,7 @@ describe("authentication and keepalive", () => {
     const t0 = Date.now();
     await until(() => h.state === "closed", "declared dead", 2000);
     expect(Date.now() - t0).toBeLessThan(400);
-    expect(closed.host).toContain("keepalive");
+    expect(closed.host).toMatchObject({ kind: "dead", detail: expect.stringContaining("keepalive") });
   });
 });
 
