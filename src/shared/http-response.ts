@@ -36,6 +36,8 @@ export interface ResponseParser {
 type State = "head" | "length" | "close" | "chunk-size" | "chunk-data" | "chunk-crlf" | "trailers" | "done";
 
 const bad = (what: string) => new EdgeportError("E_PROTOCOL", `malformed HTTP answer: ${what}`);
+/** the peer went away mid-answer (an engine restarting): not malformed, cut short */
+const cut = (what: string) => new EdgeportError("E_PROTOCOL", `the connection closed ${what}`);
 
 function parseHead(text: string): ResponseHead {
   const [first = "", ...lines] = text.split("\r\n");
@@ -103,10 +105,9 @@ class Parser implements ResponseParser {
     const { state } = this;
     this.state = "done";
     if (state === "done" || state === "close") return;
-    if (state === "head")
-      throw bad(this.started ? "the connection closed inside the head" : "the connection closed without an answer");
-    if (state === "length") throw bad(`the connection closed with ${this.left} bytes of the body missing`);
-    throw bad("the connection closed inside a chunked body");
+    if (state === "head") throw cut(this.started ? "inside the answer's head" : "without an answer");
+    if (state === "length") throw cut(`with ${this.left} bytes of the body missing`);
+    throw cut("inside a chunked body");
   }
 
   /** One step from offset i: the next offset, or -1 when more bytes are needed. */

@@ -141,7 +141,7 @@ describe("http-response parser", () => {
 
   test.each([
     ["nothing at all", "", /closed without an answer/],
-    ["half a head", "HTTP/1.1 200 OK\r\nContent-", /closed inside the head/],
+    ["half a head", "HTTP/1.1 200 OK\r\nContent-", /closed inside the answer's head/],
     [
       "a short Content-Length body",
       "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",

@@ -150,7 +150,7 @@ describe("pipe-http client", () => {
 
   test.each([
     ["a head that is not HTTP", "SSH-2.0-OpenSSH_9\r\n\r\n", /malformed HTTP answer: status line "SSH-2.0-OpenSSH_9"/],
-    ["a close without an answer", "", /malformed HTTP answer: the connection closed without an answer/],
+    ["a close without an answer", "", /^the connection closed without an answer$/],
     ["an endless head", `HTTP/1.1 200 OK\r\nx: ${"a".repeat(20_000)}`, /head larger than 16384 bytes/],
   ])("malformed: %s rejects the request with E_PROTOCOL", async (_what, answer, reason) => {
     routes.set("/bad", (s) => s.end(answer));

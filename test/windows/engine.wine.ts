@@ -11,7 +11,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prngStream } from "../e2e/fixtures/prng.ts";
-import { hasLog, until, waitForListener } from "../helpers/e2e.ts";
+import { hasLog, logLines, until, waitForListener } from "../helpers/e2e.ts";
 import { canBind, freePortRange } from "../helpers/tcp-client.ts";
 import { ctrlC, download, kill, sha, spawnWin, startDestination, WINE, waitLog } from "../helpers/wine.ts";
 
@@ -35,16 +35,22 @@ const ctl = async (what: string): Promise<{ ok: boolean; streams: number }> => {
   return (await res.json()) as { ok: boolean; streams: number };
 };
 
-beforeAll(async () => {
-  const exe = join(dir, "fake-engine.exe");
-  const src = join(import.meta.dir, "fixtures", "fake-engine.ts");
-  const build = Bun.spawnSync(["bun", "build", "--compile", "--target=bun-windows-x64", src, "--outfile", exe]);
-  expect(build.exitCode).toBe(0);
-  const out = join(dir, "engine.out");
+const exe = join(dir, "fake-engine.exe");
+let engineStarts = 0;
+/** Starts fake-engine.exe on the engine pipe; waits for its control port. */
+async function startEngine(): Promise<void> {
+  const out = join(dir, `engine-${++engineStarts}.out`);
   const fd = openSync(out, "a");
   engine = Bun.spawn([WINE, exe, `\\\\.\\pipe\\${enginePipe}`], { stdout: fd, stderr: fd, stdin: "ignore" });
   await until(() => /control \d+/.test(readFileSync(out, "utf8")), "the fake engine's control port", 20_000);
   control = `http://127.0.0.1:${/control (\d+)/.exec(readFileSync(out, "utf8"))![1]}`;
+}
+
+beforeAll(async () => {
+  const src = join(import.meta.dir, "fixtures", "fake-engine.ts");
+  const build = Bun.spawnSync(["bun", "build", "--compile", "--target=bun-windows-x64", src, "--outfile", exe]);
+  expect(build.exitCode).toBe(0);
+  await startEngine();
   const fwdLog = join(dir, "forwarder.log");
   fwd = spawnWin(["forwarder", "--listen", fwdPipe, "--allow", "127.0.0.1/32"], fwdLog);
   await waitLog(fwdLog, /^listening on npipe:/, "the Windows forwarder to listen");
@@ -94,6 +100,22 @@ describe("edgeport.exe run following an engine on a named pipe", () => {
     await ctl(`/die?id=c0ffee${"0".repeat(58)}`);
     await until(() => canBind("127.0.0.1", port), "the port to be free", 20_000);
     expect((await stats()).eventsOpened).toBe(1);
+  });
+
+  test("the engine restarted (Docker Desktop restarting): run says so, reconnects, and follows the new one", async () => {
+    const following = /^following engine npipe:/;
+    await kill(engine);
+    await waitLog(runLog, /^engine npipe:\S+ unreachable: /, "run to see the engine gone");
+    console.log(`run, on the engine's end: ${logLines(runLog).find((l) => / unreachable: /.test(l.msg))?.msg}`);
+    await startEngine();
+    await until(
+      () => logLines(runLog).filter((l) => following.test(l.msg)).length === 2,
+      "run to follow the new engine",
+      20_000,
+    );
+    await ctl(`/start?id=beef${"0".repeat(60)}&hostPort=${port}&port=${dest.port}`);
+    await waitForListener(port, "127.0.0.1", 20_000);
+    expect((await download(port, 100_000, 32)).received).toBe(100_000);
   });
 
   test("Ctrl-C: run exits 0 and closes the events stream", async () => {
