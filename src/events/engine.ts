@@ -1,10 +1,12 @@
 /**
- * A small typed Docker Engine API client on Bun's fetch: unix sockets, tcp://, and Windows named
- * pipes. Every response is validated with zod. The client never goes through an HTTP proxy,
- * whatever HTTP_PROXY/HTTPS_PROXY say (a proxy would see, or break, the engine's API).
+ * A small typed Docker Engine API client: unix sockets and tcp:// on Bun's fetch, Windows named
+ * pipes on src/shared/pipe-http-client.ts (fetch cannot open a named pipe, oven-sh/bun#15350).
+ * Every response is validated with zod. The client never goes through an HTTP proxy, whatever
+ * HTTP_PROXY/HTTPS_PROXY say (a proxy would see, or break, the engine's API).
  */
 import { z } from "zod";
 import { EdgeportError } from "../shared/errors.ts";
+import { pipeRequest } from "../shared/pipe-http-client.ts";
 import { ContainerInspect, ContainerList, EngineEvent, EngineNetwork, Version } from "./schemas.ts";
 
 export { EngineNetwork };
@@ -68,6 +70,23 @@ function bypassProxy(hostPort: string): void {
   }
 }
 
+/** Sends one request to the engine; the answer's body may be read as a stream (/events). */
+export type EngineRequest = (url: string, init: { signal: AbortSignal }) => Promise<Response>;
+
+/** HTTP over Bun.connect to a named pipe or a unix socket path. */
+export const pipeHttp =
+  (path: string): EngineRequest =>
+  (url, init) =>
+    pipeRequest(path, url, init);
+
+/** How an engine URL is reached: a named pipe by pipeHttp, unix sockets and tcp by fetch. */
+export function engineRequest(url: string): EngineRequest {
+  const { unix } = parseEngineUrl(url);
+  if (unix && url.startsWith("npipe:")) return pipeHttp(unix);
+  // unix sockets never meet a proxy; for tcp, bypassProxy() lists the host in NO_PROXY
+  return (u, init) => fetch(u, { ...(unix ? { unix } : {}), signal: init.signal } as RequestInit);
+}
+
 const versionNumber = (v: string) =>
   v
     .split(".")
@@ -83,9 +102,13 @@ function parseNamedUrl(url: string, origin?: string): ReturnType<typeof parseEng
   }
 }
 
-/** `origin` says where the URL came from ("DOCKER_HOST"...); every error about the engine names it. */
-export function createEngine(url: string, timeoutMs = 5000, origin?: string): Engine {
+/**
+ * `origin` says where the URL came from ("DOCKER_HOST"...); every error about the engine names it.
+ * send: how requests travel, chosen once from the URL (a test may pass pipeHttp for a unix socket)
+ */
+export function createEngine(url: string, timeoutMs = 5000, origin?: string, sendWith?: EngineRequest): Engine {
   const { base, unix } = parseNamedUrl(url, origin);
+  const send = sendWith ?? engineRequest(url);
   const named = origin ? `${url} (from ${origin})` : url;
   if (!unix) bypassProxy(base.slice("http://".length));
   let prefix = `/v${API_VERSION}`;
@@ -93,11 +116,7 @@ export function createEngine(url: string, timeoutMs = 5000, origin?: string): En
   async function request(path: string, init: { signal?: AbortSignal; versioned?: boolean } = {}): Promise<Response> {
     const full = `${base}${init.versioned === false ? "" : prefix}${path}`;
     try {
-      return await fetch(full, {
-        // unix sockets and named pipes never meet a proxy; for tcp, bypassProxy() listed the host
-        ...(unix ? { unix } : {}),
-        signal: init.signal ?? AbortSignal.timeout(timeoutMs),
-      } as RequestInit);
+      return await send(full, { signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
     } catch (e) {
       throw new EdgeportError("E_DIAL", `engine ${named} unreachable: ${(e as Error).message}`, { cause: e });
     }

@@ -3,8 +3,10 @@
  * socket path but no named pipe (oven-sh/bun#15350: `Bun.serve({ unix: "\\\\.\\pipe\\x" })` fails
  * with EAFNOSUPPORT under Wine, ENOENT on Windows), while Bun.listen and Bun.connect do open named
  * pipes. Enough HTTP for the control API: one request a connection (Connection: close), bodies by
- * Content-Length, bounded sizes.
+ * Content-Length, bounded sizes. The client side is pipe-http-client.ts.
  */
+
+import { pipeRequest } from "./pipe-http-client.ts";
 
 const MAX_HEAD = 16 * 1024;
 /** a request's body (the server's bound); answers come from our own daemon and may be larger */
@@ -20,8 +22,8 @@ interface Head {
   length: number | null;
 }
 
-/** The head of a message once it has fully arrived, or null while it has not. */
-function parseHead(buf: Buffer, maxBody = Number.MAX_SAFE_INTEGER): Head | null {
+/** A request's head once it has fully arrived, or null while it has not. */
+function parseHead(buf: Buffer, maxBody: number): Head | null {
   const end = buf.indexOf(CRLF2);
   if (end < 0) {
     if (buf.length > MAX_HEAD) throw new Error("header too large");
@@ -122,35 +124,16 @@ export function servePipeHttp(path: string, handler: FetchHandler, idleSeconds =
   return { stop: () => listener.stop(true) };
 }
 
-/** One HTTP request over a named pipe; rejects with the connect error (its code, e.g. ENOENT). */
+/**
+ * One HTTP request over a named pipe (src/shared/pipe-http-client.ts); rejects with the connect
+ * error (its code, e.g. ENOENT).
+ */
 export async function pipeFetch(path: string, url: string, init: RequestInit): Promise<Response> {
-  const u = new URL(url);
   if (init.body != null && typeof init.body !== "string") throw new TypeError("pipeFetch: the body must be a string");
-  const body = init.body == null ? null : Buffer.from(init.body);
-  const head = [`${init.method ?? "GET"} ${u.pathname}${u.search} HTTP/1.1`, "host: localhost", "connection: close"];
-  for (const [k, v] of new Headers(init.headers)) head.push(`${k}: ${v}`);
-  if (body) head.push(`content-length: ${body.length}`);
-  const request = Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`, "latin1"), body ?? Buffer.alloc(0)]);
-  const chunks: Buffer[] = [];
-  const { promise: closed, resolve } = Promise.withResolvers<void>();
-  const sock = await Bun.connect({
-    unix: path,
-    socket: {
-      data(_s, d) {
-        chunks.push(Buffer.from(d));
-      },
-      close() {
-        resolve();
-      },
-      error() {},
-    },
+  return pipeRequest(path, url, {
+    method: init.method,
+    headers: init.headers as ConstructorParameters<typeof Headers>[0],
+    body: init.body ?? undefined,
+    signal: init.signal ?? undefined,
   });
-  sock.write(request);
-  await closed;
-  const all = Buffer.concat(chunks);
-  const h = parseHead(all);
-  if (!h) throw Object.assign(new Error("the daemon closed the connection without an answer"), { code: "EPROTO" });
-  const status = Number(h.first.split(" ")[1]);
-  const payload = all.subarray(h.bodyStart, h.length === null ? undefined : h.bodyStart + h.length);
-  return new Response(status === 204 ? null : payload, { status, headers: h.headers });
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prngStream } from "../e2e/fixtures/prng.ts";
-import { logLines, waitForListener } from "../helpers/e2e.ts";
+import { waitForListener } from "../helpers/e2e.ts";
 import { freePortRange } from "../helpers/tcp-client.ts";
 import {
   ctrlC,
@@ -62,7 +62,8 @@ test("run --config 'C:\\Program Files\\...\\edgeport config.toml' with its token
   expect(token).toBe("C:\\Program Files\\edgeport test\\pipe secret.txt");
   daemon = spawnWin(["run", "--config", config], runLog, { json: false });
   await waitLog(runLog, /^pipe up: npipe:/, "the authenticated pipe up");
-  expect(logLines(fwdLog).some((l) => /pipe up: .*auth/.test(l.msg))).toBe(true);
+  // the forwarder writes its own "pipe up" line when it gets there, not necessarily before run does
+  await waitLog(fwdLog, /pipe up: .*auth/, "the forwarder to log the authenticated pipe up");
   const port = freePortRange(1);
   const r = await runWin(["publish", "--api", api, `127.0.0.1:${port}:127.0.0.1:${dest.port}`]);
   expect(r.code).toBe(0);
