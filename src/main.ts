@@ -2,7 +2,7 @@
 import type { ArgsDef, CommandDef } from "citty";
 /** The only file that touches the process: argv, signals, exit codes. */
 import { runCommand, showUsage } from "citty";
-import { checkFlags } from "./cli/common.ts";
+import { checkFlags, outcome } from "./cli/common.ts";
 import { stop } from "./cli/context.ts";
 import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { main } from "./cli/index.ts";
@@ -76,7 +76,7 @@ async function run(): Promise<number> {
     }
     checkFlags(rest, (cmd.args ?? {}) as ArgsDef);
     await runCommand(main, { rawArgs });
-    return 0;
+    return outcome.exitCode;
   } catch (e) {
     if (isEdgeportError(e)) {
       if (USAGE_ERRORS.has(e.code)) {

@@ -9,6 +9,20 @@ import { cpuQuota, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
 
+/**
+ * Exit codes: 0 done; 1 something failed (a spec of several, an unknown id, the daemon); 2 bad
+ * usage; 3 the daemon runs but its pipe (or engine) is down: ports listen, clients would wait and
+ * be reset. A command that runs to its end but must not exit 0 raises `outcome.exitCode`.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, down: 3 } as const;
+export const outcome = { exitCode: 0 as number };
+export const exitWith = (code: number): void => {
+  if (outcome.exitCode === 0 || (code !== 0 && code < outcome.exitCode)) outcome.exitCode = code;
+};
+
+/** Every --json output: one JSON document, indented by two spaces. */
+export const printJson = (v: unknown): void => console.log(JSON.stringify(v, null, 2));
+
 export const logArgs = {
   "log-level": {
     type: "string",

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import type { DaemonState, PortState } from "../publisher/daemon.ts";
 import { apiArgs, apiClient, apiError } from "./client.ts";
-import { applyLogArgs, logArgs } from "./common.ts";
+import { applyLogArgs, EXIT, exitWith, logArgs, printJson } from "./common.ts";
 
 const bytes = (n = 0) =>
   n < 1024
@@ -33,7 +33,7 @@ export const ls = defineCommand({
     const r = await apiClient(a).request<PortState[]>("GET", "/v1/ports");
     if (r.status !== 200) throw apiError(r.status, r.body as never);
     if (a.json) {
-      console.log(JSON.stringify(r.body, null, 2));
+      printJson(r.body);
       return;
     }
     const rows = [["ID", "PORTS", "SOURCE", "STATE", "CONNS", "IN", "OUT"]];
@@ -68,15 +68,28 @@ export const unpublish = defineCommand({
     applyLogArgs(a);
     const client = apiClient(a);
     for (const t of (a._ as string[]).filter((s) => s !== "--")) {
-      const r = await client.request<{ id: string; removed: boolean }>("DELETE", `/v1/ports/${encodeURIComponent(t)}`);
+      const r = await client.request<{ id: string; removed: boolean; code?: string }>(
+        "DELETE",
+        `/v1/ports/${encodeURIComponent(t)}`,
+      );
+      // an unknown id: 200 {removed: false} from this daemon, 404 E_NOT_FOUND from a newer one
+      if ((r.status === 200 && !r.body.removed) || (r.status === 404 && r.body.code === "E_NOT_FOUND")) {
+        console.error(`edgeport unpublish: ${t}: was not published (see edgeport ls)`);
+        exitWith(EXIT.failed);
+        continue;
+      }
       if (r.status !== 200) throw apiError(r.status, r.body as never);
-      console.log(r.body.removed ? `${t}: unpublished` : `${t}: was not published`);
+      console.log(`${t}: unpublished`);
     }
   },
 });
 
 export const status = defineCommand({
-  meta: { name: "status", description: "Is the daemon up, is its pipe up, does it follow the engine, how many ports" },
+  meta: {
+    name: "status",
+    description:
+      "Is the daemon up, is its pipe up, does it follow the engine, how many ports; exits 3 while the pipe or engine is down",
+  },
   args: { json: { type: "boolean", description: "JSON instead of text" }, ...apiArgs, ...logArgs },
   async run({ args: a }) {
     applyLogArgs(a);
@@ -87,18 +100,20 @@ export const status = defineCommand({
     if (a.json) {
       const { ports, ...rest } = st as DaemonState & { events?: unknown };
       delete (rest as { events?: unknown }).events;
-      console.log(JSON.stringify({ api: client.url, ...rest, ports: ports.length }, null, 2));
-      return;
+      printJson({ api: client.url, ...rest, ports: ports.length });
+    } else {
+      const count = (s: string) => st.ports.filter((p) => p.status === s).length;
+      console.log(
+        [
+          `daemon:  up (${client.url})`,
+          `pipe:    ${st.pipe.up ? `up, ${st.pipe.peer ?? ""}` : "DOWN"} (${st.pipe.url})`,
+          `engine:  ${st.engine ? `${st.engine.connected ? "following" : "NOT CONNECTED"} ${st.engine.url}` : "none (API and docker-proxy only)"}`,
+          `binding: ${st.binding}`,
+          `ports:   ${count("published")} published, ${count("failed")} failed, ${count("conflict")} in conflict (${st.containers} containers)`,
+        ].join("\n"),
+      );
     }
-    const count = (s: string) => st.ports.filter((p) => p.status === s).length;
-    console.log(
-      [
-        `daemon:  up (${client.url})`,
-        `pipe:    ${st.pipe.up ? `up, ${st.pipe.peer ?? ""}` : "DOWN"} (${st.pipe.url})`,
-        `engine:  ${st.engine ? `${st.engine.connected ? "following" : "NOT CONNECTED"} ${st.engine.url}` : "none (API and docker-proxy only)"}`,
-        `binding: ${st.binding}`,
-        `ports:   ${count("published")} published, ${count("failed")} failed, ${count("conflict")} in conflict (${st.containers} containers)`,
-      ].join("\n"),
-    );
+    // the daemon runs but cannot carry connections (or follow the engine): not healthy
+    if (!st.pipe.up || (st.engine !== null && !st.engine.connected)) exitWith(EXIT.down);
   },
 });

@@ -1,0 +1,95 @@
+/**
+ * The operator CLI as a new user meets it (issue 20), against real daemons of the compiled binary
+ * on loopback: a forwarder and `edgeport run --engine none` with its pipe up, and a second daemon
+ * whose pipe is down. Publishing several specs, exit codes, `ls`.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
+import { canBind, freePortRange } from "../helpers/tcp-client.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "edgeport-cli-ux-"));
+const upApi = join(dir, "up", "api.sock");
+const downApi = join(dir, "down", "api.sock");
+const procs: Bun.Subprocess[] = [];
+let base: number;
+
+const cli = (args: string[], api = upApi) => {
+  const r = Bun.spawnSync([EDGEPORT, ...args, "--api", `unix://${api}`], { stdin: "ignore" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+const daemon = (name: string, relay: string, api: string) =>
+  spawnHost(
+    ["run", "--relay", relay, "--engine", "none", "--firewall", "none", "--api", `unix://${api}`],
+    join(dir, `${name}.log`),
+  );
+
+beforeAll(async () => {
+  await ensureBinary();
+  base = freePortRange(40);
+  const fwd = join(dir, "fwd.sock");
+  procs.push(spawnHost(["forwarder", "--listen", `unix://${fwd}`, "--allow", "127.0.0.0/8"], join(dir, "fwd.log")));
+  procs.push(daemon("up", `unix://${fwd}`, upApi));
+  procs.push(daemon("down", `unix://${dir}/nobody.sock`, downApi));
+  await until(() => hasLog(join(dir, "up.log"), /pipe up/i), "the first daemon's pipe", 15_000);
+  await until(() => cli(["ls"], downApi).code === 0, "the second daemon's API", 15_000);
+});
+afterAll(async () => {
+  for (const p of procs) await stopProcess(p);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("publish through the daemon (issue 20, items 2 and 5)", () => {
+  test("publish A B C: every spec is tried, each failure reported, exit 1; --json prints the ids", () => {
+    const held = Bun.listen({ hostname: "127.0.0.1", port: base + 1, socket: { data() {} } });
+    try {
+      const r = cli([
+        "publish",
+        `127.0.0.1:${base}:127.0.0.1:7001`,
+        `127.0.0.1:${base + 1}:127.0.0.1:7002`,
+        `127.0.0.1:${base + 2}:127.0.0.1:7003`,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(new RegExp(`published: 127\\.0\\.0\\.1:${base}->127\\.0\\.0\\.1:7001/tcp`));
+      expect(r.out).toMatch(new RegExp(`published: 127\\.0\\.0\\.1:${base + 2}->127\\.0\\.0\\.1:7003/tcp`));
+      expect(r.err).toContain(`edgeport publish: 127.0.0.1:${base + 1}:127.0.0.1:7002: cannot listen on 127.0.0.1:`);
+      expect(canBind("127.0.0.1", base)).toBe(false);
+      expect(canBind("127.0.0.1", base + 2)).toBe(false);
+    } finally {
+      held.stop(true);
+    }
+    const j = cli(["publish", "--json", `127.0.0.1:${base + 3}:127.0.0.1:7004`, `127.0.0.1:${base}:127.0.0.1:7001`]);
+    expect(j.code).toBe(0);
+    const out = JSON.parse(j.out) as { spec: string; id: string; created: boolean }[];
+    expect(out.map((x) => [x.spec, x.created])).toEqual([
+      [`127.0.0.1:${base + 3}:127.0.0.1:7004`, true],
+      [`127.0.0.1:${base}:127.0.0.1:7001`, false],
+    ]);
+    expect(out.every((x) => /^[0-9a-f]{6,}$/.test(x.id))).toBe(true);
+  });
+
+  test("unpublish of an unknown id exits 1 and says so; a known one exits 0", () => {
+    const unknown = cli(["unpublish", "deadbeef0000"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain("deadbeef0000: was not published");
+    const known = cli(["unpublish", `127.0.0.1:${base + 3}:127.0.0.1:7004`]);
+    expect([known.code, known.out]).toEqual([0, `127.0.0.1:${base + 3}:127.0.0.1:7004: unpublished\n`]);
+  });
+
+  test("status exits 0 while the pipe is up and 3 while it is DOWN", () => {
+    const up = cli(["status"]);
+    expect([up.code, up.out]).toEqual([0, expect.stringMatching(/pipe: {4}up/)]);
+    const down = cli(["status"], downApi);
+    expect([down.code, down.out]).toEqual([3, expect.stringMatching(/pipe: {4}DOWN/)]);
+    expect(cli(["status", "--json"], downApi).code).toBe(3);
+  });
+
+  test("publish while the pipe is down: the port listens, the user is told what clients will see, exit 3", () => {
+    const r = cli(["publish", `127.0.0.1:${base + 4}:127.0.0.1:7005`], downApi);
+    expect(r.code).toBe(3);
+    expect(r.out).toContain(`published: 127.0.0.1:${base + 4}->127.0.0.1:7005/tcp`);
+    expect(r.err).toMatch(/the pipe to the VM \(unix:.*nobody\.sock\) is down: .*waits for the pipe.*then reset/);
+  });
+});
