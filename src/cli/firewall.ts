@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { commandRunner, createFirewall, isAlive, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { log } from "../shared/log.ts";
-import { applyLogArgs, logArgs } from "./common.ts";
+import { applyLogArgs, logArgs, printJson } from "./common.ts";
 
 const modeArg = {
   firewall: {
@@ -36,7 +36,7 @@ const ls = defineCommand({
       where: r.where,
     }));
     if (a.json) {
-      console.log(JSON.stringify(rows));
+      printJson(rows);
       return;
     }
     if (!rows.length) {

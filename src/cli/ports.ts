@@ -1,8 +1,10 @@
 /** `edgeport ls`, `edgeport unpublish`, `edgeport status`: the daemon seen through its control API. */
 import { defineCommand } from "citty";
 import type { DaemonState, PortState } from "../publisher/daemon.ts";
+import { EdgeportError } from "../shared/errors.ts";
 import { apiArgs, apiClient, apiError } from "./client.ts";
-import { applyLogArgs, EXIT, exitWith, logArgs, printJson } from "./common.ts";
+import { applyLogArgs, EXIT, exitWith, logArgs, printJson, repeated } from "./common.ts";
+import { lsFilter, lsRows } from "./ls-rows.ts";
 
 const bytes = (n = 0) =>
   n < 1024
@@ -26,31 +28,50 @@ function table(rows: string[][]): string {
 }
 
 export const ls = defineCommand({
-  meta: { name: "ls", description: "List the ports the daemon publishes: where from, state, traffic" },
-  args: { json: { type: "boolean", description: "The API's JSON instead of a table" }, ...apiArgs, ...logArgs },
-  async run({ args: a }) {
+  meta: {
+    name: "ls",
+    description: "List the ports the daemon publishes, one row per spec, by port: where from, state, traffic",
+  },
+  args: {
+    format: { type: "string", description: "table or json", default: "table", valueHint: "FORMAT" },
+    json: { type: "boolean", description: "Same as --format json" },
+    quiet: { type: "boolean", alias: "q", description: "Only the ids, one a line (for edgeport unpublish)" },
+    filter: {
+      type: "string",
+      description: "Only the ports of this container (name or id); repeatable",
+      valueHint: "container=NAME",
+    },
+    ...apiArgs,
+    ...logArgs,
+  },
+  async run({ args: a, rawArgs }) {
     applyLogArgs(a);
+    const format = a.json ? "json" : a.format;
+    if (format !== "table" && format !== "json")
+      throw new EdgeportError("E_BAD_ARG", `--format: "${format}" is not one of table, json`);
+    const keep = lsFilter(repeated(rawArgs, "filter"));
     const r = await apiClient(a).request<PortState[]>("GET", "/v1/ports");
     if (r.status !== 200) throw apiError(r.status, r.body as never);
-    if (a.json) {
-      printJson(r.body);
+    const rows = lsRows(r.body).filter(keep);
+    if (a.quiet) {
+      for (const id of new Set(rows.map((x) => x.id))) console.log(id);
       return;
     }
-    const rows = [["ID", "PORTS", "SOURCE", "STATE", "CONNS", "IN", "OUT"]];
-    for (const p of r.body) {
-      const source = p.source.kind === "container" ? `container ${p.source.containerName}` : p.source.kind;
-      const state = p.status === "published" ? "listening" : `${p.status}: ${p.error ?? ""}`;
-      rows.push([
+    if (format === "json") return printJson(rows);
+    const lines = [["ID", "PORTS", "SOURCE", "STATE", "CONNS", "IN", "OUT", "CONTAINER"]];
+    for (const p of rows) {
+      lines.push([
         p.id,
-        `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`,
-        source,
-        state,
-        p.status === "published" ? `${p.connections ?? 0}/${p.connectionsTotal ?? 0}` : "-",
+        `${p.ports}${p.proxyProtocol ? " +PROXY" : ""}`,
+        p.source,
+        p.status === "published" ? "listening" : `${p.status}: ${p.error ?? ""}`,
+        p.status === "published" ? `${p.connections}/${p.connectionsTotal}` : "-",
         bytes(p.bytesIn),
         bytes(p.bytesOut),
+        p.container || "-",
       ]);
     }
-    console.log(rows.length === 1 ? "no ports published" : table(rows));
+    console.log(lines.length === 1 ? "no ports published" : table(lines));
   },
 });
 

@@ -192,7 +192,7 @@ describe("the control API and the CLI on the real daemon", () => {
       });
       expect(Buffer.from(bytes.subarray(h.length)).toString()).toBe("who am I?");
     }
-    expect(cli(["ls"]).out).toMatch(new RegExp(`127\\.0\\.0\\.1:${p}->\\S+:7001/tcp \\+PROXY`));
+    expect(cli(["ls"]).out).toMatch(new RegExp(`127\\.0\\.0\\.1,\\[::1\\]:${p}->\\S+:7001/tcp \\+PROXY`));
     const udp = cli(["publish", "--proxy-protocol", `${p + 1}:${srvIp}:7002/udp`]);
     expect([udp.code, udp.err]).toEqual([2, expect.stringContaining("--proxy-protocol is for TCP only")]);
     const api = await call("POST", "/v1/ports", { spec: `${p + 1}:${srvIp}:7002/udp`, proxyProtocol: true });

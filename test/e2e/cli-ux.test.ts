@@ -93,3 +93,35 @@ describe("publish through the daemon (issue 20, items 2 and 5)", () => {
     expect(r.err).toMatch(/the pipe to the VM \(unix:.*nobody\.sock\) is down: .*waits for the pipe.*then reset/);
   });
 });
+
+describe("ls (issue 20, item 7)", () => {
+  test("one row per spec (both loopbacks and a range together), sorted by port number; -q; --format json|table", () => {
+    // published in descending order: the API lists them that way, ls by port number
+    expect(cli(["publish", `${base + 22}:127.0.0.1:7022`]).code).toBe(0);
+    expect(cli(["publish", `127.0.0.1:${base + 20}-${base + 21}:127.0.0.1:7020-7021`]).code).toBe(0);
+    const ls = cli(["ls"]);
+    expect(ls.code).toBe(0);
+    const lines = ls.out.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+PORTS\s+SOURCE\s+STATE\s+CONNS\s+IN\s+OUT\s+CONTAINER$/);
+    const mine = lines.filter((l) => l.includes(`:${base + 20}-`) || l.includes(`:${base + 22}->`));
+    expect(mine).toHaveLength(2);
+    expect(mine[0]).toMatch(
+      new RegExp(
+        `^\\w+\\s+127\\.0\\.0\\.1:${base + 20}-${base + 21}->127\\.0\\.0\\.1:7020-7021/tcp\\s+ad-hoc\\s+listening`,
+      ),
+    );
+    expect(mine[1]).toMatch(
+      new RegExp(`127\\.0\\.0\\.1,\\[::1\\]:${base + 22}->127\\.0\\.0\\.1:7022/tcp\\s+ad-hoc.*\\s-$`),
+    );
+    const ports = lines.slice(1).map((l) => Number(/:(\d+)(-\d+)?->/.exec(l)![1]));
+    expect(ports).toEqual([...ports].sort((a, b) => a - b));
+    const json = JSON.parse(cli(["ls", "--format", "json"]).out) as { id: string; ports: string }[];
+    expect(JSON.parse(cli(["ls", "--json"]).out)).toEqual(json);
+    expect(json.map((r) => r.id)).toEqual(lines.slice(1).map((l) => l.split(/\s+/)[0]));
+    const q = cli(["ls", "-q"]);
+    expect(q.out.trim().split("\n")).toEqual(json.map((r) => r.id));
+    expect(cli(["ls", "--filter", "container=web", "-q"]).out).toBe("");
+    expect(cli(["ls", "--format", "yaml"])).toMatchObject({ code: 2, err: expect.stringContaining('"yaml"') });
+    expect(cli(["ls", "--filter", "name=web"])).toMatchObject({ code: 2, err: expect.stringContaining("container=") });
+  });
+});
