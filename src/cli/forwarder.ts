@@ -3,6 +3,8 @@ import { createEngine } from "../events/engine.ts";
 import { createDialPolicy } from "../relay/forwarder/dial-policy.ts";
 import { startForwarder } from "../relay/forwarder/forwarder.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
+import { mergeArgs } from "../shared/config.ts";
+import { configPath, loadConfig } from "../shared/config-file.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
@@ -12,8 +14,8 @@ import { stop } from "./context.ts";
 const args = {
   listen: {
     type: "string",
-    description: "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME",
-    required: true,
+    description:
+      "Where to accept the pipe: unix:///path, tcp://IP:PORT, stdio:, npipe:////./pipe/NAME (required here or in --config)",
     valueHint: "URL",
   },
   allow: {
@@ -45,6 +47,12 @@ const args = {
     default: "10s",
     valueHint: "DURATION",
   },
+  config: {
+    type: "string",
+    description:
+      "A TOML or JSON file with any of these options (schema: docs/forwarder.config.schema.json); flags given here win",
+    valueHint: "PATH",
+  },
   ...pipeArgs,
   ...logArgs,
 } as const;
@@ -63,7 +71,12 @@ export default defineCommand({
     description: "Run inside the VM: accept the pipe from the host and dial containers for each channel",
   },
   args,
-  async run({ args: a, rawArgs }) {
+  async run({ args: given, rawArgs }) {
+    const file = configPath(given.config, { env: {}, platform: process.platform, home: "", defaults: false });
+    const config = file ? loadConfig(file, "forwarder") : {};
+    const a = mergeArgs(given, rawArgs, config);
+    if (!a.listen)
+      throw new EdgeportError("E_BAD_ARG", '--listen is missing (on the command line or as "listen" in --config)');
     applyLogArgs(a);
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
@@ -71,7 +84,7 @@ export default defineCommand({
     startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const policy = createDialPolicy({
-      allow: repeated(rawArgs, "allow"),
+      allow: repeated(rawArgs, "allow").length ? repeated(rawArgs, "allow") : (config.allow ?? []),
       engineSubnets: engine ? () => engine.subnets() : undefined,
     });
     if (engine) {

@@ -1,3 +1,4 @@
+import { homedir } from "node:os";
 import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
@@ -7,7 +8,8 @@ import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
-import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
+import { mergeArgs, portRules } from "../shared/config.ts";
+import { runConfig } from "../shared/config-file.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { log } from "../shared/log.ts";
@@ -87,7 +89,7 @@ const args = {
   config: {
     type: "string",
     description:
-      "A JSON or TOML file with any of these options and ignore/reserved rules (schema: docs/config.schema.json); flags given here win",
+      "A TOML or JSON file with any of these options and ignore/reserved rules (schema: docs/config.schema.json); flags given here win (default: EDGEPORT_CONFIG, else edgeport.toml or .json in ~/.config/edgeport, ~/Library/Application Support/edgeport or %APPDATA%\\edgeport, when there)",
     valueHint: "PATH",
   },
   ...udpArgs,
@@ -103,7 +105,7 @@ export default defineCommand({
   },
   args,
   async run({ args: given, rawArgs }) {
-    const config = given.config ? loadConfig(given.config) : {};
+    const config = runConfig(given.config, { env: process.env, platform: process.platform, home: homedir() });
     const a = mergeArgs(given, rawArgs, config);
     if (!a.relay)
       throw new EdgeportError("E_BAD_ARG", '--relay is missing (on the command line or as "relay" in --config)');

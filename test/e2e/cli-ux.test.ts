@@ -4,7 +4,7 @@
  * whose pipe is down. Publishing several specs, exit codes, `ls`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
@@ -123,5 +123,34 @@ describe("ls (issue 20, item 7)", () => {
     expect(cli(["ls", "--filter", "container=web", "-q"]).out).toBe("");
     expect(cli(["ls", "--format", "yaml"])).toMatchObject({ code: 2, err: expect.stringContaining('"yaml"') });
     expect(cli(["ls", "--filter", "name=web"])).toMatchObject({ code: 2, err: expect.stringContaining("container=") });
+  });
+});
+
+describe("config files (issue 20, item 10)", () => {
+  const bare = (args: string[], env: Record<string, string> = {}) => {
+    const r = Bun.spawnSync([EDGEPORT, ...args], { stdin: "ignore", env: { ...process.env, ...env } });
+    return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+  };
+
+  test("EDGEPORT_CONFIG names run's file; syntax errors give line and column; .yaml is told to use .toml or .json", async () => {
+    await Bun.write(join(dir, "env.toml"), 'binding = "open"\nrelay = \n');
+    const r = bare(["run"], { EDGEPORT_CONFIG: join(dir, "env.toml") });
+    expect([r.code, r.err]).toEqual([2, expect.stringContaining(`--config ${dir}/env.toml:2:9: not valid TOML`)]);
+    await Bun.write(join(dir, "edgeport.yaml"), "relay: unix:///x\n");
+    const y = bare(["run", "--config", join(dir, "edgeport.yaml")]);
+    expect([y.code, y.err]).toEqual([2, expect.stringContaining("use .toml or .json")]);
+  });
+
+  test("forwarder --config: its options from the file, a relative socket path beside the file", async () => {
+    mkdirSync(join(dir, "fwdconf"));
+    await Bun.write(join(dir, "fwdconf", "forwarder.toml"), 'listen = "unix://f.sock"\nallow = ["127.0.0.0/8"]\n');
+    const log = join(dir, "fwdconf.log");
+    const f = spawnHost(["forwarder", "--config", join(dir, "fwdconf", "forwarder.toml")], log);
+    try {
+      await until(() => hasLog(log, /listening on .*fwdconf\/f\.sock; may dial: .*127\.0\.0\.0\/8/), "the forwarder");
+      expect(existsSync(join(dir, "fwdconf", "f.sock"))).toBe(true);
+    } finally {
+      await stopProcess(f);
+    }
   });
 });
