@@ -1,10 +1,11 @@
 #!/usr/bin/env bun
 import type { ArgsDef, CommandDef } from "citty";
 /** The only file that touches the process: argv, signals, exit codes. */
-import { runCommand, showUsage } from "citty";
+import { runCommand } from "citty";
 import { checkFlags, outcome } from "./cli/common.ts";
 import { stop } from "./cli/context.ts";
 import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
+import { renderHelp } from "./cli/help.ts";
 import { main } from "./cli/index.ts";
 import { isEdgeportError } from "./shared/errors.ts";
 import { log } from "./shared/log.ts";
@@ -25,6 +26,15 @@ async function resolveSub(rawArgs: string[]): Promise<{ cmd: CommandDef; parent?
     i++;
   }
   return { cmd, parent, rest: rawArgs.slice(i) };
+}
+
+/** Help on stdout: wrapped to the terminal (80 columns in a pipe); colour on a TTY or with FORCE_COLOR, never with NO_COLOR. */
+async function showUsage(cmd: CommandDef, parent?: CommandDef): Promise<void> {
+  const tty = !!process.stdout.isTTY;
+  const force = process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== "0";
+  const color = process.env.NO_COLOR === undefined && (tty || force);
+  const width = tty && process.stdout.columns ? Math.max(40, process.stdout.columns) : 80;
+  process.stdout.write(await renderHelp(cmd, parent, { width, color }));
 }
 
 async function run(): Promise<number> {

@@ -248,8 +248,42 @@ export function checkFlags(rawArgs: string[], def: ArgsDef): void {
     const m = /^--?([^=]+)/.exec(a);
     if (!m || /^-\d/.test(a) || a === "-") continue;
     const name = m[1]!.replace(/^no-/, "");
-    if (!known.has(name)) throw new EdgeportError("E_BAD_ARG", `unknown option ${a.split("=")[0]} (see --help)`);
+    if (!known.has(name)) {
+      const near = closest(
+        name,
+        [...known].filter((k) => k.length > 1),
+      );
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `unknown option ${a.split("=")[0]}${near ? ` (did you mean --${near}?)` : " (see --help)"}`,
+      );
+    }
   }
+}
+
+/** Edit distance (insert, delete, replace, swap two neighbours). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The known name nearest to a mistyped one, when it is near enough to be the one meant. */
+export function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const dd = distance(name, k);
+    if (dd < bestD) [best, bestD] = [k, dd];
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
 /** Resolves when the signal aborts. */

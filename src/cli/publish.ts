@@ -28,7 +28,7 @@ const args = {
   spec: {
     type: "positional",
     description:
-      "[HOST_IP:]HOST_PORT[-END]:TARGET[:TARGET_PORT[-END]][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
+      "[HOST_IP:]HOST_PORT[-END]:TARGET:TARGET_PORT[-END][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
     required: true,
     valueHint: "SPEC...",
   },

@@ -154,3 +154,49 @@ describe("config files (issue 20, item 10)", () => {
     }
   });
 });
+
+describe("--help (issue 20, item 4)", () => {
+  const help = (args: string[], env: Record<string, string> = {}) => {
+    const clean = { ...process.env };
+    delete clean.NO_COLOR;
+    delete clean.FORCE_COLOR;
+    const r = Bun.spawnSync([EDGEPORT, ...args, "--help"], { stdin: "ignore", env: { ...clean, ...env } });
+    return { code: r.exitCode, out: r.stdout.toString() };
+  };
+  const commands = [[], ["run"], ["forwarder"], ["publish"], ["unpublish"], ["ls"], ["status"], ["firewall"]];
+  const more = [["firewall", "ls"], ["firewall", "prune"], ["version"]];
+
+  test.each([...commands, ...more])(
+    "edgeport %p --help: at most 80 columns in a pipe, no colour, 2-4 examples",
+    (...cmd) => {
+      const r = help(cmd);
+      expect(r.code).toBe(0);
+      const long = r.out.split("\n").filter((l) => l.length > 80);
+      expect(long).toEqual([]);
+      expect(r.out).not.toContain("\x1b[");
+      const examples = r.out.split("EXAMPLES\n")[1]!.split("\n\n")[0]!.trim().split("\n");
+      expect(examples.length).toBeGreaterThanOrEqual(2);
+      expect(examples.length).toBeLessThanOrEqual(4);
+    },
+  );
+
+  test("defaults are shown; TARGET_PORT and SPEC are required in publish --help", () => {
+    expect(help(["run"]).out).toMatch(/--binding POLICY\n(.*\n)*? +.*\(default: local-default\)/);
+    const p = help(["publish"]).out;
+    expect(p).toContain("SPEC... (required)");
+    expect(p).toContain("HOST_PORT[-END]:TARGET:TARGET_PORT[-END]");
+  });
+
+  test("colour only with FORCE_COLOR off a terminal; NO_COLOR with any value turns it off", () => {
+    expect(help(["ls"], { FORCE_COLOR: "1" }).out).toContain("\x1b[1m");
+    expect(help(["ls"], { FORCE_COLOR: "1", NO_COLOR: "true" }).out).not.toContain("\x1b[");
+    expect(help(["ls"], { FORCE_COLOR: "1", NO_COLOR: "" }).out).not.toContain("\x1b[");
+  });
+
+  test("an unknown option suggests the closest one", () => {
+    const r = Bun.spawnSync([EDGEPORT, "publish", "--relya", "x", "8080:1.2.3.4:80"]);
+    expect([r.exitCode, r.stderr.toString()]).toEqual([2, expect.stringContaining("(did you mean --relay?)")]);
+    const far = Bun.spawnSync([EDGEPORT, "ls", "--frobnicate"]);
+    expect(far.stderr.toString()).toContain("unknown option --frobnicate (see --help)");
+  });
+});
