@@ -8,7 +8,7 @@ import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
 import { renderHelp } from "./cli/help.ts";
 import { main } from "./cli/index.ts";
 import { isEdgeportError } from "./shared/errors.ts";
-import { log } from "./shared/log.ts";
+import { logFormat } from "./shared/log.ts";
 
 const USAGE_ERRORS = new Set(["E_BAD_SPEC", "E_BAD_URL", "E_BAD_ARG", "E_BAD_ADDRESS", "E_BAD_CIDR"]);
 
@@ -35,6 +35,17 @@ async function showUsage(cmd: CommandDef, parent?: CommandDef): Promise<void> {
   const color = process.env.NO_COLOR === undefined && (tty || force);
   const width = tty && process.stdout.columns ? Math.max(40, process.stdout.columns) : 80;
   process.stdout.write(await renderHelp(cmd, parent, { width, color }));
+}
+
+/**
+ * A runtime error ends the command: `edgeport: <message>` on stderr, or with --log-format json one
+ * JSON line carrying the code. Whatever --log-level says: silence never hides why it stopped.
+ */
+function fatal(message: string, code: string): number {
+  if (logFormat() === "json")
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: message, code })}\n`);
+  else process.stderr.write(`edgeport: ${message}\n`);
+  return 1;
 }
 
 async function run(): Promise<number> {
@@ -93,16 +104,14 @@ async function run(): Promise<number> {
         console.error(`edgeport ${name}: ${e.message}`);
         return 2;
       }
-      log.error(`${e.message} [${e.code}]`);
-      return 1;
+      return fatal(e.message, e.code);
     }
     const msg = (e as Error)?.message ?? String(e);
     if (/Missing required (positional )?argument/i.test(msg)) {
       console.error(`edgeport ${name}: ${msg} (see edgeport ${name} --help)`);
       return 2;
     }
-    log.error(e);
-    return 1;
+    return fatal(msg, "E_INTERNAL");
   }
 }
 

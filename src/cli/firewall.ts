@@ -84,12 +84,12 @@ const prune = defineCommand({
     if (a.all) {
       const all = (await backend.list()).filter((r) => r.pid > 0);
       if (all.length) await backend.apply([], all, { instance: "00000000", pid: process.pid }, []);
-      console.log(`removed ${all.length} rule(s)`);
+      console.log(`${a["dry-run"] ? "would remove" : "removed"} ${all.length} rule(s)`);
       return;
     }
     const fw = createFirewall({ backend, log: log.withTag("firewall") });
     const removed = await fw.prune();
-    console.log(`removed ${removed.length} rule(s) of dead instances`);
+    console.log(`${a["dry-run"] ? "would remove" : "removed"} ${removed.length} rule(s) of dead instances`);
   },
 });
 

@@ -57,6 +57,17 @@ const args = {
   ...logArgs,
 } as const;
 
+/** A bad --allow value (from the flag or the config's allow) is blamed on --allow. */
+function allowFlag<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof EdgeportError && !e.message.startsWith("--allow"))
+      throw new EdgeportError(e.code, `--allow: ${e.message}`);
+    throw e;
+  }
+}
+
 function controlPathOf(u: string | undefined): string | undefined {
   if (u === undefined) return undefined;
   const path = u.startsWith("unix://") ? u.slice(7) : u;
@@ -83,10 +94,12 @@ export default defineCommand({
     const settings = pipeSettings(a);
     startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
-    const policy = createDialPolicy({
-      allow: repeated(rawArgs, "allow").length ? repeated(rawArgs, "allow") : (config.allow ?? []),
-      engineSubnets: engine ? () => engine.subnets() : undefined,
-    });
+    const policy = allowFlag(() =>
+      createDialPolicy({
+        allow: repeated(rawArgs, "allow").length ? repeated(rawArgs, "allow") : (config.allow ?? []),
+        engineSubnets: engine ? () => engine.subnets() : undefined,
+      }),
+    );
     if (engine) {
       await policy
         .refresh()

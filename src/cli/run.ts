@@ -33,6 +33,18 @@ export function defaultEngine(env: Record<string, string | undefined>, platform:
   return platform === "win32" ? "npipe:////./pipe/docker_engine" : "unix:///var/run/docker.sock";
 }
 
+/** --engine, else DOCKER_HOST (a bad one is blamed on DOCKER_HOST), else the default socket; null for none. */
+function engineOf(flag: string | undefined, env: Record<string, string | undefined>) {
+  const url = flag ?? defaultEngine(env, process.platform);
+  if (url === "none") return null;
+  try {
+    return createEngine(url);
+  } catch (e) {
+    if (flag !== undefined || !env.DOCKER_HOST || !(e instanceof EdgeportError)) throw e;
+    throw new EdgeportError(e.code, `DOCKER_HOST: ${e.message} (set --engine to override it)`);
+  }
+}
+
 export function defaultControlPath(env: Record<string, string | undefined>, uid: number): string {
   return env.XDG_RUNTIME_DIR ? `${env.XDG_RUNTIME_DIR}/edgeport/control.sock` : `/tmp/edgeport-${uid}/control.sock`;
 }
@@ -114,8 +126,7 @@ export default defineCommand({
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const engineUrl = a.engine ?? defaultEngine(process.env, process.platform);
-    const engine = engineUrl === "none" ? null : createEngine(engineUrl);
+    const engine = engineOf(a.engine, process.env);
     const apiText = a.api ?? defaultApiUrl(process.env, process.getuid?.() ?? 0, process.platform);
     const apiUrl = apiText === "none" ? null : parseApiUrl(apiText);
     let apiToken: string | undefined;

@@ -74,6 +74,18 @@ const versionNumber = (v: string) =>
     .map(Number)
     .reduce((a, b) => a * 1000 + b, 0);
 
+/** Why a fetch failed, in our words: Bun's own ("Was there a typo in the url or port?") guesses wrong here. */
+const WHY: Record<string, string> = {
+  ENOENT: "no socket there (ENOENT)",
+  ECONNREFUSED: "nothing listens there (ECONNREFUSED)",
+  EACCES: "permission denied (EACCES)",
+};
+const fetchCause = (e: unknown): string => {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === "string") return WHY[code] ?? code;
+  return (e as Error)?.name === "TimeoutError" ? "no answer in time" : ((e as Error)?.message ?? String(e));
+};
+
 export function createEngine(url: string, timeoutMs = 5000): Engine {
   const { base, unix } = parseEngineUrl(url);
   if (!unix) bypassProxy(base.slice("http://".length));
@@ -88,7 +100,7 @@ export function createEngine(url: string, timeoutMs = 5000): Engine {
         signal: init.signal ?? AbortSignal.timeout(timeoutMs),
       } as RequestInit);
     } catch (e) {
-      throw new EdgeportError("E_DIAL", `engine ${url} unreachable: ${(e as Error).message}`, { cause: e });
+      throw new EdgeportError("E_DIAL", `engine ${url} unreachable: ${fetchCause(e)}`, { cause: e });
     }
   }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EDGEPORT, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
+import { EDGEPORT, ensureBinary, hasLog, logLines, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
 import { canBind, freePortRange } from "../helpers/tcp-client.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "edgeport-cli-ux-"));
@@ -198,5 +198,73 @@ describe("--help (issue 20, item 4)", () => {
     expect([r.exitCode, r.stderr.toString()]).toEqual([2, expect.stringContaining("(did you mean --relay?)")]);
     const far = Bun.spawnSync([EDGEPORT, "ls", "--frobnicate"]);
     expect(far.stderr.toString()).toContain("unknown option --frobnicate (see --help)");
+  });
+});
+
+describe("error messages (issue 20, item 6)", () => {
+  const bare = (args: string[], env: Record<string, string> = {}) => {
+    const r = Bun.spawnSync([EDGEPORT, ...args], { stdin: "ignore", env: { ...process.env, ...env } });
+    return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+  };
+
+  test.each([
+    [
+      ["publish", "--relay", "unix:///tmp/x.sock", "127.0.0.1:8080:10.0.0.1"],
+      {},
+      /TARGET_PORT is missing after "10\.0\.0\.1"/,
+    ],
+    [["forwarder", "--listen", "stdio:", "--allow", "banana"], {}, /--allow: "banana" is not a CIDR/],
+    [
+      ["run", "--relay", "unix:///tmp/x.sock", "--api", "none", "--firewall", "none"],
+      { DOCKER_HOST: "http://127.0.0.1:2375" },
+      /DOCKER_HOST: engine URL "http:\/\/127\.0\.0\.1:2375" is not one of .*\(set --engine to override it\)/,
+    ],
+  ])("edgeport %p names the part at fault", (args, env, re) => {
+    const r = bare(args, env);
+    expect([r.code, r.err]).toEqual([2, expect.stringMatching(re)]);
+  });
+
+  test("a runtime error is one line `edgeport: <message>`; with --log-format json it carries the code; silent does not hide it", () => {
+    const api = ["--api", `unix://${dir}/no-daemon.sock`];
+    const text = bare(["ls", ...api]);
+    expect([text.code, text.err]).toEqual([
+      1,
+      expect.stringMatching(
+        /^edgeport: no edgeport daemon answers at unix:.*no-daemon\.sock \(ENOENT\); start one with/,
+      ),
+    ]);
+    expect(text.err).not.toContain("[E_DIAL]");
+    expect(text.err.trim().split("\n")).toHaveLength(1);
+    const silent = bare(["ls", ...api, "--log-level", "silent"]);
+    expect([silent.code, silent.err]).toEqual([1, text.err]);
+    const json = bare(["ls", ...api, "--log-format", "json", "--log-level", "silent"]);
+    expect(JSON.parse(json.err)).toMatchObject({
+      level: "fatal",
+      code: "E_DIAL",
+      msg: expect.stringContaining("no edgeport daemon"),
+    });
+  });
+
+  test("an unreachable engine: one prefix, the cause in our words, not Bun's guess", async () => {
+    const log = join(dir, "no-engine.log");
+    const engine = `unix://${dir}/no-engine.sock`;
+    const p = spawnHost(
+      ["run", "--relay", `unix://${dir}/nobody.sock`, "--engine", engine, "--api", "none", "--firewall", "none"],
+      log,
+    );
+    try {
+      await until(() => hasLog(log, /unreachable/), "the engine line");
+      const line = logLines(log).find((l) => /unreachable/.test(l.msg))!.msg;
+      expect(line).toStartWith(`engine ${engine} unreachable: no socket there (ENOENT); keeping what is published`);
+      expect(line).not.toContain("typo");
+      expect(line.match(/unreachable/g)).toHaveLength(1);
+    } finally {
+      await stopProcess(p);
+    }
+  });
+
+  test("firewall prune --dry-run says what it would remove", () => {
+    const r = bare(["firewall", "prune", "--dry-run", "--firewall", "none"]);
+    expect([r.code, r.out]).toEqual([0, "would remove 0 rule(s) of dead instances\n"]);
   });
 });
