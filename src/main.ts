@@ -4,14 +4,15 @@
  * It reads them once into a ProcessContext and hands that to the command that runs.
  */
 import type { ArgsDef, CommandDef } from "citty";
-import { runCommand, showUsage } from "citty";
-import { checkFlags } from "./cli/common.ts";
+import { runCommand } from "citty";
+import { checkFlags, outcome } from "./cli/common.ts";
 import { stop } from "./cli/context.ts";
 import { looksLikeDockerd, runDockerProxy, USAGE } from "./cli/docker-proxy.ts";
+import { renderHelp } from "./cli/help.ts";
 import { main } from "./cli/index.ts";
 import { logUnhandled } from "./cli/unhandled.ts";
 import { isEdgeportError } from "./shared/errors.ts";
-import { log } from "./shared/log.ts";
+import { log, logFormat } from "./shared/log.ts";
 import type { ProcessContext } from "./shared/process-context.ts";
 
 const USAGE_ERRORS = new Set(["E_BAD_SPEC", "E_BAD_URL", "E_BAD_ARG", "E_BAD_ADDRESS", "E_BAD_CIDR"]);
@@ -41,6 +42,26 @@ const context: ProcessContext = {
   execPath: process.execPath,
   signal: stop.signal,
 };
+
+/** Help on stdout: wrapped to the terminal (80 columns in a pipe); colour on a TTY or with FORCE_COLOR, never with NO_COLOR. */
+async function showUsage(cmd: CommandDef, parent?: CommandDef): Promise<void> {
+  const tty = !!process.stdout.isTTY;
+  const force = process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== "0";
+  const color = process.env.NO_COLOR === undefined && (tty || force);
+  const width = tty && process.stdout.columns ? Math.max(40, process.stdout.columns) : 80;
+  process.stdout.write(await renderHelp(cmd, parent, { width, color }));
+}
+
+/**
+ * A runtime error ends the command: `edgeport: <message>` on stderr, or with --log-format json one
+ * JSON line carrying the code. Whatever --log-level says: silence never hides why it stopped.
+ */
+function fatal(message: string, code: string): number {
+  if (logFormat() === "json")
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "fatal", msg: message, code })}\n`);
+  else process.stderr.write(`edgeport: ${message}\n`);
+  return 1;
+}
 
 async function run(): Promise<number> {
   const rawArgs = process.argv.slice(2);
@@ -92,23 +113,21 @@ async function run(): Promise<number> {
     }
     checkFlags(rest, (cmd.args ?? {}) as ArgsDef);
     await runCommand(cmd, { rawArgs: rest, data: context });
-    return 0;
+    return outcome.exitCode;
   } catch (e) {
     if (isEdgeportError(e)) {
       if (USAGE_ERRORS.has(e.code)) {
         console.error(`edgeport ${name}: ${e.message}`);
         return 2;
       }
-      log.error(`${e.message} [${e.code}]`);
-      return 1;
+      return fatal(e.message, e.code);
     }
     const msg = (e as Error)?.message ?? String(e);
     if (/Missing required (positional )?argument/i.test(msg)) {
       console.error(`edgeport ${name}: ${msg} (see edgeport ${name} --help)`);
       return 2;
     }
-    log.error(e);
-    return 1;
+    return fatal(msg, "E_INTERNAL");
   }
 }
 

@@ -10,6 +10,20 @@ import { cpuQuota, NO_ACTIVITY, startSpinner } from "../shared/spin.ts";
 
 export const VERSION = "0.1.0";
 
+/**
+ * Exit codes: 0 done; 1 something failed (a spec of several, an unknown id, the daemon); 2 bad
+ * usage; 3 the daemon runs but its pipe (or engine) is down: ports listen, clients would wait and
+ * be reset. A command that runs to its end but must not exit 0 raises `outcome.exitCode`.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, down: 3 } as const;
+export const outcome = { exitCode: 0 as number };
+export const exitWith = (code: number): void => {
+  if (outcome.exitCode === 0 || (code !== 0 && code < outcome.exitCode)) outcome.exitCode = code;
+};
+
+/** Every --json output: one JSON document, indented by two spaces. */
+export const printJson = (v: unknown): void => console.log(JSON.stringify(v, null, 2));
+
 export const logArgs = {
   "log-level": {
     type: "string",
@@ -234,8 +248,42 @@ export function checkFlags(rawArgs: string[], def: ArgsDef): void {
     const m = /^--?([^=]+)/.exec(a);
     if (!m || /^-\d/.test(a) || a === "-") continue;
     const name = m[1]!.replace(/^no-/, "");
-    if (!known.has(name)) throw new EdgeportError("E_BAD_ARG", `unknown option ${a.split("=")[0]} (see --help)`);
+    if (!known.has(name)) {
+      const near = closest(
+        name,
+        [...known].filter((k) => k.length > 1),
+      );
+      throw new EdgeportError(
+        "E_BAD_ARG",
+        `unknown option ${a.split("=")[0]}${near ? ` (did you mean --${near}?)` : " (see --help)"}`,
+      );
+    }
   }
+}
+
+/** Edit distance (insert, delete, replace, swap two neighbours). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The known name nearest to a mistyped one, when it is near enough to be the one meant. */
+export function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const dd = distance(name, k);
+    if (dd < bestD) [best, bestD] = [k, dd];
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
 /** Resolves when the signal aborts. */

@@ -6,7 +6,8 @@ import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, parseFirewallMode } from "../firewall/index.ts";
 import { powershellPath } from "../firewall/windows.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
-import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
+import { mergeArgs, portRules } from "../shared/config.ts";
+import { configPath, loadConfig } from "../shared/config-file.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import type { ProcessContext } from "../shared/process-context.ts";
@@ -73,7 +74,8 @@ function sockets(ctx: ProcessContext): HostSockets & Pick<DoctorInput, "excluded
 }
 
 function input(given: Args, rawArgs: string[], ctx: ProcessContext, onlyPort?: number): DoctorInput {
-  const config = given.config ? loadConfig(given.config) : {};
+  const file = configPath(given.config, { env: ctx.env, platform: ctx.platform, home: homedir(), defaults: true });
+  const config = file ? loadConfig(file) : {};
   const a = mergeArgs(given as Record<string, unknown>, rawArgs, config) as Args;
   applyLogArgs(a);
   if (!(BINDING_POLICIES as readonly string[]).includes(a.binding ?? ""))
@@ -85,7 +87,7 @@ function input(given: Args, rawArgs: string[], ctx: ProcessContext, onlyPort?: n
     engine: discoverEngine({
       flag: given.engine,
       config: config.engine,
-      configPath: given.config,
+      configPath: file,
       env: ctx.env,
       platform: ctx.platform,
       home: homedir(),

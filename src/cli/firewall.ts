@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { commandRunner, createFirewall, isAlive, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { log } from "../shared/log.ts";
-import { applyLogArgs, logArgs } from "./common.ts";
+import { applyLogArgs, logArgs, printJson } from "./common.ts";
 import { contextOf, type ProcessContext } from "./context.ts";
 
 const modeArg = {
@@ -40,7 +40,7 @@ const ls = defineCommand({
       where: r.where,
     }));
     if (a.json) {
-      console.log(JSON.stringify(rows));
+      printJson(rows);
       return;
     }
     if (!rows.length) {
@@ -89,12 +89,12 @@ const prune = defineCommand({
     if (a.all) {
       const all = (await backend.list()).filter((r) => r.pid > 0);
       if (all.length) await backend.apply([], all, { instance: "00000000", pid: ctx.pid }, []);
-      console.log(`removed ${all.length} rule(s)`);
+      console.log(`${a["dry-run"] ? "would remove" : "removed"} ${all.length} rule(s)`);
       return;
     }
     const fw = createFirewall({ backend, log: log.withTag("firewall"), pid: ctx.pid });
     const removed = await fw.prune();
-    console.log(`removed ${removed.length} rule(s) of dead instances`);
+    console.log(`${a["dry-run"] ? "would remove" : "removed"} ${removed.length} rule(s) of dead instances`);
   },
 });
 

@@ -4,6 +4,8 @@ import { createEngine } from "../events/engine.ts";
 import { createDialPolicy } from "../relay/forwarder/dial-policy.ts";
 import { startForwarder } from "../relay/forwarder/forwarder.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
+import { mergeArgs } from "../shared/config.ts";
+import { configPath, loadConfig } from "../shared/config-file.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { raiseFdLimit } from "../shared/fd-limit.ts";
@@ -15,8 +17,7 @@ const args = {
   listen: {
     type: "string",
     description:
-      "Where to accept the pipe: unix:///path, tcp://IP:PORT, vsock://any:PORT, fd://N (an inherited listening socket, e.g. systemd socket activation), stdio:, npipe:////./pipe/NAME",
-    required: true,
+      "Where to accept the pipe: unix:///path, tcp://IP:PORT, vsock://any:PORT, fd://N (an inherited listening socket, e.g. systemd socket activation), stdio:, npipe:////./pipe/NAME (required here or in --config)",
     valueHint: "URL",
   },
   allow: {
@@ -48,9 +49,26 @@ const args = {
     default: "10s",
     valueHint: "DURATION",
   },
+  config: {
+    type: "string",
+    description:
+      "A TOML or JSON file with any of these options (schema: docs/forwarder.config.schema.json); flags given here win",
+    valueHint: "PATH",
+  },
   ...pipeArgs,
   ...logArgs,
 } as const;
+
+/** A bad --allow value (from the flag or the config's allow) is blamed on --allow. */
+function allowFlag<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof EdgeportError && !e.message.startsWith("--allow"))
+      throw new EdgeportError(e.code, `--allow: ${e.message}`);
+    throw e;
+  }
+}
 
 function controlPathOf(u: string | undefined): string | undefined {
   if (u === undefined) return undefined;
@@ -90,26 +108,34 @@ export default defineCommand({
     description: "Run inside the VM: accept the pipe from the host and dial containers for each channel",
   },
   args,
-  async run({ args: a, rawArgs, data }) {
+  async run({ args: given, rawArgs, data }) {
+    const ctx = contextOf(data);
+    const file = configPath(given.config, { env: {}, platform: ctx.platform, home: "", defaults: false });
+    const config = file ? loadConfig(file, "forwarder") : {};
+    const a = mergeArgs(given, rawArgs, config);
+    if (!a.listen)
+      throw new EdgeportError("E_BAD_ARG", '--listen is missing (on the command line or as "listen" in --config)');
     applyLogArgs(a);
     raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const flog = log.withTag("forwarder");
     const listen = parseTransportUrl(a.listen, "listen");
-    const settings = pipeSettings(a, contextOf(data));
+    const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const local = interfaceAddresses();
     local.get();
-    const policy = createDialPolicy({
-      allow: repeated(rawArgs, "allow"),
-      engineSubnets: engine
-        ? () =>
-            engine.subnets().finally(() => {
-              local.invalidate();
-            })
-        : undefined,
-      localInterfaces: local.get,
-    });
+    const policy = allowFlag(() =>
+      createDialPolicy({
+        allow: repeated(rawArgs, "allow").length ? repeated(rawArgs, "allow") : (config.allow ?? []),
+        engineSubnets: engine
+          ? () =>
+              engine.subnets().finally(() => {
+                local.invalidate();
+              })
+          : undefined,
+        localInterfaces: local.get,
+      }),
+    );
     if (engine) {
       await policy
         .refresh()

@@ -1,18 +1,23 @@
 import { defineCommand } from "citty";
+import type { PortState } from "../publisher/daemon.ts";
 import { publishMappings } from "../publisher/publish.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { parseDuration } from "../shared/duration.ts";
-import { EdgeportError } from "../shared/errors.ts";
+import { EdgeportError, isEdgeportError } from "../shared/errors.ts";
 import { raiseFdLimit } from "../shared/fd-limit.ts";
 import { log } from "../shared/log.ts";
 import { type PortMapping, parsePortSpec } from "../shared/port-spec.ts";
+import type { ProcessContext } from "../shared/process-context.ts";
 import { apiArgs, apiClient } from "./client.ts";
 import {
   applyLogArgs,
+  EXIT,
+  exitWith,
   logArgs,
   pipeArgs,
   pipeSettings,
+  printJson,
   startSpin,
   udpArgs,
   udpSettings,
@@ -20,15 +25,19 @@ import {
   VERSION,
 } from "./common.ts";
 import { contextOf, stop } from "./context.ts";
-import { PublishReply } from "./replies.ts";
+import { PublishReply, StateReply } from "./replies.ts";
 
 const args = {
   spec: {
     type: "positional",
     description:
-      "[HOST_IP:]HOST_PORT[-END]:TARGET[:TARGET_PORT[-END]][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
+      "[HOST_IP:]HOST_PORT[-END]:TARGET:TARGET_PORT[-END][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
     required: true,
     valueHint: "SPEC...",
+  },
+  json: {
+    type: "boolean",
+    description: "Through the daemon: print the result of each spec (id, ports, or error) as JSON",
   },
   "proxy-protocol": {
     type: "boolean",
@@ -62,6 +71,50 @@ function proxyCheck<M extends PortMapping>(spec: string, ms: M[], proxy: boolean
   return ms.map((m) => ({ ...m, proxyProtocol: true }));
 }
 
+type PublishAnswer = { id: string; created: boolean; ports: PortState[]; code?: string; message?: string };
+const portsText = (ports: PortState[]) =>
+  ports.map((p) => `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`).join(", ");
+
+/**
+ * Every spec goes to the daemon, one request each: a failure is reported and the rest still
+ * publish (exit 1 when any failed). Then, if the pipe to the VM is down, says so: the ports listen
+ * but clients wait and are reset (exit 3).
+ */
+async function publishThroughDaemon(
+  a: { json?: boolean; "proxy-protocol": boolean; api?: string; "api-token-file"?: string },
+  specs: string[],
+  ctx: ProcessContext,
+): Promise<void> {
+  const client = apiClient(a, ctx);
+  for (const spec of specs) proxyCheck(spec, parsePortSpec(spec, { targetNames: true }), a["proxy-protocol"]); // bad input fails before anything is sent
+  const results: unknown[] = [];
+  let published = 0;
+  for (const spec of specs) {
+    const body = { spec, ...(a["proxy-protocol"] ? { proxyProtocol: true } : {}) };
+    const r = await client.request("POST", "/v1/ports", PublishReply, body).catch((e: unknown) => {
+      if (!isEdgeportError(e) || e.code === "E_DIAL" || e.code === "E_PROTOCOL" || e.code === "E_PERMISSION") throw e;
+      console.error(`edgeport publish: ${spec}: ${e.message}`);
+      results.push({ spec, error: { code: e.code, message: e.message } });
+      exitWith(EXIT.failed);
+      return null;
+    });
+    if (!r) continue;
+    published++;
+    const { id, created, ports } = r.body as unknown as PublishAnswer;
+    results.push({ spec, id, created, ports });
+    if (!a.json) console.log(`${id} ${created ? "published" : "already published"}: ${portsText(ports)}`);
+  }
+  if (a.json) printJson(results);
+  if (published === 0) return;
+  const st = await client.request("GET", "/v1/state", StateReply);
+  if (!st.body.pipe.up) {
+    console.error(
+      `edgeport publish: the pipe to the VM (${st.body.pipe.url}) is down: the ports listen, but a client that connects waits for the pipe (the daemon's --pipe-wait, 5s by default) and is then reset. See edgeport status; is the forwarder running?`,
+    );
+    exitWith(EXIT.down);
+  }
+}
+
 export default defineCommand({
   meta: {
     name: "publish",
@@ -75,18 +128,7 @@ export default defineCommand({
     raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const plog = log.withTag("publish");
     const specs = (a._ as string[]).filter((s) => s !== "--");
-    if (!a.relay) {
-      const client = apiClient(a, ctx);
-      for (const spec of specs) proxyCheck(spec, parsePortSpec(spec, { targetNames: true }), a["proxy-protocol"]); // bad input fails before anything is sent
-      for (const spec of specs) {
-        const body = { spec, ...(a["proxy-protocol"] ? { proxyProtocol: true } : {}) };
-        const r = await client.request("POST", "/v1/ports", PublishReply, body);
-        console.log(
-          `${r.body.id} ${r.body.created ? "published" : "already published"}: ${r.body.ports.map((p) => `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`).join(", ")}`,
-        );
-      }
-      return;
-    }
+    if (!a.relay) return publishThroughDaemon(a, specs, ctx);
     const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"]));
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);

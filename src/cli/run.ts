@@ -10,7 +10,8 @@ import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
-import { loadConfig, mergeArgs, portRules } from "../shared/config.ts";
+import { mergeArgs, portRules } from "../shared/config.ts";
+import { configPath, runConfig } from "../shared/config-file.ts";
 import { defaultApiUrl, defaultControlDir, ensureNamedDir, ensurePrivateDir } from "../shared/control-socket.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -100,7 +101,7 @@ const args = {
   config: {
     type: "string",
     description:
-      "A JSON or TOML file with any of these options and ignore/reserved rules (schema: docs/config.schema.json); flags given here win",
+      "A TOML or JSON file with any of these options and ignore/reserved rules (schema: docs/config.schema.json); flags given here win (default: EDGEPORT_CONFIG, else edgeport.toml or .json in ~/.config/edgeport, ~/Library/Application Support/edgeport or %APPDATA%\\edgeport, when there)",
     valueHint: "PATH",
   },
   ...udpArgs,
@@ -149,7 +150,9 @@ export default defineCommand({
   args,
   async run({ args: given, rawArgs, data }) {
     const ctx = contextOf(data);
-    const config = given.config ? loadConfig(given.config) : {};
+    const where = { env: ctx.env, platform: ctx.platform, home: homedir() };
+    const file = configPath(given.config, { ...where, defaults: true });
+    const config = runConfig(file, where);
     const a = mergeArgs(given, rawArgs, config);
     if (!a.relay)
       throw new EdgeportError("E_BAD_ARG", '--relay is missing (on the command line or as "relay" in --config)');
@@ -159,7 +162,7 @@ export default defineCommand({
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const found = engineHere(ctx, given.engine, config.engine, given.config);
+    const found = engineHere(ctx, given.engine, config.engine, file);
     const engine = found.url === "none" ? null : createEngine(found.url, undefined, found.source);
     const { apiUrl, apiToken } = controlApiSettings(a, ctx);
     const url = parseTransportUrl(a.relay, "connect");

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, posix, resolve, win32 } from "node:path";
 import { defineCommand } from "citty";
-import { loadConfig } from "../shared/config.ts";
+import { loadConfig } from "../shared/config-file.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { forwarderArgs, parseForwarderConfig } from "./service/forwarder-config.ts";
 import { defaultConfigPath, type PlanInput, type ServiceFile, type ServicePlan, servicePlan } from "./service/plan.ts";

@@ -93,6 +93,18 @@ const versionNumber = (v: string) =>
     .map(Number)
     .reduce((a, b) => a * 1000 + b, 0);
 
+/** Why a fetch failed, in our words: Bun's own ("Was there a typo in the url or port?") guesses wrong here. */
+const WHY: Record<string, string> = {
+  ENOENT: "no socket there (ENOENT)",
+  ECONNREFUSED: "nothing listens there (ECONNREFUSED)",
+  EACCES: "permission denied (EACCES)",
+};
+const fetchCause = (e: unknown): string => {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === "string") return WHY[code] ?? code;
+  return (e as Error)?.name === "TimeoutError" ? "no answer in time" : ((e as Error)?.message ?? String(e));
+};
+
 /** parseEngineUrl, whose error also says where the URL came from. */
 function parseNamedUrl(url: string, origin?: string): ReturnType<typeof parseEngineUrl> {
   try {
@@ -118,7 +130,7 @@ export function createEngine(url: string, timeoutMs = 5000, origin?: string, sen
     try {
       return await send(full, { signal: init.signal ?? AbortSignal.timeout(timeoutMs) });
     } catch (e) {
-      throw new EdgeportError("E_DIAL", `engine ${named} unreachable: ${(e as Error).message}`, { cause: e });
+      throw new EdgeportError("E_DIAL", `engine ${named} unreachable: ${fetchCause(e)}`, { cause: e });
     }
   }
 

@@ -131,7 +131,7 @@ export function createWatcher(o: WatcherOptions): Watcher {
           failures++;
           if (failures === 1) {
             log.warn(
-              `engine ${engine.url} unreachable: ${msg}; keeping what is published, retrying with backoff up to ${maxDelay / 1000} s`,
+              `engine ${engine.url} unreachable: ${msg.replace(`engine ${engine.url} unreachable: `, "").replace(`engine ${engine.url}: `, "")}; keeping what is published, retrying with backoff up to ${maxDelay / 1000} s`,
             );
           } else if (msg !== lastError) log.debug(`engine still unreachable: ${msg}`);
           lastError = msg;

@@ -1,18 +1,35 @@
 /**
- * The config file of `edgeport run` (--config): JSON or TOML, validated by one zod schema that
- * also generates docs/config.schema.json. It holds what the flags hold (a flag on the command line
- * wins), plus what flags cannot say well: ignore rules and reserved ports. Unknown keys are errors
- * that name the key, so a typo never silently does nothing.
+ * The config files of `edgeport run` and `edgeport forwarder` (--config, or EDGEPORT_CONFIG, or a
+ * default path per OS for run): JSON or TOML, validated by zod schemas that also generate
+ * docs/config.schema.json and docs/forwarder.config.schema.json. A file holds what the flags hold,
+ * every one of them (a flag on the command line wins), plus for run what flags cannot say well:
+ * ignore rules and reserved ports. Unknown keys are errors that name the key, so a typo never
+ * silently does nothing. Reading and reporting: config-file.ts.
  */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { EdgeportError } from "./errors.ts";
 
-const Duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)?$/, 'a duration like "30s", "500ms", "2m"');
+/** A unit is required ("5" is not 5 ms); 0 alone is fine (off). */
+const Duration = z.string().regex(/^(0|\d+(\.\d+)?(ms|s|m|h))$/, 'a duration with a unit, like "30s", "500ms", "2m"');
 const PortOrRange = z.union([
   z.number().int().min(1).max(65535),
   z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port or a range "8000-8099"'),
 ]);
+const Window = z.number().int().min(16384).max(16777216);
+
+/** What every command with a pipe shares (pipeArgs, logArgs), and `$schema` for editors. */
+const common = {
+  $schema: z.string().describe("The JSON Schema of this file, for editors (ignored)").optional(),
+  "token-file": z.string().describe("Pipe secret file (as --token-file); relative to this file").optional(),
+  window: Window.describe("Per-channel receive window in bytes at first (as --window)").optional(),
+  "window-max": Window.describe("What a fast channel's window may grow to, in bytes (as --window-max)").optional(),
+  keepalive: Duration.describe("Ping after this much silence (as --keepalive)").optional(),
+  "dead-after": Duration.describe("Declare the pipe dead after this much silence (as --dead-after)").optional(),
+  spin: Duration.describe(
+    "Keep a CPU busy for this long after each burst of traffic, Linux, off by default (as --spin)",
+  ).optional(),
+  "log-level": z.enum(["silent", "error", "warn", "info", "debug", "trace"]).describe("As --log-level").optional(),
+  "log-format": z.enum(["text", "json"]).describe("As --log-format").optional(),
+};
 
 export const ConfigSchema = z
   .strictObject({
@@ -22,31 +39,18 @@ export const ConfigSchema = z
     resync: Duration.describe("Full resync period (as --resync)").optional(),
     "pipe-wait": Duration.describe("How long a new connection waits for a down pipe (as --pipe-wait)").optional(),
     api: z.string().describe('Control API URL, or "none" (as --api)').optional(),
-    "api-token-file": z.string().describe("Bearer token file for a tcp:// API (as --api-token-file)").optional(),
+    "api-token-file": z
+      .string()
+      .describe("Bearer token file for a tcp:// API (as --api-token-file); relative to this file")
+      .optional(),
     firewall: z
       .enum(["auto", "nftables", "windows", "macos", "none"])
       .describe("Host firewall backend (as --firewall)")
       .optional(),
-    "token-file": z.string().describe("Pipe secret file (as --token-file)").optional(),
-    window: z
-      .number()
-      .int()
-      .min(16384)
-      .max(16777216)
-      .describe("Per-channel receive window in bytes at first (as --window)")
+    "firewall-dry-run": z
+      .boolean()
+      .describe("Print the firewall commands instead of running them (as --firewall-dry-run)")
       .optional(),
-    "window-max": z
-      .number()
-      .int()
-      .min(16384)
-      .max(16777216)
-      .describe("What a fast channel's window may grow to, in bytes (as --window-max)")
-      .optional(),
-    keepalive: Duration.describe("Ping after this much silence (as --keepalive)").optional(),
-    "dead-after": Duration.describe("Declare the pipe dead after this much silence (as --dead-after)").optional(),
-    spin: Duration.describe(
-      "Keep a CPU busy for this long after each burst of traffic, Linux, off by default (as --spin)",
-    ).optional(),
     "udp-idle": Duration.describe("UDP flow idle timeout (as --udp-idle)").optional(),
     "udp-max-flows": z
       .number()
@@ -55,8 +59,7 @@ export const ConfigSchema = z
       .max(1_000_000)
       .describe("UDP flows per port (as --udp-max-flows)")
       .optional(),
-    "log-level": z.enum(["silent", "error", "warn", "info", "debug", "trace"]).optional(),
-    "log-format": z.enum(["text", "json"]).optional(),
+    ...common,
     ignore: z
       .strictObject({
         ports: z.array(PortOrRange).describe("Host ports never published for containers").optional(),
@@ -79,62 +82,44 @@ export const ConfigSchema = z
   .describe("edgeport run configuration (JSON or TOML)");
 export type Config = z.infer<typeof ConfigSchema>;
 
-export function configJsonSchema(): unknown {
-  return { ...(z.toJSONSchema(ConfigSchema) as object), title: "edgeport run configuration" };
-}
+export const ForwarderConfigSchema = z
+  .strictObject({
+    listen: z.string().describe("Where to accept the pipe (as --listen)").optional(),
+    allow: z
+      .array(z.string().min(1))
+      .describe("Destinations the forwarder may dial: CIDRs or unix:///paths (as --allow, repeated)")
+      .optional(),
+    engine: z.string().describe("Also allow the subnets of this engine's networks (as --engine)").optional(),
+    "vpnkit-compat": z.boolean().describe("Behave like a plain vpnkit forwarder (as --vpnkit-compat)").optional(),
+    "control-listen": z.string().describe("VM-local socket for edgeport docker-proxy (as --control-listen)").optional(),
+    "dial-timeout": Duration.describe("Give up dialling a destination after this long (as --dial-timeout)").optional(),
+    ...common,
+  })
+  .describe("edgeport forwarder configuration (JSON or TOML)");
+export type ForwarderConfig = z.infer<typeof ForwarderConfigSchema>;
 
-export function parseConfig(text: string, where: string): Config {
-  let data: unknown;
-  const toml = where.endsWith(".toml");
-  try {
-    data = toml ? Bun.TOML.parse(text) : JSON.parse(text);
-  } catch (e) {
-    throw new EdgeportError(
-      "E_BAD_ARG",
-      `--config ${where}: not valid ${toml ? "TOML" : "JSON"}: ${(e as Error).message}`,
-    );
-  }
-  const r = ConfigSchema.safeParse(data);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    const path = i.path.join(".");
-    const what =
-      i.code === "unrecognized_keys"
-        ? `unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${path ? `${path}.` : ""}${k}"`).join(", ")}`
-        : `"${path}": ${i.message}`;
-    throw new EdgeportError("E_BAD_ARG", `--config ${where}: ${what}`);
-  }
-  for (const p of [...(r.data.ignore?.ports ?? []), ...(r.data.reserved ?? [])]) {
-    if (typeof p === "string") {
-      const [a, b] = p.split("-").map(Number);
-      if (a! < 1 || b! > 65535 || b! < a!)
-        throw new EdgeportError("E_BAD_ARG", `--config ${where}: port range "${p}" must be START-END within 1-65535`);
-    }
-  }
-  return r.data;
-}
+/** Keys whose value is a file path (relative: to the config file's directory). */
+export const PATH_KEYS = ["token-file", "api-token-file"] as const;
+/** Keys whose value is a URL; a relative unix:// path is relative to the config file's directory. */
+export const URL_KEYS = ["relay", "engine", "api", "listen", "control-listen"] as const;
 
-export function loadConfig(path: string): Config {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new EdgeportError(
-      "E_BAD_ARG",
-      `--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-  return parseConfig(text, path);
+export function configJsonSchema(kind: "run" | "forwarder" = "run"): unknown {
+  const schema = kind === "run" ? ConfigSchema : ForwarderConfigSchema;
+  return { ...(z.toJSONSchema(schema) as object), title: `edgeport ${kind} configuration` };
 }
 
 /** Flags given on the command line win; otherwise the file's value; otherwise the flag's default. */
-export function mergeArgs<A extends Record<string, unknown>>(args: A, rawArgs: string[], config: Config): A {
+export function mergeArgs<A extends Record<string, unknown>>(
+  args: A,
+  rawArgs: string[],
+  config: Config | ForwarderConfig,
+): A {
   const given = new Set(
     rawArgs.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!.replace(/^no-/, "")),
   );
   const out: Record<string, unknown> = { ...args };
   for (const [k, v] of Object.entries(config)) {
-    if (k === "ignore" || k === "reserved" || v === undefined || given.has(k)) continue;
+    if (k === "ignore" || k === "reserved" || k === "$schema" || v === undefined || given.has(k)) continue;
     out[k] = typeof v === "number" ? String(v) : v;
   }
   return out as A;

@@ -53,7 +53,12 @@ const recentReporter = {
 };
 export const recentLog = (): readonly { time: string; level: string; tag?: string; msg: string }[] => recent;
 
+let currentFormat: LogFormat = "text";
+/** The --log-format in force (fatal errors follow it). */
+export const logFormat = (): LogFormat => currentFormat;
+
 export function configureLog(level: LogLevelName, format: LogFormat): void {
+  currentFormat = format;
   const levels: Record<LogLevelName, number> = {
     silent: LogLevels.silent,
     error: LogLevels.error,

@@ -70,6 +70,10 @@ export function parsePortSpec(
   const t = tokens(body);
   if (t.some((x) => !x.startsWith("[") && x.includes("]"))) fail("unbalanced brackets");
   if (t.length > 4) fail('too many ":" (write IPv6 addresses in brackets, e.g. [::1]:8080:[fd00::2]:80)');
+  const portLike = (x: string | undefined) => x !== undefined && /^[\d-]+$/.test(x);
+  // 127.0.0.1:8080:10.0.0.1 and 8080:10.0.0.1: the last part is an address, not a port
+  if ((t.length === 3 && !portLike(t[0]) && portLike(t[1])) || (t.length === 2 && portLike(t[0]) && !portLike(t[1])))
+    fail(`TARGET_PORT is missing after "${t[t.length - 1]}" (e.g. ${body}:80)`);
   if (t.length < 3) fail("expected [HOST_IP:]HOST_PORT:TARGET_IP:TARGET_PORT");
   const [hostIpText, hostPortText, targetIpText, targetPortText] = t.length === 4 ? t : [undefined, ...t];
 

@@ -170,7 +170,9 @@ test("a named pipe URL is reached by pipe-http (Bun.connect), which opens pipes;
   const err = await createEngine("npipe:////./pipe/edgeport-no-such-engine", 2000)
     .negotiate()
     .catch((e) => e);
-  expect((err as Error).message).toBe("engine npipe:////./pipe/edgeport-no-such-engine unreachable: Failed to connect");
+  expect((err as Error).message).toBe(
+    "engine npipe:////./pipe/edgeport-no-such-engine unreachable: no socket there (ENOENT)",
+  );
   expect(((err as Error).cause as { syscall?: string }).syscall).toBe("connect");
   const viaFetch = await engineRequest("unix:///nonexistent/docker.sock")("http://localhost/_ping", {
     signal: AbortSignal.timeout(2000),

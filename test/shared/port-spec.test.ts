@@ -53,6 +53,9 @@ test.each([
   [":8080:1.2.3.4:80", /HOST_IP is empty/],
   ["127.0.0.1:8080::80", /TARGET_IP is missing/],
   ["127.1:8080:1.2.3.4:80", /four dotted numbers/],
+  // issue 20: a missing target port was blamed on the target IP
+  ["127.0.0.1:8080:10.0.0.1", /TARGET_PORT is missing after "10\.0\.0\.1" \(e\.g\. 127\.0\.0\.1:8080:10\.0\.0\.1:80\)/],
+  ["8080:10.0.0.1/udp", /TARGET_PORT is missing after "10\.0\.0\.1"/],
 ])("%p is refused, pointing at the bad part: %p", (spec, message) => {
   expect(() => parsePortSpec(spec)).toThrow(message);
   try {

@@ -92,6 +92,6 @@ describe("probe on a real socket", () => {
     dir = mkdtempSync("/tmp/edgeport-doctor-engine-");
     const { facts, engine } = await probeEngine({ url: `unix://${dir}/none.sock`, source: "--engine" });
     expect(engine).toBeNull();
-    expect(facts.error).toMatch(/^ENOENT/);
+    expect(facts.error).toBe("no socket there (ENOENT)");
   });
 });
