@@ -89,6 +89,8 @@ interface Conn {
   /** bytes for a destination still connecting */
   early: Uint8Array[];
   finPending: boolean;
+  /** a CLOSE came while the destination was still connecting: end it once it opens */
+  closePending?: boolean;
 }
 
 function vm(path: string): void {
@@ -111,6 +113,10 @@ function vm(path: string): void {
         data: c,
         socket: {
           open(s) {
+            if (c.closePending) {
+              s.end();
+              return;
+            }
             c.sock = s;
             c.w = new Writer(s as Socket<unknown>);
             c.w.onIdle = () => pipe.resume();
@@ -143,6 +149,7 @@ function vm(path: string): void {
     } else if (type === CLOSE) {
       const c = conns.get(id);
       conns.delete(id);
+      if (c && !c.sock) c.closePending = true;
       c?.sock?.end();
     }
   };
