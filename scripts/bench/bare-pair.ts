@@ -3,9 +3,12 @@
  * The benchmark's ceiling for edgeport's design: two Bun processes, ONE unix pipe, the simplest
  * framing that still carries many connections (iperf3 needs its control connection beside the
  * data one) with half-close: no windows, no credit, no per-channel queues beyond what a partial
- * write leaves, no handshake. Backpressure is the crudest that is still correct: when the pipe
- * (host) or a destination (VM) does not take a write, every reader feeding it is paused until
- * drain. Not a product: it shows how far edgeport is from what Bun can do with this design.
+ * write leaves, no handshake. Backpressure goes one way only: while the pipe does not take a
+ * write, every connection whose own writes are not waiting is paused until the pipe drains. The
+ * pipe itself is never paused (pausing it deadlocked an earlier version: a paused Bun socket was
+ * not seen to report drain): what a destination does not take at once waits in memory, which the
+ * benchmark's fast readers (iperf3, echo) keep small. Not a product: it shows how far edgeport is
+ * from what Bun can do with this design.
  *
  *   bun scripts/bench/bare-pair.ts vm PIPE_PATH
  *   bun scripts/bench/bare-pair.ts host PIPE_PATH HOST_PORT:TARGET_IP:TARGET_PORT ...
@@ -82,6 +85,14 @@ function deframer(onFrame: (type: number, id: number, payload: Uint8Array) => vo
   };
 }
 
+/**
+ * Stops reading from every connection whose own writes are not waiting: a paused Bun socket was
+ * seen here never to report drain, so pausing one with queued writes can deadlock the pair.
+ */
+function pauseReaders(conns: Map<number, Conn>): void {
+  for (const o of conns.values()) if (!o.w?.busy) o.sock?.pause();
+}
+
 interface Conn {
   sock: Socket<Conn> | null;
   id: number;
@@ -96,7 +107,6 @@ interface Conn {
 function vm(path: string): void {
   const conns = new Map<number, Conn>();
   let pipeW: Writer;
-  let pipe: Socket<undefined>;
   const send = (type: number, id: number, payload?: Uint8Array) => {
     pipeW.write(header(type, id, payload?.length ?? 0));
     if (payload?.length) pipeW.write(payload);
@@ -119,14 +129,13 @@ function vm(path: string): void {
             }
             c.sock = s;
             c.w = new Writer(s as Socket<unknown>);
-            c.w.onIdle = () => pipe.resume();
             for (const b of c.early) c.w.write(Buffer.from(b));
             c.early = [];
             if (c.finPending) s.shutdown();
           },
           data(_s, d) {
             send(DATA, id, d);
-            if (pipeW.busy) for (const o of conns.values()) o.sock?.pause();
+            if (pipeW.busy) pauseReaders(conns);
           },
           drain: () => c.w?.drain(),
           end: () => send(FIN, id),
@@ -141,7 +150,7 @@ function vm(path: string): void {
       const c = conns.get(id);
       if (!c) return;
       if (!c.w) c.early.push(Buffer.from(payload));
-      else if (!c.w.write(payload)) pipe.pause();
+      else c.w.write(payload);
     } else if (type === FIN) {
       const c = conns.get(id);
       if (c?.sock) c.sock.shutdown();
@@ -158,7 +167,6 @@ function vm(path: string): void {
     unix: path,
     socket: {
       open(s) {
-        pipe = s;
         tune(s as Socket<unknown>);
         pipeW = new Writer(s as Socket<unknown>);
         pipeW.onIdle = () => {
@@ -183,7 +191,7 @@ async function host(path: string, specs: string[]): Promise<void> {
   const feed = deframer((type, id, payload) => {
     const c = conns.get(id);
     if (!c?.sock) return;
-    if (type === DATA && !c.w!.write(payload)) pipe.pause();
+    if (type === DATA) c.w!.write(payload);
     else if (type === FIN) c.sock.shutdown();
     else if (type === CLOSE) {
       conns.delete(id);
@@ -212,14 +220,13 @@ async function host(path: string, specs: string[]): Promise<void> {
       socket: {
         open(s) {
           const c: Conn = { sock: s, id: nextId++, w: new Writer(s as Socket<unknown>), early: [], finPending: false };
-          c.w!.onIdle = () => pipe.resume();
           s.data = c;
           conns.set(c.id, c);
           send(OPEN, c.id, target);
         },
         data(s, d) {
           send(DATA, s.data.id, d);
-          if (pipeW.busy) for (const o of conns.values()) o.sock?.pause();
+          if (pipeW.busy) pauseReaders(conns);
         },
         drain: (s) => s.data.w!.drain(),
         end: (s) => send(FIN, s.data.id),
