@@ -27,6 +27,17 @@ export interface Watcher {
   run(signal: AbortSignal): Promise<void>;
 }
 
+/**
+ * "engine URL unreachable: cause", once: the engine's own errors already name it (and where its URL
+ * came from), the watcher's (the event stream ended) do not.
+ */
+function unreachable(url: string, msg: string): string {
+  const own = /^engine (\S+(?: \(from [^)]*\))?)(?: unreachable)?: (.*)$/s.exec(msg);
+  return own && own[1]!.startsWith(url)
+    ? `engine ${own[1]} unreachable: ${own[2]}`
+    : `engine ${url} unreachable: ${msg}`;
+}
+
 /** Waits ms, or less when the signal aborts first. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((r) => {
@@ -131,7 +142,7 @@ export function createWatcher(o: WatcherOptions): Watcher {
           failures++;
           if (failures === 1) {
             log.warn(
-              `engine ${engine.url} unreachable: ${msg.replace(`engine ${engine.url} unreachable: `, "").replace(`engine ${engine.url}: `, "")}; keeping what is published, retrying with backoff up to ${maxDelay / 1000} s`,
+              `${unreachable(engine.url, msg)}; keeping what is published, retrying with backoff up to ${maxDelay / 1000} s`,
             );
           } else if (msg !== lastError) log.debug(`engine still unreachable: ${msg}`);
           lastError = msg;

@@ -217,7 +217,7 @@ describe("error messages (issue 20, item 6)", () => {
     [
       ["run", "--relay", "unix:///tmp/x.sock", "--api", "none", "--firewall", "none"],
       { DOCKER_HOST: "http://127.0.0.1:2375" },
-      /DOCKER_HOST: engine URL "http:\/\/127\.0\.0\.1:2375" is not one of .*\(set --engine to override it\)/,
+      /engine URL "http:\/\/127\.0\.0\.1:2375" is not one of .* \(from DOCKER_HOST\)/,
     ],
   ])("edgeport %p names the part at fault", (args, env, re) => {
     const r = bare(args, env);
@@ -255,7 +255,9 @@ describe("error messages (issue 20, item 6)", () => {
     try {
       await until(() => hasLog(log, /unreachable/), "the engine line");
       const line = logLines(log).find((l) => /unreachable/.test(l.msg))!.msg;
-      expect(line).toStartWith(`engine ${engine} unreachable: no socket there (ENOENT); keeping what is published`);
+      expect(line).toStartWith(
+        `engine ${engine} (from --engine) unreachable: no socket there (ENOENT); keeping what is published`,
+      );
       expect(line).not.toContain("typo");
       expect(line.match(/unreachable/g)).toHaveLength(1);
     } finally {

@@ -218,7 +218,7 @@ describe("edgeport doctor", () => {
     expect(d.byId["pipe.secret"]!.detail).toMatch(/^authentication failed: .*secrets differ/);
     // the daemon's own line says what its relay client logged (which end noticed first is a race)
     expect(d.byId["daemon.pipe"]).toMatchObject({ verdict: "fail", detail: expect.stringContaining("down (") });
-    expect(d.err).toContain("[E_");
+    expect(d.err).toContain("checks failed: daemon.pipe, pipe.secret");
     // the good secret on the doctor's side, the daemon's still wrong: only the daemon's line is red
     const mixed = await doctor(bad, ["--token-file", join(tb.dir, "token")]);
     expect(mixed.byId["pipe.secret"]!.verdict).toBe("pass");
