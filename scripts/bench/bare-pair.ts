@@ -68,20 +68,49 @@ class Writer {
   }
 }
 
-/** Splits the pipe's byte stream into frames; payloads are handed out as views. */
+/**
+ * Splits the pipe's byte stream into frames without reassembling them: a DATA payload is handed out
+ * in pieces, views of the chunks as they arrive (as edgeport's decoder does); other payloads are small
+ * and handed out whole.
+ */
 function deframer(onFrame: (type: number, id: number, payload: Uint8Array) => void) {
-  let buf: Uint8Array = new Uint8Array(0);
+  const head = new Uint8Array(HEADER);
+  const view = new DataView(head.buffer);
+  let have = 0;
+  let type = 0;
+  let id = 0;
+  let left = 0;
+  let small: Uint8Array[] = [];
   return (chunk: Uint8Array) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     let off = 0;
-    while (buf.length - off >= HEADER) {
-      const v = new DataView(buf.buffer, buf.byteOffset + off, HEADER);
-      const len = v.getUint32(5);
-      if (buf.length - off < HEADER + len) break;
-      onFrame(v.getUint8(0), v.getUint32(1), buf.subarray(off + HEADER, off + HEADER + len));
-      off += HEADER + len;
+    while (off < chunk.length) {
+      if (have < HEADER) {
+        const n = Math.min(HEADER - have, chunk.length - off);
+        head.set(chunk.subarray(off, off + n), have);
+        have += n;
+        off += n;
+        if (have < HEADER) return;
+        type = view.getUint8(0);
+        id = view.getUint32(1);
+        left = view.getUint32(5);
+        if (left === 0) {
+          onFrame(type, id, new Uint8Array(0));
+          have = 0;
+        }
+        continue;
+      }
+      const n = Math.min(left, chunk.length - off);
+      const piece = chunk.subarray(off, off + n);
+      off += n;
+      left -= n;
+      if (type === DATA) onFrame(DATA, id, piece);
+      else small.push(piece);
+      if (left === 0) {
+        if (type !== DATA) onFrame(type, id, Buffer.concat(small));
+        small = [];
+        have = 0;
+      }
     }
-    buf = buf.subarray(off);
   };
 }
 
