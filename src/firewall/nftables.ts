@@ -164,11 +164,11 @@ export function createNftablesBackend(o: { run: Runner; cgroup: CgroupScope | nu
       );
       if (!script) return [];
       const argv = wrap(["-j", "-e", "-a", "-f", "-"]);
-      const r = await o.run(argv, { stdin: script, mutates: true });
-      if (r.code !== 0) throw new CommandError(argv, r);
-      if (!r.stdout.trim()) return []; // a dry run prints the script instead
+      const result = await o.run(argv, { stdin: script, mutates: true });
+      if (result.code !== 0) throw new CommandError(argv, result);
+      if (!result.stdout.trim()) return []; // a dry run prints the script instead
       const added: OwnedRule[] = [];
-      for (const item of RulesJson.parse(JSON.parse(r.stdout)).nftables) {
+      for (const item of RulesJson.parse(JSON.parse(result.stdout)).nftables) {
         const ins = (item as { insert?: { rule?: unknown } }).insert?.rule;
         const rule = RuleJson.safeParse(ins);
         if (!rule.success || !rule.data.comment) continue;

@@ -149,8 +149,8 @@ export function createControlApp(
           : `${issue.path.join(".") || "body"}: ${issue.message}`;
       throw fail("E_BAD_ARG", `bad request: ${key}; expected {"spec": "...", "proxyProtocol"?: true|false}`);
     }
-    const r = await daemon.publish(parsed.data.spec, "ad-hoc", { proxyProtocol: parsed.data.proxyProtocol });
-    return c.json(r, r.created ? 201 : 200);
+    const result = await daemon.publish(parsed.data.spec, "ad-hoc", { proxyProtocol: parsed.data.proxyProtocol });
+    return c.json(result, result.created ? 201 : 200);
   });
   app.delete("/v1/ports/:id", async (c) => {
     let id: string;

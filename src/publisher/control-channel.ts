@@ -41,9 +41,9 @@ export function controlChannels(
       if (!ended) ch.localData(new TextEncoder().encode(encodeLine(o)));
     };
     const releaseAll = () => {
-      const d = daemon();
+      const running = daemon();
       for (const id of owned.splice(0))
-        void d?.releaseProxy(id).catch((e: Error) => log.warn(`docker-proxy ${id}: ${e.message}`));
+        void running?.releaseProxy(id).catch((e: Error) => log.warn(`docker-proxy ${id}: ${e.message}`));
     };
     let chain = Promise.resolve();
     const handle = async (line: string) => {
@@ -59,13 +59,13 @@ export function controlChannels(
         reply({ ok: true });
         return;
       }
-      const d = daemon();
-      if (!d) return reply({ ok: false, error: "the daemon is starting" });
+      const running = daemon();
+      if (!running) return reply({ ok: false, error: "the daemon is starting" });
       try {
-        const r = await d.publishProxy(req);
-        if (ended) return void d.releaseProxy(r.id);
-        owned.push(r.id);
-        reply({ ok: true, id: r.id, ports: r.ports.map((p) => p.host) });
+        const lease = await running.publishProxy(req);
+        if (ended) return void running.releaseProxy(lease.id);
+        owned.push(lease.id);
+        reply({ ok: true, id: lease.id, ports: lease.ports.map((p) => p.host) });
       } catch (e) {
         reply({ ok: false, error: (e as Error).message });
       }

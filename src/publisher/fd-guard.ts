@@ -62,9 +62,9 @@ export function createFdGuard(o: FdGuardOptions): FdGuard {
       `out of file descriptors: ${open ?? "?"} open of the limit ${limit.soft} (RLIMIT_NOFILE${hard}); ` +
         "accepting is paused until connections close",
     );
-    for (const l of listeners) {
-      l.pause();
-      stalled.add(l);
+    for (const listener of listeners) {
+      listener.pause();
+      stalled.add(listener);
     }
     paused = { since: Date.now(), delay: minMs, timer: setTimeout(check, minMs) };
   }
@@ -74,7 +74,7 @@ export function createFdGuard(o: FdGuardOptions): FdGuard {
     const limit = limitOf();
     const open = count();
     if (limit && (open === null || open >= limit.soft - 2 * reserveOf(limit.soft))) return backoff();
-    for (const l of [...stalled]) if (l.resume()) stalled.delete(l);
+    for (const listener of [...stalled]) if (listener.resume()) stalled.delete(listener);
     if (stalled.size > 0) return backoff();
     const secs = ((Date.now() - paused.since) / 1000).toFixed(1);
     paused = null;

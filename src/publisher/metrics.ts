@@ -27,18 +27,18 @@ export function metricsText(st: DaemonState): string {
     ["", st.engine?.connected ? 1 : 0],
   ]);
   const pub = st.ports.filter((p) => p.status === "published");
-  const l = (p: (typeof pub)[number]) => `port="${label(p.key)}",source="${p.source.kind}"`;
+  const portLabels = (p: (typeof pub)[number]) => `port="${label(p.key)}",source="${p.source.kind}"`;
   metric(
     "edgeport_connections",
     "gauge",
     "Open connections (TCP) or flows (UDP) per port.",
-    pub.map((p) => [`{${l(p)}}`, p.connections ?? 0]),
+    pub.map((p) => [`{${portLabels(p)}}`, p.connections ?? 0]),
   );
   metric(
     "edgeport_connections_total",
     "counter",
     "Connections (TCP) or flows (UDP) accepted per port.",
-    pub.map((p) => [`{${l(p)}}`, p.connectionsTotal ?? 0]),
+    pub.map((p) => [`{${portLabels(p)}}`, p.connectionsTotal ?? 0]),
   );
   metric(
     "edgeport_bytes_total",
@@ -47,8 +47,8 @@ export function metricsText(st: DaemonState): string {
     pub.flatMap(
       (p) =>
         [
-          [`{${l(p)},direction="in"}`, p.bytesIn ?? 0],
-          [`{${l(p)},direction="out"}`, p.bytesOut ?? 0],
+          [`{${portLabels(p)},direction="in"}`, p.bytesIn ?? 0],
+          [`{${portLabels(p)},direction="out"}`, p.bytesOut ?? 0],
         ] as [string, number][],
     ),
   );
@@ -60,8 +60,8 @@ export function metricsText(st: DaemonState): string {
     udp.flatMap(
       (p) =>
         [
-          [`{${l(p)},direction="in"}`, p.udp!.datagramsIn],
-          [`{${l(p)},direction="out"}`, p.udp!.datagramsOut],
+          [`{${portLabels(p)},direction="in"}`, p.udp!.datagramsIn],
+          [`{${portLabels(p)},direction="out"}`, p.udp!.datagramsOut],
         ] as [string, number][],
     ),
   );
@@ -69,7 +69,7 @@ export function metricsText(st: DaemonState): string {
     "edgeport_udp_dropped_total",
     "counter",
     "UDP datagrams dropped because their flow could not take them.",
-    udp.map((p) => [`{${l(p)}}`, p.udp!.dropped]),
+    udp.map((p) => [`{${portLabels(p)}}`, p.udp!.dropped]),
   );
   return `${out.join("\n")}\n`;
 }

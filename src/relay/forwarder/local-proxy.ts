@@ -121,15 +121,15 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
   const flows = new FlowTable<Flow>({ idleMs, maxFlows, now: () => performance.now() });
   const sweep = setInterval(
     () => {
-      for (const x of flows.expire()) x.flow.up.close();
+      for (const expired of flows.expire()) expired.flow.up.close();
     },
     Math.min(idleMs, 5000),
   );
   sweep.unref?.();
   sock.on("message", (msg, rinfo) => {
     const key = formatHostPort(rinfo.address, rinfo.port);
-    let f = flows.get(key);
-    if (!f) {
+    let entry = flows.get(key);
+    if (!entry) {
       // connected to the container: the kernel passes only its replies
       const up = dgram.createSocket(isV6(o.targetHost) ? "udp6" : "udp4");
       const flow: Flow = { up, waiting: [] };
@@ -146,11 +146,11 @@ function startUdp(o: LocalProxyOptions): Promise<LocalProxy> {
         flow.waiting = null;
       });
       // past the cap the least recently active flow goes
-      flows.add(key, (f = flow))?.flow.up.close();
+      flows.add(key, (entry = flow))?.flow.up.close();
     }
     flows.touch(key);
-    if (!f.waiting) f.up.send(msg);
-    else if (f.waiting.length < 64) f.waiting.push(msg); // a datagram path may drop; memory stays bounded
+    if (!entry.waiting) entry.up.send(msg);
+    else if (entry.waiting.length < 64) entry.waiting.push(msg); // a datagram path may drop; memory stays bounded
   });
   return new Promise((resolve, reject) => {
     sock.once("error", (e: NodeJS.ErrnoException) => {

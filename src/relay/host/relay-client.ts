@@ -5,9 +5,9 @@
 import type { ConsolaInstance } from "consola";
 import { EdgeportError } from "../../shared/errors.ts";
 import type { Channel } from "../mux/channel.ts";
-import { formatCloseReason } from "../mux/close-reason.ts";
+import { type CloseReason, formatCloseReason } from "../mux/close-reason.ts";
 import type { Destination } from "../mux/codec.ts";
-import { type PipeSettings, Session } from "../mux/session.ts";
+import { type Pipe, type PipeSettings, Session } from "../mux/session.ts";
 import { dialPipe } from "../transports/index.ts";
 import { formatTransportUrl, type TransportUrl } from "../transports/url.ts";
 
@@ -50,28 +50,130 @@ const handshakeClose = (s: Session): string =>
     ? "authentication failed: the peer closed the pipe after checking our proof of the pipe secret (the pipe secrets differ?)"
     : "the peer closed the pipe during the handshake";
 
+/** The message for a session that ended: a lost pipe, or why it never became ready. */
+const closeMessage = (wasReady: boolean, session: Session, why: CloseReason): string =>
+  wasReady
+    ? `pipe lost: ${formatCloseReason(why)}`
+    : why.kind === "peer-closed"
+      ? handshakeClose(session)
+      : formatCloseReason(why);
+
+/** Counts failed attempts in a row and logs a change of state once, not every retry. */
+class FailureLog {
+  count = 0;
+  /** the last failure's message ("" before any) */
+  last = "";
+
+  constructor(
+    private readonly log: ConsolaInstance,
+    private readonly maxMs: number,
+  ) {}
+
+  failed(message: string): void {
+    this.count++;
+    // a bare close after our proof of the secret is the same state as the refusal we saw
+    // ourselves (which of the two we see is a race)
+    const same = message === this.last || (AUTH_REFUSED.test(message) && AUTH_REFUSED.test(this.last));
+    if (this.count === 1 || !same)
+      this.log.warn(`pipe down: ${message}; redialling with backoff up to ${this.maxMs} ms`);
+    else this.log.debug(`pipe still down (attempt ${this.count}): ${message}`);
+    this.last = message;
+  }
+
+  /** The pipe is up: what its log line adds about the attempts before; the count starts again. */
+  recovered(): string {
+    const note = this.count ? ` after ${this.count} failed attempt(s)` : "";
+    this.count = 0;
+    return note;
+  }
+}
+
+/** The delay before the next dial: doubles from min up to max, back to min once the pipe is up. */
+class Backoff {
+  private delay: number;
+
+  constructor(
+    private readonly minMs: number,
+    private readonly maxMs: number,
+  ) {
+    this.delay = minMs;
+  }
+
+  next(): number {
+    const delay = this.delay;
+    this.delay = Math.min(this.maxMs, this.delay * 2);
+    return delay;
+  }
+
+  reset(): void {
+    this.delay = this.minMs;
+  }
+}
+
+/** The host's session on a freshly dialled pipe, started at once. */
+function hostSession(
+  o: RelayClientOptions,
+  pipe: Pipe,
+  onReady: (session: Session) => void,
+  onClosed: (session: Session, why: CloseReason) => void,
+): Session {
+  const session = new Session({
+    role: "host",
+    pipe: o.pipe,
+    version: o.version,
+    log: o.log,
+    onReady,
+    ...(o.onOpen ? { onOpen: (ch: Channel, dest: Destination) => o.onOpen!(session, ch, dest) } : {}),
+    onClosed,
+  });
+  session.start(pipe);
+  return session;
+}
+
+/** Waits for a ready session: resolves when `waiters` are called, fails with E_PIPE_DOWN after timeoutMs. */
+function waitForSession(
+  waiters: Set<(session: Session) => void>,
+  timeoutMs: number,
+  down: () => string,
+): Promise<Session> {
+  return new Promise((resolve, reject) => {
+    const timeout = setTimeout(() => {
+      waiters.delete(done);
+      reject(new EdgeportError("E_PIPE_DOWN", `${down()}; waited ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (session: Session) => {
+      clearTimeout(timeout);
+      resolve(session);
+    };
+    waiters.add(done);
+  });
+}
+
 export function createRelayClient(o: RelayClientOptions): RelayClient {
   const log = o.log;
   const description = formatTransportUrl(o.url);
-  const minMs = o.backoffMinMs ?? 100;
   const maxMs = o.backoffMaxMs ?? 1000;
+  const backoff = new Backoff(o.backoffMinMs ?? 100, maxMs);
+  const failures = new FailureLog(log, maxMs);
   let ready: Session | null = null;
   let dialling = false;
   let closed = false;
-  let delay = minMs;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let failures = 0;
-  let lastError = "";
   let pendingFailure: string | null = null;
-  const waiters = new Set<(s: Session) => void>();
+  const waiters = new Set<(session: Session) => void>();
 
-  function onReady(s: Session): void {
-    ready = s;
-    delay = minMs;
-    log.info(`pipe up: ${description} (${s.describePeer()})${failures ? ` after ${failures} failed attempt(s)` : ""}`);
-    failures = 0;
-    for (const w of waiters) w(s);
+  function onReady(session: Session): void {
+    ready = session;
+    backoff.reset();
+    log.info(`pipe up: ${description} (${session.describePeer()})${failures.recovered()}`);
+    for (const wake of waiters) wake(session);
     waiters.clear();
+  }
+
+  function onClosed(session: Session, why: CloseReason): void {
+    const wasReady = ready === session;
+    if (wasReady) ready = null;
+    if (!closed) onFailure(closeMessage(wasReady, session, why));
   }
 
   function onFailure(message: string): void {
@@ -80,13 +182,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
       pendingFailure = message;
       return;
     }
-    failures++;
-    // log a state change once, not every retry; a bare close after our proof of the secret is the
-    // same state as the refusal we saw ourselves (which of the two we see is a race)
-    const same = message === lastError || (AUTH_REFUSED.test(message) && AUTH_REFUSED.test(lastError));
-    if (failures === 1 || !same) log.warn(`pipe down: ${message}; redialling with backoff up to ${maxMs} ms`);
-    else log.debug(`pipe still down (attempt ${failures}): ${message}`);
-    lastError = message;
+    failures.failed(message);
     schedule();
   }
 
@@ -95,42 +191,14 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
     timer = setTimeout(() => {
       timer = null;
       void dial();
-    }, delay);
-    delay = Math.min(maxMs, delay * 2);
+    }, backoff.next());
   }
 
   async function dial(): Promise<void> {
     if (closed || dialling || ready) return;
     dialling = true;
     try {
-      await dialPipe(
-        o.url,
-        (pipe) => {
-          const s = new Session({
-            role: "host",
-            pipe: o.pipe,
-            version: o.version,
-            log,
-            onReady,
-            ...(o.onOpen ? { onOpen: (ch: Channel, dest: Destination) => o.onOpen!(s, ch, dest) } : {}),
-            onClosed: (sess, why) => {
-              const wasReady = ready === sess;
-              if (wasReady) ready = null;
-              if (closed) return;
-              onFailure(
-                wasReady
-                  ? `pipe lost: ${formatCloseReason(why)}`
-                  : why.kind === "peer-closed"
-                    ? handshakeClose(sess)
-                    : formatCloseReason(why),
-              );
-            },
-          });
-          s.start(pipe);
-          return s.handlers;
-        },
-        o.activity,
-      );
+      await dialPipe(o.url, (pipe) => hostSession(o, pipe, onReady, onClosed).handlers, o.activity);
     } catch (e) {
       dialling = false;
       onFailure((e as Error).message);
@@ -152,7 +220,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
       return ready;
     },
     get lastFailure() {
-      return ready || !lastError ? null : lastError;
+      return ready || !failures.last ? null : failures.last;
     },
     session(timeoutMs) {
       if (ready) return Promise.resolve(ready);
@@ -163,25 +231,14 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
         timer = null;
       }
       if (!dialling) {
-        delay = minMs;
+        backoff.reset();
         void dial();
       }
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => {
-          waiters.delete(done);
-          reject(
-            new EdgeportError(
-              "E_PIPE_DOWN",
-              `the pipe to ${description} is down (${lastError || "not connected yet"}); waited ${timeoutMs} ms`,
-            ),
-          );
-        }, timeoutMs);
-        const done = (s: Session) => {
-          clearTimeout(t);
-          resolve(s);
-        };
-        waiters.add(done);
-      });
+      return waitForSession(
+        waiters,
+        timeoutMs,
+        () => `the pipe to ${description} is down (${failures.last || "not connected yet"})`,
+      );
     },
     close() {
       closed = true;

@@ -2,11 +2,12 @@
  * The handshake: vpnkit's magic, then a u16-length payload. vpnkit sends an empty payload;
  * edgeport sends a small JSON object naming its extensions. Pure code.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { ByteQueue } from "./byte-queue.ts";
-import { ProtocolError } from "./codec.ts";
+import { type Frame, ProtocolError } from "./codec.ts";
 import {
+  EXT_AUTH,
   EXTENSIONS,
   HANDSHAKE_FIXED_LEN,
   MAGIC,
@@ -106,3 +107,20 @@ const AUTH_LABEL = "edgeport-pipe-auth-v1";
 /** The Auth frame's MAC: proves `from` holds the secret, bound to both ends' fresh nonces. */
 export const authMac = (secret: Uint8Array, from: HelloPayload, to: HelloPayload): Uint8Array =>
   createHmac("sha256", secret).update(`${AUTH_LABEL}\0${from.role}\0${from.nonce}\0${to.nonce}`).digest();
+
+/** What an end does once the hellos are exchanged: refuse the pipe (and why), prove its secret, or be ready. */
+export type AuthStart = { refuse: string } | "prove" | "ready";
+
+export function authStart(hasSecret: boolean, peer: HelloPayload | null, negotiated: Negotiated): AuthStart {
+  const peerAuth = !!peer?.auth && negotiated.ext.has(EXT_AUTH);
+  if (hasSecret && !peerAuth) return { refuse: "the peer has no pipe secret (start it with --token-file)" };
+  if (!hasSecret && peer?.auth) return { refuse: "the peer requires a pipe secret (pass --token-file)" };
+  return hasSecret && peer ? "prove" : "ready";
+}
+
+/** Checks the first frame after the hellos against the peer's proof of the secret: null when it proves it, else why not. */
+export function checkProof(secret: Uint8Array, peer: HelloPayload, local: HelloPayload, f: Frame): string | null {
+  if (f.cmd !== "auth") return `the peer sent ${f.cmd} before proving the pipe secret`;
+  const expected = authMac(secret, peer, local);
+  return timingSafeEqual(Buffer.from(f.mac), Buffer.from(expected)) ? null : "the pipe secrets differ";
+}

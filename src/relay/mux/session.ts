@@ -2,7 +2,7 @@
  * A mux session over one pipe: handshake, optional authentication, channels and keepalive; its
  * frames go out through a FrameWriter (frame-writer.ts). The pipe is injected.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import { safe } from "../../shared/log.ts";
 import { Channel, type ChannelHost, type Endpoint } from "./channel.ts";
@@ -21,17 +21,19 @@ import {
   CONN_MULTIPLEXED,
   EDGEPORT_WINDOW,
   EDGEPORT_WINDOW_MAX,
-  EXT_AUTH,
   EXT_OPEN_RESULT,
   EXT_PING,
   EXTENSIONS,
+  OPEN_ERROR,
+  OPEN_FORBIDDEN,
   OPEN_OK,
-  OPEN_STATUS_NAMES,
   WINDOW_GROWTH_BUDGET,
 } from "./constants.ts";
 import { FrameWriter } from "./frame-writer.ts";
 import {
   authMac,
+  authStart,
+  checkProof,
   encodeHandshake,
   encodeHello,
   HandshakeReader,
@@ -39,6 +41,8 @@ import {
   type Negotiated,
   negotiate,
 } from "./handshake.ts";
+import { Keepalive } from "./keepalive.ts";
+import { type PeerFrameTarget, routePeerFrame } from "./peer-frames.ts";
 import type { Pipe, PipeHandlers, PipeSettings } from "./pipe.ts";
 import { WindowBudget } from "./window.ts";
 
@@ -76,17 +80,21 @@ export class Session implements ChannelHost {
   });
   /** the host counts ids up from 0, the VM down from 0xFFFFFFFF (vpnkit's convention), so they never meet */
   private nextId: number;
-  private lastRx = Date.now();
-  private timer: ReturnType<typeof setInterval> | null = null;
-  private pingNonce = 0;
+  private readonly keepalive: Keepalive;
   /** what all channels' windows may grow by together: bounds what grown windows hold */
   private readonly windowBudget = new WindowBudget(WINDOW_GROWTH_BUDGET);
-  private readonly p: Required<Pick<PipeSettings, "keepaliveMs" | "deadAfterMs">> & PipeSettings;
+  private readonly p: PipeSettings;
 
   constructor(private readonly o: SessionOptions) {
     const p = o.pipe ?? {};
     if (p.plain && p.secret) throw new Error("a plain vpnkit session cannot use a pipe secret");
-    this.p = { ...p, keepaliveMs: p.keepaliveMs ?? 5000, deadAfterMs: p.deadAfterMs ?? 15000 };
+    this.p = p;
+    this.keepalive = new Keepalive(p, {
+      handshaking: () => this.state === "handshake" || this.state === "auth",
+      peerPings: () => !!this.negotiated?.ext.has(EXT_PING),
+      ping: (nonce) => this.sendControl(encodePing(nonce)),
+      dead: (detail) => this.fail("dead", detail),
+    });
     this.nextId = o.role === "vm" ? 0xffffffff : 0;
     this.hello = {
       edgeport: 1,
@@ -103,6 +111,15 @@ export class Session implements ChannelHost {
     return this.pipe?.description ?? "pipe";
   }
 
+  /** Where routePeerFrame sends what is not a channel's own frame. */
+  private readonly frameTarget: PeerFrameTarget = {
+    channel: (id) => this.channels.get(id),
+    open: (id, dest, connType) => this.onPeerOpen(id, dest, connType),
+    pong: (nonce) => this.sendControl(encodePing(nonce, true)),
+    protocolError: (message) => this.fail("protocol", message),
+    unknown: (code) => this.o.log?.debug(`ignoring frame with unknown command ${code}`),
+  };
+
   /** Handlers to give the transport; data may arrive before start(). */
   readonly handlers: PipeHandlers = {
     data: (chunk) => this.receive(chunk),
@@ -113,9 +130,7 @@ export class Session implements ChannelHost {
   /** Starts the session on a connected pipe: writes the handshake at once. */
   start(pipe: Pipe): void {
     this.pipe = pipe;
-    this.lastRx = Date.now();
-    const tick = Math.max(10, Math.min(this.p.keepaliveMs || this.p.deadAfterMs, this.p.deadAfterMs) / 2);
-    this.timer = setInterval(() => this.onTick(), tick);
+    this.keepalive.start();
     this.writer.start(pipe, this.p.plain ? encodeHandshake(new Uint8Array(0)) : encodeHello(this.hello));
   }
 
@@ -204,7 +219,7 @@ export class Session implements ChannelHost {
 
   private receive(chunk: Uint8Array): void {
     if (this.state === "closed") return;
-    this.lastRx = Date.now();
+    this.keepalive.heard();
     try {
       if (this.state === "handshake") {
         const got = this.hs.push(chunk);
@@ -225,16 +240,11 @@ export class Session implements ChannelHost {
     const peer = this.p.plain ? null : announced;
     this.peer = peer;
     this.negotiated = negotiate(this.hello, peer, this.p.windowMax ?? EDGEPORT_WINDOW_MAX);
-    const peerAuth = !!peer?.auth && this.negotiated.ext.has(EXT_AUTH);
-    if (this.p.secret && !peerAuth) {
-      return this.fail("auth", "the peer has no pipe secret (start it with --token-file)");
-    }
-    if (!this.p.secret && peer?.auth) {
-      return this.fail("auth", "the peer requires a pipe secret (pass --token-file)");
-    }
-    if (this.p.secret && peer) {
+    const next = authStart(!!this.p.secret, peer, this.negotiated);
+    if (typeof next === "object") return this.fail("auth", next.refuse);
+    if (next === "prove") {
       this.state = "auth";
-      this.sendControl(encodeAuth(authMac(this.p.secret!, this.hello, peer)));
+      this.sendControl(encodeAuth(authMac(this.p.secret!, this.hello, peer!)));
       return;
     }
     this.becomeReady();
@@ -249,52 +259,12 @@ export class Session implements ChannelHost {
     for (const f of frames) {
       if (this.state === "closed") return;
       if (this.state === "auth") {
-        if (f.cmd !== "auth") return this.fail("auth", `the peer sent ${f.cmd} before proving the pipe secret`);
-        const expected = authMac(this.p.secret!, this.peer!, this.hello);
-        if (!timingSafeEqual(Buffer.from(f.mac), Buffer.from(expected))) {
-          return this.fail("auth", "the pipe secrets differ");
-        }
+        const refused = checkProof(this.p.secret!, this.peer!, this.hello, f);
+        if (refused !== null) return this.fail("auth", refused);
         this.becomeReady();
         continue;
       }
-      this.onFrame(f);
-    }
-  }
-
-  private onFrame(f: Frame): void {
-    const ch = this.channels.get(f.id);
-    switch (f.cmd) {
-      case "data":
-        if (ch) ch.peerData(f.payload);
-        return;
-      case "window":
-        if (ch) ch.peerWindow(f.seq);
-        return;
-      case "shutdown":
-        if (ch) ch.peerShutdown();
-        return;
-      case "close":
-        // a Close for an id we already freed is a late frame: tolerated
-        if (ch) ch.peerClose();
-        return;
-      case "open":
-        return this.onPeerOpen(f.id, f.dest, f.connType);
-      case "open-result":
-        if (ch && f.status !== OPEN_OK) {
-          const why = `${OPEN_STATUS_NAMES[f.status] ?? `status ${f.status}`}: ${safe(f.reason)}`;
-          ch.abort(why);
-        }
-        return;
-      case "ping":
-        this.sendControl(encodePing(f.nonce, true));
-        return;
-      case "pong":
-        return;
-      case "auth":
-        return this.fail("protocol", "unexpected auth frame");
-      case "unknown":
-        this.o.log?.debug(`ignoring frame with unknown command ${f.code}`);
-        return;
+      routePeerFrame(f, this.frameTarget);
     }
   }
 
@@ -302,32 +272,20 @@ export class Session implements ChannelHost {
     if (this.channels.has(id)) return this.protocolError(`open for channel ${id}, which is already open`);
     const ch = this.newChannel(id, dest);
     this.channels.set(id, ch);
-    if (connType !== CONN_MULTIPLEXED) return this.reject(ch, 5, `connection type ${connType} is not supported`);
-    if (!this.o.onOpen) return this.reject(ch, 3, `this ${this.o.role} side does not accept channels`);
+    if (connType !== CONN_MULTIPLEXED)
+      return this.reject(ch, OPEN_ERROR, `connection type ${connType} is not supported`);
+    if (!this.o.onOpen) return this.reject(ch, OPEN_FORBIDDEN, `this ${this.o.role} side does not accept channels`);
     this.o.onOpen(ch, dest);
   }
 
-  // ---- liveness and teardown ----
-
-  private onTick(): void {
-    const silent = Date.now() - this.lastRx;
-    if (this.state === "handshake" || this.state === "auth") {
-      if (silent > this.p.deadAfterMs) this.fail("dead", `the peer did not complete the handshake within ${silent} ms`);
-      return;
-    }
-    // silence is only a failure with a peer that answers pings (a vpnkit peer never pings)
-    if (!this.negotiated?.ext.has(EXT_PING) || this.p.keepaliveMs <= 0) return;
-    if (silent > this.p.deadAfterMs) return this.fail("dead", `no bytes from the peer for ${silent} ms (keepalive)`);
-    if (silent >= this.p.keepaliveMs) this.sendControl(encodePing(++this.pingNonce));
-  }
+  // ---- teardown ----
 
   private fail(kind: CloseKind, detail = ""): void {
     if (this.state === "closed") return;
     this.state = "closed";
     const reason = closeReason(kind, detail);
     this.ended = reason;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.keepalive.stop();
     const why = formatCloseReason(reason);
     for (const ch of [...this.channels.values()]) ch.dropped(why);
     this.channels.clear();
