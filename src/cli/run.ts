@@ -8,6 +8,7 @@ import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from 
 import { type ApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
+import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { mergeArgs, portRules } from "../shared/config.ts";
@@ -165,6 +166,7 @@ export default defineCommand({
     const found = engineHere(ctx, given.engine, config.engine, file);
     const engine = found.url === "none" ? null : createEngine(found.url, undefined, found.source);
     const { apiUrl, apiToken } = controlApiSettings(a, ctx);
+    if (apiUrl) await refuseLiveDaemon(apiUrl); // before anything is started: a live daemon keeps its socket
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, rlog);
@@ -211,7 +213,7 @@ export default defineCommand({
       rules,
       log: rlog,
     });
-    const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken }) : null;
+    const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken, pid: ctx.pid }) : null;
     rlog.info(
       `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
     );

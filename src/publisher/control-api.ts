@@ -114,7 +114,7 @@ function tokenGuard(token: string, apiHost?: string, port?: number): MiddlewareH
 
 export function createControlApp(
   daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
-  o: { token?: string; host?: string; port?: number } = {},
+  o: { token?: string; host?: string; port?: number; pid?: number } = {},
 ): Hono {
   const app = new Hono();
   const fail = (code: ErrorCode, message: string) => new EdgeportError(code, message);
@@ -130,7 +130,8 @@ export function createControlApp(
     const st = daemon.state();
     const ok = st.pipe.up && (st.engine === null || st.engine.connected);
     const fds = st.fds ? { fds: st.fds } : {};
-    return c.json({ ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null, ...fds }, ok ? 200 : 503);
+    const pid = o.pid === undefined ? {} : { pid: o.pid };
+    return c.json({ ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null, ...fds, ...pid }, ok ? 200 : 503);
   });
   app.get("/v1/ports", (c) => c.json(daemon.state().ports));
   app.post("/v1/ports", async (c) => {
@@ -185,7 +186,7 @@ export function createControlApp(
 export function serveControlApi(
   url: ApiUrl,
   daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
-  o: { token?: string } = {},
+  o: { token?: string; pid?: number } = {},
 ): ControlApi {
   if (url.kind === "tcp") {
     if (!o.token)
@@ -193,7 +194,7 @@ export function serveControlApi(
         "E_BAD_ARG",
         "--api tcp://... needs --api-token-file: a TCP API without a token would let any local program publish ports",
       );
-    const app = createControlApp(daemon, { token: o.token, host: url.host, port: url.port });
+    const app = createControlApp(daemon, { token: o.token, host: url.host, port: url.port, pid: o.pid });
     let server: ReturnType<typeof Bun.serve>;
     try {
       server = Bun.serve({ hostname: url.host, port: url.port, fetch: app.fetch });
@@ -213,7 +214,7 @@ export function serveControlApi(
       unlinkSync(path);
     }
   }
-  const app = createControlApp(daemon);
+  const app = createControlApp(daemon, { pid: o.pid });
   if (url.kind === "npipe") {
     // Bun.serve cannot listen on a named pipe; Bun.listen can (src/shared/pipe-http.ts)
     const pipe = servePipeHttp(path, app.fetch);

@@ -260,7 +260,13 @@ describe("the control API and the CLI on the real daemon", () => {
         "/v1/health",
       )
     ).body;
-    expect(health).toEqual({ ok: true, pipe: true, engine: true, fds: expect.objectContaining({ exhausted: false }) });
+    expect(health).toEqual({
+      ok: true,
+      pipe: true,
+      engine: true,
+      fds: expect.objectContaining({ exhausted: false }),
+      pid: expect.any(Number),
+    });
     expect(health.fds.limit).toBeGreaterThan(health.fds.open);
     const p = base + 3;
     expect(cli(["publish", `127.0.0.1:${p}:${srvIp}:7001`]).code).toBe(0);
