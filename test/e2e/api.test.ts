@@ -255,7 +255,7 @@ describe("the control API and the CLI on the real daemon", () => {
       /daemon: {2}up .*\npipe: {4}up, edgeport peer.*\nengine: {2}following unix:.*\nbinding: local-default\nports: {3}\d+ published/,
     );
     const health = (
-      await call<{ ok: boolean; pipe: boolean; engine: boolean; fds: { limit: number; open: number } }>(
+      await call<{ ok: boolean; pipe: boolean; engine: boolean; fds: { limit: number; open: number }; pid: number }>(
         "GET",
         "/v1/health",
       )
