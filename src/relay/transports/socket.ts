@@ -49,56 +49,85 @@ const pipeSocketHandlers = {
 
 const fdOf = (sock: Socket<SockState>) => (sock as unknown as { fd?: number }).fd;
 
-function socketTarget(u: SocketUrl): { unix: string } | { hostname: string; port: number } {
+/** Where Bun's socket goes: an address, or a socket this process already holds (its fd). */
+type Target = { unix: string } | { hostname: string; port: number } | { fd: number };
+
+function socketTarget(u: SocketUrl): Target {
   return u.kind === "tcp" ? { hostname: u.host, port: u.port } : { unix: u.path };
 }
 
-/** Connects one socket pipe (handed to onPipe). Resolves once connected; rejects with E_DIAL naming the cause. */
-export async function dialSocket(u: SocketUrl, onPipe: OnPipe, activity: OnActivity): Promise<void> {
-  const description = formatTransportUrl(u);
+/** Connects (or adopts) one socket pipe, handed to onPipe; rejects with E_DIAL naming the cause. */
+async function connectPipe(
+  target: Target,
+  description: string,
+  onPipe: OnPipe,
+  activity: OnActivity,
+  tune: boolean,
+): Promise<void> {
   const state: SockState = { h: null, closed: false, activity };
   try {
     await Bun.connect<SockState>({
-      ...socketTarget(u),
+      ...target,
       data: state,
       socket: {
         ...pipeSocketHandlers,
-        open(sock) {
-          if (u.kind === "unix") tuneUnixPipe(fdOf(sock), description);
+        open(sock: Socket<SockState>) {
+          if (tune) tuneUnixPipe(fdOf(sock), description);
           sock.data.h = onPipe(socketPipe(sock, description));
         },
       },
-    } as Parameters<typeof Bun.connect<SockState>>[0]);
+    } as unknown as Parameters<typeof Bun.connect<SockState>>[0]);
   } catch (e) {
-    throw new EdgeportError("E_DIAL", `cannot connect to ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
+    const verb = "fd" in target ? "use" : "connect to";
+    throw new EdgeportError("E_DIAL", `cannot ${verb} ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
       cause: e,
     });
   }
+}
+
+/** Listens (or adopts a listening socket); each accepted connection becomes a pipe. */
+function listenPipe(
+  target: Target,
+  description: string,
+  onPipe: OnPipe,
+  activity: OnActivity,
+  o: { tune: boolean; peer: (sock: Socket<SockState>) => string },
+): TCPSocketListener<SockState> | UnixSocketListener<SockState> {
+  try {
+    return Bun.listen<SockState>({
+      ...target,
+      socket: {
+        ...pipeSocketHandlers,
+        open(sock: Socket<SockState>) {
+          sock.data = { h: null, closed: false, activity };
+          if (o.tune) tuneUnixPipe(fdOf(sock), description);
+          sock.data.h = onPipe(socketPipe(sock, o.peer(sock)));
+        },
+      },
+    } as unknown as Parameters<typeof Bun.listen<SockState>>[0]);
+  } catch (e) {
+    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Connects one socket pipe (handed to onPipe). Resolves once connected; rejects with E_DIAL naming the cause. */
+export function dialSocket(u: SocketUrl, onPipe: OnPipe, activity: OnActivity): Promise<void> {
+  return connectPipe(socketTarget(u), formatTransportUrl(u), onPipe, activity, u.kind === "unix");
 }
 
 /** Listens for socket pipes; each accepted connection becomes a pipe. */
 export function listenSocket(u: SocketUrl, onPipe: OnPipe, activity: OnActivity): PipeListener {
   const description = formatTransportUrl(u);
   if (u.kind === "unix") prepareUnixPath(u.path);
-  let listener: TCPSocketListener<SockState> | UnixSocketListener<SockState>;
   // a unix socket is created owner-only under umask 077: no window in which another user could connect
   const oldMask = u.kind === "unix" ? process.umask(0o077) : null;
+  let listener: TCPSocketListener<SockState> | UnixSocketListener<SockState>;
   try {
-    listener = Bun.listen<SockState>({
-      ...socketTarget(u),
-      socket: {
-        ...pipeSocketHandlers,
-        open(sock) {
-          sock.data = { h: null, closed: false, activity };
-          const peer = u.kind === "tcp" ? `${description} from ${sock.remoteAddress}` : description;
-          if (u.kind === "unix") tuneUnixPipe(fdOf(sock), description);
-          sock.data.h = onPipe(socketPipe(sock, peer));
-        },
-      },
-    } as Parameters<typeof Bun.listen<SockState>>[0]);
-  } catch (e) {
-    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
-      cause: e,
+    listener = listenPipe(socketTarget(u), description, onPipe, activity, {
+      tune: u.kind === "unix",
+      peer: (sock) => (u.kind === "tcp" ? `${description} from ${sock.remoteAddress}` : description),
     });
   } finally {
     if (oldMask !== null) process.umask(oldMask);
@@ -117,52 +146,12 @@ export function listenSocket(u: SocketUrl, onPipe: OnPipe, activity: OnActivity)
 }
 
 /** Adopts a connected stream socket by its fd (vsock, an inherited fd) as one pipe. */
-export async function adoptConnected(
-  fd: number,
-  description: string,
-  onPipe: OnPipe,
-  activity: OnActivity,
-): Promise<void> {
-  const state: SockState = { h: null, closed: false, activity };
-  try {
-    await Bun.connect<SockState>({
-      fd,
-      data: state,
-      socket: {
-        ...pipeSocketHandlers,
-        open(sock: Socket<SockState>) {
-          sock.data.h = onPipe(socketPipe(sock, description));
-        },
-      },
-    } as unknown as Parameters<typeof Bun.connect<SockState>>[0]);
-  } catch (e) {
-    throw new EdgeportError("E_DIAL", `cannot use ${description}: ${errnoOf(e) ?? (e as Error).message}`, { cause: e });
-  }
+export function adoptConnected(fd: number, description: string, onPipe: OnPipe, activity: OnActivity): Promise<void> {
+  return connectPipe({ fd }, description, onPipe, activity, false);
 }
 
 /** Adopts a listening stream socket by its fd (vsock, an inherited fd); each accepted connection becomes a pipe. */
 export function adoptListener(fd: number, description: string, onPipe: OnPipe, activity: OnActivity): PipeListener {
-  let listener: UnixSocketListener<SockState>;
-  try {
-    listener = Bun.listen<SockState>({
-      fd,
-      socket: {
-        ...pipeSocketHandlers,
-        open(sock: Socket<SockState>) {
-          sock.data = { h: null, closed: false, activity };
-          sock.data.h = onPipe(socketPipe(sock, description));
-        },
-      },
-    } as unknown as Parameters<typeof Bun.listen<SockState>>[0]) as UnixSocketListener<SockState>;
-  } catch (e) {
-    throw new EdgeportError("E_DIAL", `cannot listen on ${description}: ${errnoOf(e) ?? (e as Error).message}`, {
-      cause: e,
-    });
-  }
-  return {
-    address: description,
-    close: () => {
-      listener.stop(true);
-    },
-  };
+  const listener = listenPipe({ fd }, description, onPipe, activity, { tune: false, peer: () => description });
+  return { address: description, close: () => listener.stop(true) };
 }
