@@ -79,7 +79,7 @@ async function run(): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    return runDockerProxy(argv);
+    return runDockerProxy(argv, context.env);
   }
   if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
     const { cmd, parent } = await resolveSub(rawArgs);

@@ -40,12 +40,12 @@ OPTIONS
   --control URL                     the forwarder's --control-listen socket (default: EDGEPORT_CONTROL, else ${DEFAULT_CONTROL})
 `;
 
-export async function runDockerProxy(argv: string[]): Promise<number> {
+export async function runDockerProxy(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const plog = log.withTag("docker-proxy");
   const status = statusPipe();
   let a: ProxyArgs;
   try {
-    a = parseProxyArgs(argv, process.env);
+    a = parseProxyArgs(argv, env);
   } catch (e) {
     status.failed((e as Error).message);
     console.error((e as Error).message);

@@ -9,6 +9,8 @@ import { basename, dirname, join, posix, resolve, win32 } from "node:path";
 import { defineCommand } from "citty";
 import { loadConfig } from "../shared/config-file.ts";
 import { EdgeportError } from "../shared/errors.ts";
+import type { ProcessContext } from "../shared/process-context.ts";
+import { contextOf } from "./context.ts";
 import { forwarderArgs, parseForwarderConfig } from "./service/forwarder-config.ts";
 import { defaultConfigPath, type PlanInput, type ServiceFile, type ServicePlan, servicePlan } from "./service/plan.ts";
 import { BUILD_TARGET } from "./version.ts";
@@ -49,8 +51,8 @@ const args = {
 
 type Args = { [K in keyof typeof args]?: (typeof args)[K]["type"] extends "boolean" ? boolean : string };
 
-function osOf(a: Args): PlanInput["os"] {
-  const os = a.os ?? process.platform;
+function osOf(a: Args, ctx: ProcessContext): PlanInput["os"] {
+  const os = a.os ?? ctx.platform;
   if (os === "linux" || os === "darwin") return os;
   if (os === "windows" || os === "win32") return "win32";
   throw new EdgeportError("E_BAD_ARG", `--os: "${os}" is not one of linux, darwin, windows`);
@@ -69,19 +71,19 @@ function systemdVersion(os: PlanInput["os"]): number {
 const absolute = (os: PlanInput["os"], p: string) => ((os === "win32" ? win32 : posix).isAbsolute(p) ? p : resolve(p));
 
 /** The plan for these flags; with `withArgs`, the service's arguments are read from the config file. */
-function planOf(a: Args, withArgs: boolean): ServicePlan {
-  const os = osOf(a);
+function planOf(a: Args, withArgs: boolean, ctx: ProcessContext): ServicePlan {
+  const os = osOf(a, ctx);
   const kind = a.forwarder ? "forwarder" : "run";
   if (kind === "forwarder" && os !== "linux")
     throw new EdgeportError("E_UNSUPPORTED", "the forwarder runs inside the Linux VM: install its service there");
   const scope = a.user ? "user" : "system";
-  const config = a.config ? absolute(os, a.config) : defaultConfigPath(os, scope, kind, process.env);
+  const config = a.config ? absolute(os, a.config) : defaultConfigPath(os, scope, kind, ctx.env);
   if (withArgs && !a.exe && BUILD_TARGET === null)
     throw new EdgeportError(
       "E_BAD_ARG",
       "run from source: say which edgeport executable the service runs (--exe PATH)",
     );
-  const exe = a.exe ? absolute(os, a.exe) : process.execPath;
+  const exe = a.exe ? absolute(os, a.exe) : ctx.execPath;
   let serviceArgs: string[] = [];
   if (withArgs) serviceArgs = kind === "run" ? runArgs(rooted(a, config), config) : fwdArgs(rooted(a, config));
   return servicePlan({
@@ -91,8 +93,8 @@ function planOf(a: Args, withArgs: boolean): ServicePlan {
     exe,
     config,
     args: serviceArgs,
-    env: process.env,
-    uid: process.getuid?.() ?? 0,
+    env: ctx.env,
+    uid: ctx.uid,
     systemdVersion: withArgs ? systemdVersion(os) : 0,
   });
 }
@@ -137,18 +139,19 @@ function writeFile(f: ServiceFile, to: string): void {
  * The service manager commands to run. Under --root only a system unit's enable/disable, which
  * `systemctl --root` does offline (the [Install] symlinks); the rest is printed, not run.
  */
-function commands(a: Args, plan: ServicePlan, which: "enable" | "disable"): string[][] {
+function commands(a: Args, plan: ServicePlan, which: "enable" | "disable", ctx: ProcessContext): string[][] {
   if (!a.root) return plan[which];
   for (const c of plan[which]) console.log(`not run (--root): ${c.join(" ")}`);
-  if (osOf(a) !== "linux" || plan.spec.scope !== "system") return [];
+  if (osOf(a, ctx) !== "linux" || plan.spec.scope !== "system") return [];
   return [["systemctl", `--root=${resolve(a.root)}`, which, basename(plan.files[0]!.path)]];
 }
 
 const install = defineCommand({
   meta: { name: "install", description: "Write the service for the current config file, enable and start it" },
   args,
-  run({ args: a }) {
-    const plan = planOf(a, true);
+  run({ args: a, data }) {
+    const ctx = contextOf(data);
+    const plan = planOf(a, true, ctx);
     if (a["dry-run"]) {
       for (const f of plan.files) console.log(`# ${f.path}\n${f.text.replace(/\r\n/g, "\n")}`);
       for (const c of plan.enable) console.log(`# then: ${c.join(" ")}`);
@@ -156,7 +159,7 @@ const install = defineCommand({
     }
     for (const f of plan.files) writeFile(f, rooted(a, f.path));
     for (const f of plan.files) console.log(`wrote ${rooted(a, f.path)}`);
-    runAll(commands(a, plan, "enable"), true);
+    runAll(commands(a, plan, "enable", ctx), true);
     console.log(
       `installed the ${plan.spec.scope} service ${plan.spec.kind === "run" ? "edgeport" : "edgeport-forwarder"}; check it with: edgeport service status${a.user ? " --user" : ""}${a.forwarder ? " --forwarder" : ""}`,
     );
@@ -166,15 +169,16 @@ const install = defineCommand({
 const uninstall = defineCommand({
   meta: { name: "uninstall", description: "Stop and disable the service and remove its files" },
   args,
-  run({ args: a }) {
-    const plan = planOf(a, false);
+  run({ args: a, data }) {
+    const ctx = contextOf(data);
+    const plan = planOf(a, false, ctx);
     const present = plan.files.filter((f) => existsSync(rooted(a, f.path)));
     if (a["dry-run"]) {
       for (const c of plan.disable) console.log(`# would run: ${c.join(" ")}`);
       for (const f of present) console.log(`# would remove: ${f.path}`);
       return;
     }
-    if (present.length) runAll(commands(a, plan, "disable"), false);
+    if (present.length) runAll(commands(a, plan, "disable", ctx), false);
     for (const f of present) rmSync(rooted(a, f.path));
     console.log(
       present.length
@@ -187,8 +191,8 @@ const uninstall = defineCommand({
 const status = defineCommand({
   meta: { name: "status", description: "Whether the service is installed, and what the service manager says of it" },
   args,
-  run({ args: a }) {
-    const plan = planOf(a, false);
+  run({ args: a, data }) {
+    const plan = planOf(a, false, contextOf(data));
     for (const f of plan.files)
       console.log(`${rooted(a, f.path)}: ${existsSync(rooted(a, f.path)) ? "installed" : "not installed"}`);
     if (!a.root) runAll([plan.status], false);
