@@ -12,7 +12,7 @@ import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { mergeArgs, portRules } from "../shared/config.ts";
-import { configPath, runConfig } from "../shared/config-file.ts";
+import { configPath, loadConfig } from "../shared/config-file.ts";
 import { defaultApiUrl, defaultControlDir, ensureNamedDir, ensurePrivateDir } from "../shared/control-socket.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -151,9 +151,8 @@ export default defineCommand({
   args,
   async run({ args: given, rawArgs, data }) {
     const ctx = contextOf(data);
-    const where = { env: ctx.env, platform: ctx.platform, home: homedir() };
-    const file = configPath(given.config, { ...where, defaults: true });
-    const config = runConfig(file, where);
+    const file = configPath(given.config, { env: ctx.env, platform: ctx.platform, home: homedir(), defaults: true });
+    const config = file ? loadConfig(file) : {};
     const a = mergeArgs(given, rawArgs, config);
     if (!a.relay)
       throw new EdgeportError("E_BAD_ARG", '--relay is missing (on the command line or as "relay" in --config)');

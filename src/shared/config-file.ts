@@ -120,9 +120,3 @@ export function loadConfig(path: string, kind: "run" | "forwarder" = "run"): Con
   }
   return kind === "run" ? parseConfig(text, path) : parseConfig(text, path, "forwarder");
 }
-
-/** `edgeport run`'s config: the file configPath finds, or {} when there is none. */
-export function runConfig(flag: string | undefined, o: { env: Env; platform: string; home: string }): Config {
-  const file = configPath(flag, { ...o, defaults: true });
-  return file ? loadConfig(file) : {};
-}
