@@ -268,6 +268,8 @@ describe("the control API and the CLI on the real daemon", () => {
 
   test("HTTP conventions through the binary's socket (curl): 405 with Allow, 415, Location, GET and DELETE by id, 404s, issues, the OpenAPI document", async () => {
     const u = "http://localhost";
+    const openFds = () => (curlApi([`${u}/v1/health`]).body.fds as { open: number }).open;
+    const fdsBefore = openFds();
     expect(curlApi(["-X", "PUT", `${u}/v1/ports`])).toMatchObject({
       status: 405,
       headers: { allow: "GET, HEAD, POST, OPTIONS" },
@@ -316,6 +318,8 @@ describe("the control API and the CLI on the real daemon", () => {
       err: `edgeport unpublish: ${id}: was not published (see edgeport ls)\n`,
     });
     await until(() => canBind("127.0.0.1", p) && canBind("::1", p), "both loopbacks free");
+    // the refused requests leave no descriptor behind
+    await until(() => openFds() <= fdsBefore, "the daemon's descriptors back to where they were");
     const doc = curlApi([`${u}/v1/openapi.json`]);
     expect(doc.status).toBe(200);
     expect(doc.body).toEqual(
