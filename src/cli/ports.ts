@@ -90,7 +90,7 @@ export const unpublish = defineCommand({
     applyLogArgs(a);
     const client = apiClient(a, contextOf(data));
     for (const t of (a._ as string[]).filter((s) => s !== "--")) {
-      // an unknown id: 200 {removed: false} from this daemon, 404 E_NOT_FOUND from a newer one
+      // an unknown id: 404 E_NOT_FOUND from this daemon, 200 {removed: false} from an older one
       const removed = await client.request("DELETE", `/v1/ports/${encodeURIComponent(t)}`, UnpublishReply).then(
         (r) => r.body.removed,
         (e: unknown) => {

@@ -3,21 +3,28 @@
  * umask 077 so there is no window in which another user could connect; on a Windows named pipe;
  * or on tcp://127.0.0.1:PORT, where every request needs the bearer token and a Host (and Origin,
  * when sent) naming that loopback address, so a web page cannot reach it (DNS rebinding).
- * Errors are JSON `{code, message}`: 4xx for the caller's mistakes, never a stack trace.
+ * The routes are one table (control-api/routes.ts), also the source of docs/openapi.json.
+ * Errors are JSON `{code, message}` (plus `issues` for a body's problems): 4xx for the caller's
+ * mistakes, never a stack trace; 405 with `Allow` for a known path's other methods.
  */
-
-import { timingSafeEqual } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { z } from "zod";
-import { EdgeportError, type ErrorCode } from "../shared/errors.ts";
+import { EdgeportError, isEdgeportError } from "../shared/errors.ts";
 import { recentLog } from "../shared/log.ts";
 import { servePipeHttp } from "../shared/pipe-http.ts";
+import { PublishBody } from "./api-schemas.ts";
+import { type ApiUrl, formatApiUrl } from "./control-api/api-url.ts";
+import { tokenGuard } from "./control-api/guard.ts";
+import { openApiDocument } from "./control-api/openapi.ts";
+import { errorBody, STATUS, validationError } from "./control-api/replies.ts";
+import { allowedMethods, honoPath, type OperationId, ROUTES } from "./control-api/routes.ts";
 import type { Daemon } from "./daemon.ts";
 import { metricsText } from "./metrics.ts";
 
+export { type ApiUrl, formatApiUrl, parseApiUrl } from "./control-api/api-url.ts";
+export { bearerToken } from "./control-api/guard.ts";
 export { metricsText } from "./metrics.ts";
 
 export interface ControlApi {
@@ -25,169 +32,137 @@ export interface ControlApi {
   close(): void;
 }
 
-export type ApiUrl =
-  | { kind: "unix"; path: string }
-  | { kind: "npipe"; path: string }
-  | { kind: "tcp"; host: string; port: number };
-
-/** `unix:///path`, a bare path, `npipe:////./pipe/name`, or `tcp://127.0.0.1:PORT` (loopback only). */
-export function parseApiUrl(s: string): ApiUrl {
-  if (s.startsWith("unix://")) return { kind: "unix", path: s.slice(7) };
-  if (s.startsWith("/")) return { kind: "unix", path: s };
-  if (s.startsWith("npipe://")) return { kind: "npipe", path: s.slice(8).replace(/\//g, "\\") };
-  const m = /^tcp:\/\/(127\.0\.0\.1|\[::1\]|localhost):(\d{1,5})$/.exec(s);
-  if (m && Number(m[2]) > 0 && Number(m[2]) < 65536)
-    return { kind: "tcp", host: m[1] === "localhost" ? "127.0.0.1" : m[1]!.replace(/[[\]]/g, ""), port: Number(m[2]) };
-  if (s.startsWith("tcp://"))
-    throw new EdgeportError(
-      "E_BAD_URL",
-      `API URL "${s}": a TCP API listens on loopback only: tcp://127.0.0.1:PORT or tcp://[::1]:PORT`,
-    );
-  throw new EdgeportError(
-    "E_BAD_URL",
-    `API URL "${s}" is not one of unix:///path, npipe:////./pipe/NAME, tcp://127.0.0.1:PORT`,
-  );
-}
-
-export const formatApiUrl = (u: ApiUrl): string =>
-  u.kind === "unix"
-    ? `unix://${u.path}`
-    : u.kind === "npipe"
-      ? `npipe://${u.path.replace(/\\/g, "/")}`
-      : `tcp://${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
-
-/** The HTTP status of each error code (docs/operations.md): 4xx the caller's mistake, 409 a port that cannot be bound. */
-const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 502 | 503> = {
-  E_BAD_SPEC: 400,
-  E_BAD_ARG: 400,
-  E_BAD_ADDRESS: 400,
-  E_BAD_URL: 400,
-  E_BAD_CIDR: 400,
-  E_UNSUPPORTED: 400,
-  E_AUTH: 401,
-  E_FORBIDDEN_DEST: 403,
-  E_NOT_FOUND: 404,
-  E_CONFLICT: 409,
-  E_PORT_IN_USE: 409,
-  E_ADDR_NOT_AVAILABLE: 409,
-  E_PERMISSION: 409,
-  E_PROTOCOL: 502,
-  E_DIAL: 503,
-  E_PIPE_DOWN: 503,
-  E_FD_LIMIT: 503,
-};
-
 /** Request bodies past this are refused (413) before they are read whole. */
 export const MAX_BODY = 64 * 1024;
 
-/** `Authorization: <scheme> <token>` with the scheme in any case (RFC 9110); null when malformed. */
-export function bearerToken(header: string | undefined): string | null {
-  const m = /^([A-Za-z]+) +(\S+) *$/.exec(header ?? "");
-  return m && m[1]!.toLowerCase() === "bearer" ? m[2]! : null;
+type ApiDaemon = Pick<Daemon, "state" | "publish" | "unpublish">;
+type Handler = (c: Context) => Response | Promise<Response>;
+
+const PUBLISH_HINT = 'expected {"spec": "[HOST_IP:]HOST_PORT:TARGET:TARGET_PORT[/udp]", "proxyProtocol"?: true|false}';
+
+/** The `{id}` of /v1/ports/{id}, percent-decoded once (hono's param would decode what it decoded again). */
+function idOf(c: Context): string {
+  const raw = new URL(c.req.url).pathname.replace(/^\/v1\/ports\//, "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new EdgeportError(
+      "E_BAD_ARG",
+      "the id in the path has a malformed percent-escape (encode a spec with encodeURIComponent)",
+    );
+  }
 }
 
-const PublishBody = z.strictObject({ spec: z.string().min(1).max(400), proxyProtocol: z.boolean().optional() });
+/** The JSON body of a request: 415 unless it says application/json, 400 naming the parse error. */
+async function jsonBody(c: Context): Promise<{ ok: true; body: unknown } | { ok: false; res: Response }> {
+  const type = c.req.header("content-type");
+  const media = (type ?? "").split(";")[0]!.trim().toLowerCase();
+  if (media !== "application/json") {
+    const got = type === undefined ? "no Content-Type" : `Content-Type "${type.slice(0, 100)}"`;
+    const msg = `the body must be JSON sent with Content-Type: application/json (got ${got})`;
+    c.header("Accept", "application/json");
+    return { ok: false, res: c.json(errorBody("E_UNSUPPORTED_MEDIA_TYPE", msg), 415) };
+  }
+  const text = await c.req.text();
+  try {
+    return { ok: true, body: JSON.parse(text) };
+  } catch (e) {
+    const why = text.trim() === "" ? "the body is empty" : (e as Error).message;
+    return {
+      ok: false,
+      res: c.json(errorBody("E_BAD_ARG", `the body is not valid JSON: ${why}; ${PUBLISH_HINT}`), 400),
+    };
+  }
+}
 
-/**
- * The TCP API's guard: a Host (and Origin, when sent) naming this loopback address (no DNS
- * rebinding), and the bearer token, compared in constant time.
- */
-function tokenGuard(token: string, apiHost?: string, port?: number): MiddlewareHandler {
-  const expected = Buffer.from(token);
-  const hosts = new Set([`${apiHost?.includes(":") ? `[${apiHost}]` : apiHost}:${port}`, `localhost:${port}`]);
-  return async (c, next) => {
-    const host = c.req.header("host") ?? "";
-    if (!hosts.has(host))
-      return c.json({ code: "E_FORBIDDEN", message: `Host "${host.slice(0, 100)}" is not this API's address` }, 403);
-    const origin = c.req.header("origin");
-    if (origin !== undefined && ![...hosts].some((h) => origin === `http://${h}`))
-      return c.json({ code: "E_FORBIDDEN", message: `Origin "${origin.slice(0, 100)}" may not use this API` }, 403);
-    const got = Buffer.from(bearerToken(c.req.header("authorization")) ?? "");
-    if (got.length !== expected.length || !timingSafeEqual(got, expected))
+function handlers(daemon: ApiDaemon, pid?: number): Record<OperationId, Handler> {
+  let openapi: Record<string, unknown> | undefined;
+  return {
+    getHealth: (c) => {
+      const st = daemon.state();
+      const ok = st.pipe.up && (st.engine === null || st.engine.connected);
+      const fds = st.fds ? { fds: st.fds } : {};
       return c.json(
-        { code: "E_AUTH", message: "a bearer token is required (Authorization: Bearer <token from --api-token-file>)" },
-        401,
+        { ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null, ...fds, ...(pid === undefined ? {} : { pid }) },
+        ok ? 200 : 503,
       );
-    await next();
+    },
+    listPorts: (c) => c.json(daemon.state().ports),
+    publishPort: async (c) => {
+      const read = await jsonBody(c);
+      if (!read.ok) return read.res;
+      const parsed = PublishBody.safeParse(read.body);
+      if (!parsed.success) return c.json(validationError(parsed.error, read.body, PUBLISH_HINT), 400);
+      const result = await daemon
+        .publish(parsed.data.spec, "ad-hoc", { proxyProtocol: parsed.data.proxyProtocol })
+        .catch((e: unknown) => {
+          // a spec the daemon refuses is a problem of the field "spec"
+          if (isEdgeportError(e, "E_BAD_SPEC"))
+            return c.json(errorBody(e.code, e.message, [{ path: "spec", message: e.message }]), 400);
+          throw e;
+        });
+      if (result instanceof Response) return result;
+      if (result.created) c.header("Location", `/v1/ports/${encodeURIComponent(result.id)}`);
+      return c.json(result, result.created ? 201 : 200);
+    },
+    getPort: (c) => {
+      const id = idOf(c);
+      const ports = daemon.state().ports.filter((p) => p.id === id);
+      if (!ports.length)
+        throw new EdgeportError("E_NOT_FOUND", `no port has the id "${id.slice(0, 100)}" (GET /v1/ports lists them)`);
+      return c.json({ id, ports });
+    },
+    unpublishPort: async (c) => {
+      const id = idOf(c);
+      if (id.startsWith("c-"))
+        throw new EdgeportError("E_BAD_ARG", `${id} is published by a container; stop or remove the container instead`);
+      if (!(await daemon.unpublish(id)))
+        throw new EdgeportError(
+          "E_NOT_FOUND",
+          `nothing published by hand has the id or spec "${id.slice(0, 400)}" (see GET /v1/ports)`,
+        );
+      return c.json({ id, removed: true });
+    },
+    getState: (c) => c.json(daemon.state()),
+    getDebugState: (c) => c.json({ ...daemon.state(), events: recentLog() }),
+    getOpenApi: (c) => c.json((openapi ??= openApiDocument())),
+    getMetrics: (c) =>
+      c.text(metricsText(daemon.state()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
+    ping: (c) => c.text("OK"),
   };
 }
 
 export function createControlApp(
-  daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
+  daemon: ApiDaemon,
   o: { token?: string; host?: string; port?: number; pid?: number } = {},
 ): Hono {
   const app = new Hono();
-  const fail = (code: ErrorCode, message: string) => new EdgeportError(code, message);
   if (o.token !== undefined) app.use("*", tokenGuard(o.token, o.host, o.port));
   app.use(
     "*",
     bodyLimit({
       maxSize: MAX_BODY,
-      onError: (c) => c.json({ code: "E_TOO_LARGE", message: `the request body is over ${MAX_BODY} bytes` }, 413),
+      onError: (c) => c.json(errorBody("E_TOO_LARGE", `the request body is over ${MAX_BODY} bytes`), 413),
     }),
   );
-  app.get("/v1/health", (c) => {
-    const st = daemon.state();
-    const ok = st.pipe.up && (st.engine === null || st.engine.connected);
-    const fds = st.fds ? { fds: st.fds } : {};
-    const pid = o.pid === undefined ? {} : { pid: o.pid };
-    return c.json({ ok, pipe: st.pipe.up, engine: st.engine?.connected ?? null, ...fds, ...pid }, ok ? 200 : 503);
-  });
-  app.get("/v1/ports", (c) => c.json(daemon.state().ports));
-  app.post("/v1/ports", async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw fail("E_BAD_ARG", 'the body must be JSON: {"spec": "[HOST_IP:]HOST_PORT:TARGET:TARGET_PORT[/udp]"}');
-    }
-    const parsed = PublishBody.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const key =
-        issue.code === "unrecognized_keys"
-          ? `unknown key "${issue.keys.join('", "')}"`
-          : `${issue.path.join(".") || "body"}: ${issue.message}`;
-      throw fail("E_BAD_ARG", `bad request: ${key}; expected {"spec": "...", "proxyProtocol"?: true|false}`);
-    }
-    const result = await daemon.publish(parsed.data.spec, "ad-hoc", { proxyProtocol: parsed.data.proxyProtocol });
-    return c.json(result, result.created ? 201 : 200);
-  });
-  app.delete("/v1/ports/:id", async (c) => {
-    let id: string;
-    try {
-      id = decodeURIComponent(c.req.param("id"));
-    } catch {
-      throw fail(
-        "E_BAD_ARG",
-        "the id in the path has a malformed percent-escape (encode a spec with encodeURIComponent)",
-      );
-    }
-    if (id.startsWith("c-"))
-      throw fail("E_BAD_ARG", `${id} is published by a container; stop or remove the container instead`);
-    const removed = await daemon.unpublish(id);
-    return c.json({ id, removed });
-  });
-  const debug = () => ({ ...daemon.state(), events: recentLog() });
-  app.get("/v1/debug/state", (c) => c.json(debug()));
-  app.get("/v1/state", (c) => c.json(daemon.state()));
-  app.get("/metrics", (c) =>
-    c.text(metricsText(daemon.state()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
-  );
-  app.get("/_ping", (c) => c.text("OK"));
-  app.notFound((c) => c.json({ code: "E_NOT_FOUND", message: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
+  const handle = handlers(daemon, o.pid);
+  for (const r of ROUTES) app.on(r.method.toUpperCase(), honoPath(r.path), handle[r.operationId]);
+  // a known path with another method: 405 naming the ones it takes (OPTIONS: just those)
+  for (const [path, allow] of allowedMethods())
+    app.all(honoPath(path), (c) => {
+      c.header("Allow", allow);
+      if (c.req.method === "OPTIONS") return c.body(null, 204);
+      return c.json(errorBody("E_METHOD_NOT_ALLOWED", `${c.req.method} ${c.req.path}: this path takes ${allow}`), 405);
+    });
+  app.notFound((c) => c.json(errorBody("E_NOT_FOUND", `no such endpoint: ${c.req.method} ${c.req.path}`), 404));
   app.onError((e, c) => {
-    if (e instanceof EdgeportError) return c.json({ code: e.code, message: e.message }, STATUS[e.code]);
-    return c.json({ code: "E_INTERNAL", message: (e as Error).message ?? "internal error" }, 500);
+    if (e instanceof EdgeportError) return c.json(errorBody(e.code, e.message), STATUS[e.code]);
+    return c.json(errorBody("E_INTERNAL", (e as Error).message ?? "internal error"), 500);
   });
   return app;
 }
 
-export function serveControlApi(
-  url: ApiUrl,
-  daemon: Pick<Daemon, "state" | "publish" | "unpublish">,
-  o: { token?: string; pid?: number } = {},
-): ControlApi {
+export function serveControlApi(url: ApiUrl, daemon: ApiDaemon, o: { token?: string; pid?: number } = {}): ControlApi {
   if (url.kind === "tcp") {
     if (!o.token)
       throw new EdgeportError(

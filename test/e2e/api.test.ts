@@ -4,7 +4,7 @@
  * that never disturbs what is published, socket modes, the TCP API's guards, and /metrics.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { INDEX_HTML, startTestbed, type Testbed } from "../../scripts/testbed.ts";
 import type { PortState } from "../../src/publisher/daemon.ts";
@@ -71,6 +71,22 @@ async function echoed(
   await Promise.race([promise, Bun.sleep(5000)]);
   s.end();
   return { bytes: Buffer.concat(chunks), localPort };
+}
+/** curl on the control socket: status, headers (lower-case names) and the JSON body. */
+function curlApi(args: string[]): {
+  status: number;
+  headers: Record<string, string>;
+  body: ApiError & Record<string, unknown>;
+} {
+  const r = Bun.spawnSync(["curl", "-sS", "-i", "-m", "5", "--unix-socket", api, ...args]);
+  const text = r.stdout.toString();
+  const [head, ...rest] = text.split("\r\n\r\n");
+  const lines = head!.split("\r\n");
+  const headers = Object.fromEntries(
+    lines.slice(1).map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
+  );
+  const body = rest.join("\r\n\r\n");
+  return { status: Number(lines[0]!.split(" ")[1]), headers, body: body ? JSON.parse(body) : {} };
 }
 const curl = (port: number) => Bun.spawnSync(["curl", "-sS", "-m", "3", `http://127.0.0.1:${port}/`]).stdout.toString();
 
@@ -160,7 +176,7 @@ describe("the control API and the CLI on the real daemon", () => {
         new RegExp(`tcp:127\\.0\\.0\\.1:${base} is already published for ad-hoc`),
       ],
       [{}, 400, /spec/],
-      ["[1,2", 400, /the body must be JSON/],
+      ["[1,2", 400, /^the body is not valid JSON: JSON Parse error: /],
     ];
     for (const [body, status, re] of cases) {
       const r = await call("POST", "/v1/ports", body);
@@ -248,6 +264,67 @@ describe("the control API and the CLI on the real daemon", () => {
     await until(() => canBind("127.0.0.1", base + 1) && canBind("::1", base + 1), "both loopbacks free");
     const r = await call("DELETE", `/v1/ports/c-0123456789ab`);
     expect(r.status).toBe(400);
+  });
+
+  test("HTTP conventions through the binary's socket (curl): 405 with Allow, 415, Location, GET and DELETE by id, 404s, issues, the OpenAPI document", async () => {
+    const u = "http://localhost";
+    const openFds = () => (curlApi([`${u}/v1/health`]).body.fds as { open: number }).open;
+    const fdsBefore = openFds();
+    expect(curlApi(["-X", "PUT", `${u}/v1/ports`])).toMatchObject({
+      status: 405,
+      headers: { allow: "GET, HEAD, POST, OPTIONS" },
+      body: { code: "E_METHOD_NOT_ALLOWED" },
+    });
+    expect(curlApi(["-X", "DELETE", `${u}/v1/health`]).headers.allow).toBe("GET, HEAD, OPTIONS");
+    expect(curlApi(["-X", "POST", `${u}/v1/ports/abc`]).headers.allow).toBe("GET, HEAD, DELETE, OPTIONS");
+    expect(curlApi([`${u}/v1/nope`])).toMatchObject({ status: 404, body: { code: "E_NOT_FOUND" } });
+    const p = base + 12;
+    const spec = `${p}:${srvIp}:7001`;
+    // curl -d sends application/x-www-form-urlencoded: refused, nothing published
+    const form = curlApi(["-d", JSON.stringify({ spec }), `${u}/v1/ports`]);
+    expect([form.status, form.headers.accept, form.body.code]).toEqual([
+      415,
+      "application/json",
+      "E_UNSUPPORTED_MEDIA_TYPE",
+    ]);
+    expect(canBind("127.0.0.1", p)).toBe(true);
+    const bad = curlApi(["--json", JSON.stringify({ spec: p, proxyProtocol: "yes" }), `${u}/v1/ports`]);
+    expect([bad.status, bad.body.issues]).toEqual([
+      400,
+      [
+        { path: "spec", message: "expected a string, got a number" },
+        { path: "proxyProtocol", message: "expected true or false, got a string" },
+      ],
+    ]);
+    const made = curlApi(["--json", JSON.stringify({ spec }), `${u}/v1/ports`]);
+    expect(made.status).toBe(201);
+    const id = made.body.id as string;
+    expect(made.headers.location).toBe(`/v1/ports/${id}`);
+    const entry = curlApi([`${u}${made.headers.location}`]);
+    expect(entry.status).toBe(200);
+    expect((entry.body.ports as PortState[]).map((x) => x.host).sort()).toEqual([`127.0.0.1:${p}`, `[::1]:${p}`]);
+    expect(curlApi(["-X", "DELETE", `${u}${made.headers.location}`])).toMatchObject({
+      status: 200,
+      body: { id, removed: true },
+    });
+    // an unknown id: 404 from the API, "was not published" and exit 1 from the CLI
+    expect(curlApi(["-X", "DELETE", `${u}/v1/ports/${id}`])).toMatchObject({
+      status: 404,
+      body: { code: "E_NOT_FOUND" },
+    });
+    expect(curlApi([`${u}/v1/ports/${id}`])).toMatchObject({ status: 404, body: { code: "E_NOT_FOUND" } });
+    expect(cli(["unpublish", id])).toMatchObject({
+      code: 1,
+      err: `edgeport unpublish: ${id}: was not published (see edgeport ls)\n`,
+    });
+    await until(() => canBind("127.0.0.1", p) && canBind("::1", p), "both loopbacks free");
+    // the refused requests leave no descriptor behind
+    await until(() => openFds() <= fdsBefore, "the daemon's descriptors back to where they were");
+    const doc = curlApi([`${u}/v1/openapi.json`]);
+    expect(doc.status).toBe(200);
+    expect(doc.body).toEqual(
+      JSON.parse(readFileSync(join(dirname(import.meta.dir), "..", "docs", "openapi.json"), "utf8")),
+    );
   });
 
   test("status, health and /metrics: Prometheus text whose counters move with traffic", async () => {
