@@ -1,16 +1,18 @@
 /**
- * What listens in the VM, followed by reading /proc/net/{tcp,tcp6,udp,udp6} at a bounded interval
- * (250 ms) and diffing. A table whose text did not change since the last read is not parsed again;
- * the owner of a socket is looked up once, when its inode first shows up. Sockets of the
- * forwarder itself, of the engine and of dockerd's userland proxy are never reported.
+ * What listens in the VM, asked at a bounded interval (250 ms) and diffed: through netlink
+ * sock_diag (sock-diag.ts), or where that is not available by reading /proc/net/{tcp,tcp6,udp,udp6}
+ * (a table whose text did not change is not parsed again). The owner of a socket is looked up once,
+ * when its inode first shows up. Sockets of the forwarder itself, of the engine and of dockerd's
+ * userland proxy are never reported.
  *
- * Measured (docs/operations.md, "Listeners in the VM"): 1,000 unchanging listeners cost well under
- * 1 % of a core at 250 ms, so netlink sock_diag is not needed.
+ * Measured with 1,000 unchanging listeners (docs/operations.md, "Listeners in the VM"): /proc costs
+ * over 1 % of a core at 250 ms, sock_diag well under it.
  */
 import { readFileSync } from "node:fs";
 import { idKey, MAX_REPORTED, type VmListener } from "../../control/listeners.ts";
 import { excludedOwner, findOwners, type SocketOwner } from "./owners.ts";
 import { PROC_NET_FILES, type ProcSocket, parseProcNet } from "./proc-net.ts";
+import { openSockDiag } from "./sock-diag.ts";
 
 export interface ListenerChange {
   add: VmListener[];
@@ -19,7 +21,7 @@ export interface ListenerChange {
 
 export interface ListenerWatcherOptions {
   intervalMs?: number;
-  /** reads a table by name (`tcp`, `udp6`); null when it is missing (no IPv6) */
+  /** reads a /proc/net table by name (`tcp`, `udp6`); null when it is missing (no IPv6). Given: /proc is read, not sock_diag */
   read?: (file: string) => string | null;
   owners?: (inodes: ReadonlySet<number>) => ReadonlyMap<number, SocketOwner>;
   exclude?: (o: SocketOwner) => string | null;
@@ -53,6 +55,7 @@ interface Known {
 
 export function createListenerWatcher(o: ListenerWatcherOptions = {}): ListenerWatcher {
   const read = o.read ?? readProc;
+  const diag = o.read ? null : openSockDiag();
   const owners = o.owners ?? findOwners;
   const exclude = o.exclude ?? ((x: SocketOwner) => excludedOwner(x));
   const lastText = new Map<string, string>();
@@ -61,9 +64,9 @@ export function createListenerWatcher(o: ListenerWatcherOptions = {}): ListenerW
   const subscribers = new Set<(c: ListenerChange) => void>();
   let warnedTooMany = false;
 
-  /** Every listening socket now, by key; a table that did not change is not parsed again. */
-  function sockets(): Map<string, ProcSocket> {
-    const out = new Map<string, ProcSocket>();
+  /** Every listening socket of /proc; a table that did not change is not parsed again. */
+  function fromProc(): ProcSocket[] {
+    const out: ProcSocket[] = [];
     for (const { file, proto } of PROC_NET_FILES) {
       const text = read(file) ?? "";
       let parsed = lastParsed.get(file);
@@ -72,16 +75,26 @@ export function createListenerWatcher(o: ListenerWatcherOptions = {}): ListenerW
         lastText.set(file, text);
         lastParsed.set(file, parsed);
       }
-      for (const s of parsed) {
-        const key = idKey(s);
-        if (!out.has(key)) out.set(key, s);
-      }
+      out.push(...parsed);
+    }
+    return out;
+  }
+
+  /** Every listening socket now, by key (null: nothing changed, or the dump failed: keep the last picture). */
+  function sockets(): Map<string, ProcSocket> | null {
+    const list = diag ? diag.dump() : fromProc();
+    if (!list || list === "same") return null;
+    const out = new Map<string, ProcSocket>();
+    for (const s of list) {
+      const key = idKey(s);
+      if (!out.has(key)) out.set(key, s);
     }
     return out;
   }
 
   function poll(): void {
     const now = sockets();
+    if (!now) return;
     const fresh = new Set<number>();
     for (const [key, s] of now) if (known.get(key)?.inode !== s.inode && s.inode !== 0) fresh.add(s.inode);
     const found = fresh.size ? owners(fresh) : new Map<number, SocketOwner>();
@@ -130,6 +143,7 @@ export function createListenerWatcher(o: ListenerWatcherOptions = {}): ListenerW
     close() {
       clearInterval(timer);
       subscribers.clear();
+      diag?.close();
     },
   };
 }
