@@ -22,7 +22,7 @@ import { createPortTable, type OpenListener, type PortTable, relayListeners } fr
 import { createProxyLeases, type ProxyRequest, proxySpec } from "./proxy-leases.ts";
 import { resolveTarget } from "./target.ts";
 import type { UdpOptions } from "./udp-listener.ts";
-import { type VmSource, vmIdOf, vmProcessOf } from "./vm-source.ts";
+import { type VmSource, vmIdOf, vmProcessOf, vmSourceOf } from "./vm-source.ts";
 
 export type { AdhocEntry, PortSource } from "./adhoc.ts";
 export type { DaemonState, FdState, PortState } from "./port-rows.ts";
@@ -109,11 +109,8 @@ class Reconciler implements Daemon {
 
   private sourceOf(w: WantedPort): PortState["source"] {
     const id = adhocIdOf(w);
-    const proc = vmProcessOf(w);
-    if (proc !== null) return { kind: "vm", process: proc };
-    return id !== null
-      ? { kind: this.adhoc.get(id)?.source ?? "ad-hoc" }
-      : { kind: "container", containerId: w.containerId, containerName: w.containerName };
+    if (id !== null) return { kind: this.adhoc.get(id)?.source ?? "ad-hoc" };
+    return vmSourceOf(w) ?? { kind: "container", containerId: w.containerId, containerName: w.containerName };
   }
 
   private describe(w: WantedPort): string {
@@ -196,12 +193,13 @@ class Reconciler implements Daemon {
     const entry = await this.entryOf(spec, source, !!opts.proxyProtocol);
     const rows = () => this.state().ports.filter((p) => p.id === entry.id);
     if (this.adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
-    // a host port someone else already publishes is a conflict, never taken over
+    // a host port someone else already publishes is a conflict, never taken over (a VM listener yields it)
     const published = this.table.published();
     for (const w of entry.wants) {
       const holder =
         published.get(w.key) ?? [...this.adhoc.values()].flatMap((e) => e.wants).find((x) => x.key === w.key);
-      if (holder) throw new EdgeportError("E_CONFLICT", `${w.key} is already published for ${this.describe(holder)}`);
+      if (holder && vmProcessOf(holder) === null)
+        throw new EdgeportError("E_CONFLICT", `${w.key} is already published for ${this.describe(holder)}`);
     }
     this.adhoc.set(entry.id, entry);
     this.reconcile(this.lastContainers, false);

@@ -40,6 +40,9 @@ export interface VmListenerState {
 
 /** The VM listener a wanted port stands for (its process name), or null for another source's. */
 export const vmProcessOf = (w: WantedPort): string | null => (w.containerId.startsWith(VM) ? w.containerName : null);
+/** The source of a VM listener's row, or null for another source's. */
+export const vmSourceOf = (w: WantedPort): { kind: "vm"; process: string } | null =>
+  w.containerId.startsWith(VM) ? { kind: "vm", process: w.containerName } : null;
 /** The id of a VM listener's row: `vm-tcp-5173`. */
 export const vmIdOf = (w: WantedPort): string | null =>
   w.containerId.startsWith(VM) ? `vm-${w.proto}-${w.hostPort}` : null;

@@ -158,6 +158,13 @@ describe("listeners in the VM", () => {
       expect(v.reason).toContain(`"${base + 3}-${base + 5}"`);
     }
     for (const p of IGNORED()) expect(free(p)).toBe(true);
+    // edgeport why says which rule
+    const why = Bun.spawnSync([EDGEPORT, "why", String(base + 4), "--api", `unix://${api}`, "--engine", tb.dockerHost]);
+    const text = why.stdout.toString();
+    expect(text).toContain(
+      `VM listener ${basename(process.execPath).slice(0, 15)} on 0.0.0.0:${base + 4}/tcp: not published`,
+    );
+    expect(text).toContain(`vm-listeners.ignore "${base + 3}-${base + 5}"`);
     await devCall("close", { port: base + 3, count: 3 });
   });
 
