@@ -194,8 +194,9 @@ export default defineCommand({
           flog.warn(`firewall (${backend.name}): could not look for rules of dead instances: ${e.message}`),
         );
     }
+    const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
+    const vm = createVmSource(vmListenerRules(config, rules.reserved), log.withTag("vm"));
     let daemon: ReturnType<typeof createDaemon> | null = null;
-    const vm = createVmSource(vmListenerRules(config), log.withTag("vm"));
     const proxyChannels = controlChannels(() => daemon, log.withTag("docker-proxy"));
     const relay = createRelayClient({
       url,
@@ -206,7 +207,6 @@ export default defineCommand({
         dest.proto === "unix" && dest.path === LISTENERS_DEST ? vm.accept(s, ch) : proxyChannels(s, ch, dest),
       activity,
     });
-    const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
     daemon = createDaemon({
       engine,
       relay,

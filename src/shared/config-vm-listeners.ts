@@ -22,12 +22,15 @@ export interface VmListenerRules {
   ignored(port: number, process: string | undefined): string | null;
 }
 
-export function vmListenerRules(config: Config): VmListenerRules {
+/** @param reserved run's reserved ports (PortRules.reserved): never published by anyone, VM listeners included */
+export function vmListenerRules(config: Config, reserved?: (port: number) => string | null): VmListenerRules {
   const c = config["vm-listeners"] ?? {};
   const procs = (c["ignore-processes"] ?? []).map((n) => ({ n, re: glob(n) }));
   return {
     enabled: c.enabled ?? true,
     ignored(port, process) {
+      const r = reserved?.(port);
+      if (r) return r;
       const p = (c.ignore ?? []).find((x) => inRange(port, x));
       if (p !== undefined) return `port ${port} is ignored by the config (vm-listeners.ignore ${JSON.stringify(p)})`;
       const n = process === undefined ? undefined : procs.find((x) => x.re.test(process));
