@@ -15,6 +15,7 @@ import {
   idKey,
   type ListenerId,
   MAX_LISTENER_LINE,
+  MAX_REPORTED,
   targetOf,
   type VmListener,
 } from "../relay/control/listeners.ts";
@@ -125,11 +126,20 @@ interface Reporter {
 /** The host's end of one report channel: lines in, the reporter's picture kept, `changed` after each batch. */
 function reportEndpoint(mine: Reporter, log: ConsolaInstance, changed: () => void, ended: () => void): Endpoint {
   const lines = createLineSplitter(MAX_LISTENER_LINE);
+  let warned = false;
   const apply = (line: string) => {
     const r = decodeReport(line);
     if (r.full) mine.listeners.clear();
     for (const l of r.remove) mine.listeners.delete(idKey(l));
-    for (const l of r.add) mine.listeners.set(idKey(l), l);
+    for (const l of r.add) {
+      // the VM is not trusted: a bounded picture, and process names fit for a log line
+      if (mine.listeners.size >= MAX_REPORTED && !mine.listeners.has(idKey(l))) {
+        if (!warned) log.warn(`the forwarder reports more than ${MAX_REPORTED} listeners; the rest are left out`);
+        warned = true;
+        continue;
+      }
+      mine.listeners.set(idKey(l), l.process === undefined ? l : { ...l, process: safe(l.process, 64) });
+    }
   };
   return {
     write(data) {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import type { WantedPort } from "../../src/events/wanted.ts";
 import { createVmSource } from "../../src/publisher/vm-source.ts";
+import { encodeReport, MAX_REPORTED } from "../../src/relay/control/listeners.ts";
 import { createListenerAllowance } from "../../src/relay/forwarder/listeners/allowance.ts";
 import { followListening, reportListeners } from "../../src/relay/forwarder/listeners/report-channel.ts";
 import { createListenerWatcher } from "../../src/relay/forwarder/listeners/watcher.ts";
@@ -15,7 +16,7 @@ import { LISTENERS_DEST } from "../../src/relay/mux/constants.ts";
 import { Session } from "../../src/relay/mux/session.ts";
 import type { Config } from "../../src/shared/config.ts";
 import { vmListenerRules } from "../../src/shared/config-vm-listeners.ts";
-import { pipePair, until } from "../helpers/memory-pipe.ts";
+import { FakeEndpoint, pipePair, until } from "../helpers/memory-pipe.ts";
 
 const quiet = createConsola({ level: -999 });
 const HEAD = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
@@ -139,5 +140,52 @@ describe("VM listeners: forwarder report channel and host source", () => {
     const s = await setup({}, true);
     expect(s.reported).toEqual([null]);
     expect(s.opened).toEqual([]);
+  });
+});
+
+describe("a hostile VM on the report channel", () => {
+  async function raw() {
+    const vmSource = createVmSource(vmListenerRules({ "vm-listeners": { include: ["1-65535"] } }), quiet);
+    let changes = 0;
+    vmSource.onChange(() => changes++);
+    const [a, b] = pipePair();
+    const host = new Session({ role: "host", onOpen: (ch) => vmSource.accept(host, ch) });
+    const vm = new Session({ role: "vm" });
+    cleanup.push(
+      () => host.close(),
+      () => vm.close(),
+    );
+    a.handlers = host.handlers;
+    b.handlers = vm.handlers;
+    host.start(a);
+    vm.start(b);
+    await until(() => host.state === "ready" && vm.state === "ready", "ready");
+    const ch = vm.open({ proto: "unix", path: LISTENERS_DEST }, new FakeEndpoint());
+    const send = async (lines: string[]) => {
+      const before = changes;
+      for (const l of lines) ch.localData(new TextEncoder().encode(l));
+      await until(() => changes > before, "the host read it");
+    };
+    return { vmSource, send };
+  }
+
+  test("process names with control bytes are made safe; bad lines are skipped, good ones kept", async () => {
+    const s = await raw();
+    await s.send([
+      "not json\n",
+      encodeReport(true, [{ proto: "tcp", ip: "0.0.0.0", port: 3000, process: "evil\u001b[2J\n" }], [])[0]!,
+    ]);
+    expect(s.vmSource.wants([]).map((w) => w.containerName)).toEqual(["evil\\x1b[2J\\x0a", "evil\\x1b[2J\\x0a"]);
+  });
+
+  test(`at most ${MAX_REPORTED} listeners are kept`, async () => {
+    const s = await raw();
+    const add = Array.from({ length: MAX_REPORTED + 500 }, (_, i) => ({
+      proto: (i % 2 ? "udp" : "tcp") as "tcp" | "udp",
+      ip: "127.0.0.1",
+      port: (i >> 1) + 1,
+    }));
+    await s.send(encodeReport(true, add, []));
+    await until(() => s.vmSource.wants([]).length === MAX_REPORTED * 2, "the capped picture");
   });
 });
