@@ -12,6 +12,7 @@ import { startTestbed, type Testbed } from "../../scripts/testbed.ts";
 import type { DaemonState } from "../../src/publisher/daemon.ts";
 import { EDGEPORT, echoOnce, ensureBinary, hasLog, spawnHost, stopProcess, until } from "../helpers/e2e.ts";
 import { canBind, connectClient, freePortRange } from "../helpers/tcp-client.ts";
+import { udpClient } from "../helpers/udp-client.ts";
 
 let tb: Testbed;
 let fwd: Bun.Subprocess;
@@ -25,7 +26,10 @@ const IGNORED = () => [base + 2, base + 3, base + 5];
 
 const state = async () =>
   (await (await fetch("http://localhost/v1/state", { unix: api } as RequestInit)).json()) as DaemonState;
-const devCall = async (op: "listen" | "close", body: { host?: string; port: number; count?: number }) => {
+const devCall = async (
+  op: "listen" | "close",
+  body: { host?: string; port: number; count?: number; proto?: "tcp" | "udp" },
+) => {
   const r = await fetch(`http://localhost/${op}`, {
     method: "POST",
     body: JSON.stringify(body),
@@ -117,6 +121,25 @@ describe("listeners in the VM", () => {
     const t1 = performance.now();
     await until(() => free(p), "the host port to be free", 1000);
     console.log(`free on the host ${Math.round(performance.now() - t1)} ms after the close`);
+  });
+
+  test("UDP: a bound socket on :: in the VM echoes through the host's 127.0.0.1 and ::1; closed: unpublished", async () => {
+    const p = base + 9;
+    await devCall("listen", { host: "::", port: p, proto: "udp" });
+    await until(
+      async () => (await state()).ports.filter((r) => r.key.endsWith(`:${p}`) && r.proto === "udp").length === 2,
+      "the UDP rows",
+    );
+    for (const h of ["127.0.0.1", "::1"]) {
+      const c = await udpClient(p, h);
+      let answer: string | undefined;
+      // a datagram may be lost on a loaded machine (the first one sets the flow up): ask again
+      await until(async () => (answer = (await c.request(`via ${h}`, 1000))?.toString()) !== undefined, "an echo");
+      expect(answer).toBe(`via ${h}`);
+      c.close();
+    }
+    await devCall("close", { port: p });
+    await until(async () => !(await state()).ports.some((r) => r.key.endsWith(`:${p}`)), "the UDP rows to go");
   });
 
   test("a VM-loopback listener is published; an ignored one on the same loopback is refused by the forwarder", async () => {

@@ -5,7 +5,7 @@
  * An address is printed as 32-bit words in the host's byte order (one word for IPv4, four for
  * IPv6), each as 8 hex digits: on a little-endian machine 127.0.0.1 is `0100007F`.
  */
-import { formatHostPort, formatIp } from "../../../shared/address.ts";
+import { formatIp } from "../../../shared/address.ts";
 
 export type ListenProto = "tcp" | "udp";
 
@@ -67,7 +67,3 @@ export function parseProcNet(text: string, proto: ListenProto, littleEndian = tr
   }
   return out;
 }
-
-/** The one key of a listener: `tcp:127.0.0.1:5173`, `udp:[::]:53`. */
-export const listenerKey = (s: { proto: ListenProto; ip: string; port: number }): string =>
-  `${s.proto}:${formatHostPort(s.ip, s.port)}`;

@@ -1,6 +1,7 @@
 /** /proc/net/{tcp,tcp6,udp,udp6} as the kernel prints them (lines captured on this machine): what listens. */
 import { describe, expect, test } from "bun:test";
-import { decodeProcAddress, listenerKey, parseProcNet } from "../../../../src/relay/forwarder/listeners/proc-net.ts";
+import { idKey } from "../../../../src/relay/control/listeners.ts";
+import { decodeProcAddress, parseProcNet } from "../../../../src/relay/forwarder/listeners/proc-net.ts";
 import { formatIp } from "../../../../src/shared/address.ts";
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -52,12 +53,12 @@ describe("parseProcNet", () => {
   ])("%j (%s): nothing", (text) => {
     expect(parseProcNet(text, "tcp")).toEqual([]);
   });
+  test("keys", () => {
+    expect(idKey({ proto: "udp", ip: "::", port: 53 })).toBe("udp:[::]:53");
+    expect(idKey({ proto: "tcp", ip: "127.0.0.1", port: 5173 })).toBe("tcp:127.0.0.1:5173");
+  });
   test("a big-endian machine prints the bytes in order", () => {
     expect(formatIp(decodeProcAddress("7F000001", false))).toBe("127.0.0.1");
     expect(formatIp(decodeProcAddress("0100007F"))).toBe("127.0.0.1");
-  });
-  test("keys", () => {
-    expect(listenerKey({ proto: "udp", ip: "::", port: 53 })).toBe("udp:[::]:53");
-    expect(listenerKey({ proto: "tcp", ip: "127.0.0.1", port: 5173 })).toBe("tcp:127.0.0.1:5173");
   });
 });
