@@ -3,6 +3,9 @@ import { defineCommand } from "citty";
 import { createEngine } from "../events/engine.ts";
 import { createDialPolicy } from "../relay/forwarder/dial-policy.ts";
 import { startForwarder } from "../relay/forwarder/forwarder.ts";
+import { createListenerAllowance } from "../relay/forwarder/listeners/allowance.ts";
+import { followListening, type ListenerReporting } from "../relay/forwarder/listeners/report-channel.ts";
+import { createListenerWatcher } from "../relay/forwarder/listeners/watcher.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { mergeArgs } from "../shared/config.ts";
 import { configPath, loadConfig } from "../shared/config-file.ts";
@@ -42,6 +45,12 @@ const args = {
     description:
       "A VM-local unix socket (unix:///run/edgeport/control.sock) for edgeport docker-proxy: its requests go to the host over the pipe",
     valueHint: "URL",
+  },
+  "report-listeners": {
+    type: "boolean",
+    description:
+      "Report what listens in the VM itself (TCP and UDP, read every 250 ms) to the host, which publishes it on its loopback; those listeners, and only those, may then be dialled on the VM's loopback",
+    default: false,
   },
   "dial-timeout": {
     type: "string",
@@ -102,6 +111,29 @@ export function interfaceAddresses(read = networkInterfaces, now = Date.now) {
   };
 }
 
+/** --report-listeners: the watcher and the allowance it feeds (null when off). */
+function listenerReporting(
+  on: boolean,
+  platform: string,
+  flog: typeof log,
+): (ListenerReporting & { stop(): void }) | null {
+  if (!on) return null;
+  if (platform !== "linux")
+    throw new EdgeportError("E_UNSUPPORTED", "--report-listeners reads Linux's socket tables: the VM must run Linux");
+  const watcher = createListenerWatcher({
+    onTooMany: (n) => flog.warn(`${n} listeners in the VM: only the first 16384 are reported`),
+  });
+  const r = { watcher, allowance: createListenerAllowance() };
+  const unfollow = followListening(r);
+  return {
+    ...r,
+    stop() {
+      unfollow();
+      watcher.close();
+    },
+  };
+}
+
 export default defineCommand({
   meta: {
     name: "forwarder",
@@ -122,6 +154,7 @@ export default defineCommand({
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
+    const reporting = listenerReporting(a["report-listeners"], ctx.platform, flog);
     const local = interfaceAddresses();
     local.get();
     const policy = allowFlag(() =>
@@ -134,6 +167,7 @@ export default defineCommand({
               })
           : undefined,
         localInterfaces: local.get,
+        ...(reporting ? { reportedListener: (t) => reporting.allowance.allows(t) } : {}),
       }),
     );
     if (engine) {
@@ -159,6 +193,7 @@ export default defineCommand({
       onStdioEnd: () => ended(),
       controlListen: controlPathOf(a["control-listen"]),
       activity,
+      ...(reporting ? { listeners: reporting } : {}),
     });
     flog.info(
       `listening on ${fwd.address}; may dial: ${policy.describe()}${fwd.controlPath ? `; docker-proxy control socket unix://${fwd.controlPath}` : ""}`,
@@ -170,5 +205,6 @@ export default defineCommand({
     await Promise.race([untilAborted(stop.signal), stdioEnded]);
     flog.info("stopping");
     fwd.close();
+    reporting?.stop();
   },
 });

@@ -94,7 +94,12 @@ export function lsRows(ports: PortState[]): LsRow[] {
         proto: p.proto,
         hostPort: g.hostPort,
         source: p.source.kind,
-        container: p.source.kind === "container" ? (p.source.containerName ?? "") : "",
+        container:
+          p.source.kind === "container"
+            ? (p.source.containerName ?? "")
+            : p.source.kind === "vm"
+              ? (p.source.process ?? "(vm)")
+              : "",
         status: p.status,
         ...(p.error ? { error: p.error } : {}),
         ...(p.proxyProtocol ? { proxyProtocol: true } : {}),

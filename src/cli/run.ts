@@ -9,10 +9,13 @@ import { type ApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-
 import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
+import { createVmSource } from "../publisher/vm-source.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
+import { LISTENERS_DEST } from "../relay/mux/constants.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { mergeArgs, portRules } from "../shared/config.ts";
 import { configPath, loadConfig } from "../shared/config-file.ts";
+import { vmListenerRules } from "../shared/config-vm-listeners.ts";
 import { defaultApiUrl, defaultControlDir, ensureNamedDir, ensurePrivateDir } from "../shared/control-socket.ts";
 import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
@@ -191,16 +194,19 @@ export default defineCommand({
           flog.warn(`firewall (${backend.name}): could not look for rules of dead instances: ${e.message}`),
         );
     }
+    const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
+    const vm = createVmSource(vmListenerRules(config, rules.reserved), log.withTag("vm"));
     let daemon: ReturnType<typeof createDaemon> | null = null;
+    const proxyChannels = controlChannels(() => daemon, log.withTag("docker-proxy"));
     const relay = createRelayClient({
       url,
       pipe: settings,
       log: log.withTag("pipe"),
       version: VERSION,
-      onOpen: controlChannels(() => daemon, log.withTag("docker-proxy")),
+      onOpen: (s, ch, dest) =>
+        dest.proto === "unix" && dest.path === LISTENERS_DEST ? vm.accept(s, ch) : proxyChannels(s, ch, dest),
       activity,
     });
-    const rules = portRules(config, apiUrl?.kind === "tcp" ? [apiUrl.port] : []);
     daemon = createDaemon({
       engine,
       relay,
@@ -210,6 +216,7 @@ export default defineCommand({
       udp,
       firewall,
       rules,
+      vm,
       log: rlog,
     });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken, pid: ctx.pid }) : null;

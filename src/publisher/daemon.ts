@@ -22,6 +22,7 @@ import { createPortTable, type OpenListener, type PortTable, relayListeners } fr
 import { createProxyLeases, type ProxyRequest, proxySpec } from "./proxy-leases.ts";
 import { resolveTarget } from "./target.ts";
 import type { UdpOptions } from "./udp-listener.ts";
+import { type VmSource, vmIdOf, vmProcessOf, vmSourceOf } from "./vm-source.ts";
 
 export type { AdhocEntry, PortSource } from "./adhoc.ts";
 export type { DaemonState, FdState, PortState } from "./port-rows.ts";
@@ -44,6 +45,8 @@ export interface DaemonOptions {
   openListener?: OpenListener;
   /** pauses accepting near the file descriptor limit, and says the limit in the state (default: the process's) */
   fdGuard?: FdGuard;
+  /** the VM's own listeners, as the forwarder reports them */
+  vm?: VmSource;
 }
 
 export interface Daemon {
@@ -106,13 +109,13 @@ class Reconciler implements Daemon {
 
   private sourceOf(w: WantedPort): PortState["source"] {
     const id = adhocIdOf(w);
-    return id !== null
-      ? { kind: this.adhoc.get(id)?.source ?? "ad-hoc" }
-      : { kind: "container", containerId: w.containerId, containerName: w.containerName };
+    if (id !== null) return { kind: this.adhoc.get(id)?.source ?? "ad-hoc" };
+    return vmSourceOf(w) ?? { kind: "container", containerId: w.containerId, containerName: w.containerName };
   }
 
   private describe(w: WantedPort): string {
     const src = this.sourceOf(w);
+    if (src.kind === "vm") return `VM listener ${src.process}`;
     return src.kind === "container" ? `container ${w.containerName}` : `${src.kind} ${portIdOf(w)}`;
   }
 
@@ -138,6 +141,7 @@ class Reconciler implements Daemon {
       lists.push(rules ? w.ports.filter((p) => this.allowedByRules(rules, p, c)) : w.ports);
     }
     for (const e of this.adhoc.values()) lists.push(e.wants);
+    if (this.o.vm) lists.push(this.o.vm.wants(lists.flat()));
     return lists;
   }
 
@@ -189,12 +193,13 @@ class Reconciler implements Daemon {
     const entry = await this.entryOf(spec, source, !!opts.proxyProtocol);
     const rows = () => this.state().ports.filter((p) => p.id === entry.id);
     if (this.adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
-    // a host port someone else already publishes is a conflict, never taken over
+    // a host port someone else already publishes is a conflict, never taken over (a VM listener yields it)
     const published = this.table.published();
     for (const w of entry.wants) {
       const holder =
         published.get(w.key) ?? [...this.adhoc.values()].flatMap((e) => e.wants).find((x) => x.key === w.key);
-      if (holder) throw new EdgeportError("E_CONFLICT", `${w.key} is already published for ${this.describe(holder)}`);
+      if (holder && vmProcessOf(holder) === null)
+        throw new EdgeportError("E_CONFLICT", `${w.key} is already published for ${this.describe(holder)}`);
     }
     this.adhoc.set(entry.id, entry);
     this.reconcile(this.lastContainers, false);
@@ -243,7 +248,7 @@ class Reconciler implements Daemon {
 
   state(): DaemonState {
     const { o } = this;
-    const meta = (w: WantedPort) => ({ id: portIdOf(w), source: this.sourceOf(w) });
+    const meta = (w: WantedPort) => ({ id: vmIdOf(w) ?? portIdOf(w), source: this.sourceOf(w) });
     const ports: PortState[] = [
       ...this.table.bound().map(({ want, listener }) => portRow(want, "published", { ...meta(want), listener })),
       ...this.table.failures().map(({ want, error }) => portRow(want, "failed", { ...meta(want), error })),
@@ -265,11 +270,13 @@ class Reconciler implements Daemon {
       containers: this.watcher?.containers.size ?? 0,
       ports: ports.sort((a, b) => a.key.localeCompare(b.key)),
       ...(fds ? { fds } : {}),
+      ...(o.vm ? { vmListeners: o.vm.state() } : {}),
     };
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const { o } = this;
+    o.vm?.onChange(() => this.reconcile(this.lastContainers, false));
     if (o.engine) {
       this.watcher = createWatcher({
         engine: o.engine,

@@ -6,6 +6,7 @@ import type { BindingPolicy, WantedPort } from "../events/wanted.ts";
 import type { EdgeportError } from "../shared/errors.ts";
 import type { TcpListener } from "./tcp-listener.ts";
 import type { UdpListener, UdpOptions, UdpStats } from "./udp-listener.ts";
+import type { VmListenerState } from "./vm-source.ts";
 
 export type Listener = TcpListener | UdpListener;
 
@@ -18,7 +19,13 @@ export interface PortState {
   error?: string;
   code?: string;
   /** where it came from: a container, an ad-hoc publish, or dockerd's userland proxy */
-  source: { kind: "container" | "ad-hoc" | "docker-proxy"; containerId?: string; containerName?: string };
+  source: {
+    kind: "container" | "ad-hoc" | "docker-proxy" | "vm";
+    containerId?: string;
+    containerName?: string;
+    /** vm: the process that listens in the VM, when the forwarder could tell */
+    process?: string;
+  };
   /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
   id: string;
   proto: "tcp" | "udp";
@@ -51,6 +58,8 @@ export interface DaemonState {
   containers: number;
   ports: PortState[];
   fds?: FdState;
+  /** what the forwarder reports listening in the VM, and whether it is published (vm-source.ts) */
+  vmListeners?: VmListenerState[];
 }
 
 /** Open connections and bytes so far of a listener: TCP connections, or UDP flows and their counters. */

@@ -14,6 +14,21 @@ const PortOrRange = z.union([
   z.number().int().min(1).max(65535),
   z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port or a range "8000-8099"'),
 ]);
+const PortOrRangeList = z.array(PortOrRange);
+/** What the forwarder reports with --report-listeners, and which of it the host publishes (config-vm-listeners.ts). */
+const VmListenersSchema = z
+  .strictObject({
+    enabled: z.boolean().describe("Publish what the forwarder reports (default true)").optional(),
+    include: PortOrRangeList.describe(
+      "Ports published although the default ignore list holds them (22, 2375, 2376, 32768-65535)",
+    ).optional(),
+    ignore: PortOrRangeList.describe("Ports never published for VM listeners").optional(),
+    "ignore-processes": z
+      .array(z.string().min(1))
+      .describe('Listeners of these processes are never published; "*" matches any run of characters')
+      .optional(),
+  })
+  .describe("Listeners of the VM itself (edgeport forwarder --report-listeners), published on the host's loopback");
 const Window = z.number().int().min(16384).max(16777216);
 
 /** What every command with a pipe shares (pipeArgs, logArgs), and `$schema` for editors. */
@@ -74,6 +89,7 @@ export const ConfigSchema = z
       })
       .describe("Containers and ports edgeport run leaves alone")
       .optional(),
+    "vm-listeners": VmListenersSchema.optional(),
     reserved: z
       .array(PortOrRange)
       .describe("Host ports never published by anyone (default: 22 and the API's TCP port)")
@@ -93,6 +109,10 @@ export const ForwarderConfigSchema = z
     "vpnkit-compat": z.boolean().describe("Behave like a plain vpnkit forwarder (as --vpnkit-compat)").optional(),
     "control-listen": z.string().describe("VM-local socket for edgeport docker-proxy (as --control-listen)").optional(),
     "dial-timeout": Duration.describe("Give up dialling a destination after this long (as --dial-timeout)").optional(),
+    "report-listeners": z
+      .boolean()
+      .describe("Report what listens in the VM itself to the host (as --report-listeners)")
+      .optional(),
     ...common,
   })
   .describe("edgeport forwarder configuration (JSON or TOML)");
@@ -119,15 +139,24 @@ export function mergeArgs<A extends Record<string, unknown>>(
   );
   const out: Record<string, unknown> = { ...args };
   for (const [k, v] of Object.entries(config)) {
-    if (k === "ignore" || k === "reserved" || k === "$schema" || v === undefined || given.has(k)) continue;
+    if (
+      k === "ignore" ||
+      k === "reserved" ||
+      k === "vm-listeners" ||
+      k === "$schema" ||
+      v === undefined ||
+      given.has(k)
+    )
+      continue;
     out[k] = typeof v === "number" ? String(v) : v;
   }
   return out as A;
 }
 
-const inRange = (port: number, p: number | string) =>
+export const inRange = (port: number, p: number | string) =>
   typeof p === "number" ? port === p : port >= Number(p.split("-")[0]) && port <= Number(p.split("-")[1]);
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
+export const glob = (pattern: string) =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
 
 export interface PortRules {
   /** why this container's port is ignored, or null */

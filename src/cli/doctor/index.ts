@@ -18,6 +18,7 @@ import { probePipe } from "./pipe-probe.ts";
 import { type PortFacts, portChecks, portsToExplain } from "./ports.ts";
 import type { HostSockets, SocketOwner } from "./sockets.ts";
 import type { PortRange } from "./sockets-windows.ts";
+import { vmListenerChecks } from "./vm-listeners.ts";
 
 export { type CheckResult, failed, formatResults } from "./check.ts";
 
@@ -81,7 +82,7 @@ export async function runDoctor(i: DoctorInput): Promise<CheckResult[]> {
       : null,
   ]);
   const containers = engine.engine ? await runningContainers(engine.engine).catch(() => null) : null;
-  const ports = portChecks(await portFacts(i, daemon, containers));
+  const ports = [...portChecks(await portFacts(i, daemon, containers)), ...vmListenerChecks(daemon.state, i.onlyPort)];
   if (why) return [...engineChecks(engine.facts).slice(0, 1), ...daemonChecks(daemon), ...ports];
   const fw = await firewallCheck({ ...i.firewall, platform: i.platform, uid: i.uid, env: i.env });
   return [

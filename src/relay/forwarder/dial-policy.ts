@@ -33,6 +33,11 @@ export interface DialPolicyOptions {
    * (the caller keeps them fresh: interfaces come and go with the engine's networks)
    */
   localInterfaces?: () => readonly string[];
+  /**
+   * A listener of the VM the forwarder reports and the host publishes (--report-listeners): dialled
+   * even on the VM's loopback or own addresses. Exactly those: the rest of loopback stays refused.
+   */
+  reportedListener?: (target: { proto: "tcp" | "udp"; ip: string; port: number }) => Promise<boolean>;
 }
 
 /** The engine is asked at most this often when Opens miss the known networks. */
@@ -196,12 +201,13 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
           ? `engine networks ${engine.list.map((c) => c.text).join(", ")}`
           : "engine networks (none yet)",
       );
+    if (opts.reportedListener) parts.push("the reported listeners the host publishes");
     return parts.length ? parts.join(", ") : "nothing";
   }
 
   return {
     get allowsNothing() {
-      return cidrs.length === 0 && unixPaths.size === 0 && !opts.engineSubnets;
+      return cidrs.length === 0 && unixPaths.size === 0 && !opts.engineSubnets && !opts.reportedListener;
     },
     describe,
     refresh,
@@ -213,6 +219,10 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
               ok: false,
               reason: `Unix socket destinations are refused unless allowed with --allow unix://${dest.path}`,
             };
+      }
+      if (opts.reportedListener) {
+        const target = { proto: dest.proto, ip: parseIp(formatIp(dest.ip)).text, port: dest.port };
+        if (await opts.reportedListener(target)) return { ok: true };
       }
       const first = decide(dest.ip);
       if (first.ok || !opts.engineSubnets) return first;

@@ -12,6 +12,7 @@ import { listenPipes, type PipeListener, prepareUnixPath } from "../transports/i
 import type { TransportUrl } from "../transports/url.ts";
 import { type DialContext, dial } from "./dial.ts";
 import type { DialPolicy } from "./dial-policy.ts";
+import { type ListenerReporting, reportListeners } from "./listeners/report-channel.ts";
 import { RepeatLimiter } from "./repeat-limiter.ts";
 
 export interface ForwarderOptions {
@@ -30,6 +31,8 @@ export interface ForwarderOptions {
   activity?: () => void;
   /** a warning that repeats (a refused pipe) is logged at most once in this long, with a count (60 s) */
   repeatLogMs?: number;
+  /** --report-listeners: the VM's listeners, reported to each host that speaks the extension */
+  listeners?: ListenerReporting;
 }
 
 export interface Forwarder {
@@ -68,7 +71,10 @@ function serveSession(
     version: o.version,
     log,
     onOpen: (ch, dest) => void dial(ctx, session, ch, dest),
-    onReady: (sess) => log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`),
+    onReady: (sess) => {
+      log.info(`pipe up: ${pipe.description} (${sess.describePeer()})`);
+      if (o.listeners) reportListeners(sess, o.listeners, log);
+    },
     onClosed: (sess, why) => {
       sessions.delete(sess);
       const gone = why.kind === "peer-closed" || why.kind === "pipe-error";

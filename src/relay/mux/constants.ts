@@ -70,7 +70,11 @@ export const MAX_REASON_LEN = 512;
 export const EXT_OPEN_RESULT = "open-result";
 export const EXT_PING = "ping";
 export const EXT_AUTH = "auth";
-export const EXTENSIONS = [EXT_OPEN_RESULT, EXT_PING, EXT_AUTH] as const;
+/** the VM reports its own listeners on a channel to LISTENERS_DEST (src/relay/control/listeners.ts) */
+export const EXT_LISTENERS = "listeners";
+export const EXTENSIONS = [EXT_OPEN_RESULT, EXT_PING, EXT_AUTH, EXT_LISTENERS] as const;
 
 /** The Unix-path destination of channels the VM opens to the host's control service (docker-proxy requests). */
 export const CONTROL_DEST = "edgeport:control";
+/** The Unix-path destination of the channel the VM reports its listeners on (the `listeners` extension). */
+export const LISTENERS_DEST = "edgeport:listeners";

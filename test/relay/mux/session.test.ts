@@ -89,7 +89,7 @@ describe("handshake", () => {
   test("two edgeport ends negotiate every extension and their windows", async () => {
     const { h, v } = pair({ pipe: { window: 512 * 1024 } }, { pipe: { window: 2 * 1024 * 1024 } });
     await until(() => h.state === "ready" && v.state === "ready", "both ready");
-    expect([...h.negotiated!.ext].sort()).toEqual(["auth", "open-result", "ping"]);
+    expect([...h.negotiated!.ext].sort()).toEqual(["auth", "listeners", "open-result", "ping"]);
     expect(h.negotiated!.recvWindow).toBe(512 * 1024);
     expect(v.negotiated!.recvWindow).toBe(2 * 1024 * 1024);
   });
