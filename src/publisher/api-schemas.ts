@@ -49,9 +49,10 @@ export const PortRow = z
     id: z.string().meta({ description: "the entry's id (ad-hoc, docker-proxy) or c-<container id>" }),
     proto: z.enum(["tcp", "udp"]),
     source: z.object({
-      kind: z.enum(["container", "ad-hoc", "docker-proxy"]),
+      kind: z.enum(["container", "ad-hoc", "docker-proxy", "vm"]),
       containerId: z.string().optional(),
       containerName: z.string().optional(),
+      process: z.string().optional().meta({ description: "vm: the process that listens in the VM, when known" }),
     }),
     host: z.string().meta({ description: "the host address and port, [v6] bracketed" }),
     target: z.string().meta({ description: "where connections go in the VM" }),
@@ -98,6 +99,20 @@ export const Health = z
   })
   .meta({ id: "Health" });
 
+export const VmListener = z
+  .object({
+    proto: z.enum(["tcp", "udp"]),
+    address: z.string().meta({ description: "the VM address it listens on" }),
+    port: z.number().int().min(0).max(65535),
+    process: z.string().optional(),
+    status: z.enum(["wanted", "ignored", "taken"]),
+    reason: z
+      .string()
+      .optional()
+      .meta({ description: "why it is not published (the rule, or the source that has the port)" }),
+  })
+  .meta({ id: "VmListener" });
+
 export const State = z
   .object({
     engine: z.object({ url: z.string(), connected: z.boolean() }).nullable(),
@@ -112,6 +127,10 @@ export const State = z
     containers: count,
     ports: z.array(PortRow),
     fds: FdStateSchema.optional(),
+    vmListeners: z
+      .array(VmListener)
+      .optional()
+      .meta({ description: "what the forwarder reports listening in the VM (forwarder --report-listeners)" }),
   })
   .meta({ id: "State" });
 
@@ -146,6 +165,7 @@ export const API_SCHEMAS = [
   PortRow,
   PortRows,
   UdpStatsSchema,
+  VmListener,
   PortEntry,
   PublishResult,
   UnpublishResult,
