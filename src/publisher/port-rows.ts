@@ -18,7 +18,13 @@ export interface PortState {
   error?: string;
   code?: string;
   /** where it came from: a container, an ad-hoc publish, or dockerd's userland proxy */
-  source: { kind: "container" | "ad-hoc" | "docker-proxy"; containerId?: string; containerName?: string };
+  source: {
+    kind: "container" | "ad-hoc" | "docker-proxy";
+    containerId?: string;
+    containerName?: string;
+    /** an ad-hoc port kept in the daemon's state file across restarts (absent: no state file) */
+    persisted?: boolean;
+  };
   /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
   id: string;
   proto: "tcp" | "udp";
