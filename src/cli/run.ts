@@ -35,6 +35,7 @@ import {
 } from "./common.ts";
 import { contextOf, type ProcessContext } from "./context.ts";
 import { discoverEngine } from "./engine-discovery.ts";
+import { BUILD_VERSION } from "./version.ts";
 
 /** The engine to follow: --engine, the config's, DOCKER_HOST, the docker CLI's context, the default. */
 function engineHere(ctx: ProcessContext, flag?: string, config?: string, configPath?: string) {
@@ -234,6 +235,7 @@ export default defineCommand({
       rules,
       log: rlog,
       store,
+      version: BUILD_VERSION,
     });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken, pid: ctx.pid }) : null;
     rlog.info(

@@ -7,9 +7,9 @@ import type { ContainerInspect } from "../events/schemas.ts";
 import { type BindingPolicy, type WantedPort, wantedPorts } from "../events/wanted.ts";
 import type { RelayClient } from "../relay/host/relay-client.ts";
 import type { PortRules } from "../shared/config.ts";
-import type { EdgeportError } from "../shared/errors.ts";
 import type { AdhocEntry } from "./adhoc.ts";
-import { type DaemonState, type FdState, type Listener, type PortState, portRow } from "./port-rows.ts";
+import { type DaemonState, type FdState, type PortState, portRow } from "./port-rows.ts";
+import type { PortTable } from "./port-table.ts";
 import type { UdpOptions } from "./udp-listener.ts";
 
 /** Every wanted port, containers in start order, then the ad-hoc entries; `note` says each warning (once). */
@@ -47,9 +47,9 @@ export interface StateParts {
   relay: RelayClient;
   binding: BindingPolicy;
   udp: UdpOptions;
+  version?: string;
   watcher?: { connected: boolean; containers: ReadonlyMap<string, unknown> };
-  bound: { want: WantedPort; listener: Listener }[];
-  failures: { want: WantedPort; error: EdgeportError }[];
+  table: Pick<PortTable, "bound" | "failures">;
   conflicts: { want: WantedPort; winner: WantedPort }[];
   fds?: FdState;
   meta(w: WantedPort): { id: string; source: PortState["source"] };
@@ -59,8 +59,8 @@ export interface StateParts {
 export function daemonState(o: StateParts): DaemonState {
   const { meta } = o;
   const ports: PortState[] = [
-    ...o.bound.map(({ want, listener }) => portRow(want, "published", { ...meta(want), listener })),
-    ...o.failures.map(({ want, error }) => portRow(want, "failed", { ...meta(want), error })),
+    ...o.table.bound().map(({ want, listener }) => portRow(want, "published", { ...meta(want), listener })),
+    ...o.table.failures().map(({ want, error }) => portRow(want, "failed", { ...meta(want), error })),
     ...o.conflicts.map(({ want, winner }) =>
       portRow(want, "conflict", { ...meta(want), error: `already published for ${o.describe(winner)}` }),
     ),
@@ -72,7 +72,9 @@ export function daemonState(o: StateParts): DaemonState {
       up: o.relay.current !== null,
       ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
       ...(o.relay.lastFailure ? { lastFailure: o.relay.lastFailure } : {}),
+      ...o.relay.counters(),
     },
+    ...(o.version ? { version: o.version } : {}),
     binding: o.binding,
     udp: o.udp,
     containers: o.watcher?.containers.size ?? 0,

@@ -48,6 +48,7 @@ export interface DaemonOptions {
   openListener?: OpenListener;
   /** pauses accepting near the file descriptor limit, and says the limit in the state (default: the process's) */
   fdGuard?: FdGuard;
+  version?: string; // the daemon's, for the state and /metrics
   /** keeps the ad-hoc specs across restarts (the state file); restored when run() starts */
   store?: PortStore;
 }
@@ -264,9 +265,8 @@ class Reconciler implements Daemon {
   state(): DaemonState {
     return daemonState({
       ...this.o,
+      table: this.table,
       watcher: this.watcher,
-      bound: this.table.bound(),
-      failures: this.table.failures(),
       conflicts: this.conflicts,
       fds: this.guard.state(),
       meta: (w) => ({ id: portIdOf(w), source: this.sourceOf(w) }),

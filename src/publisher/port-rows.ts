@@ -50,8 +50,18 @@ export interface FdState {
 
 export interface DaemonState {
   engine: { url: string; connected: boolean } | null;
-  /** lastFailure: why the pipe is down (the relay client's last failure) */
-  pipe: { url: string; up: boolean; peer?: string; lastFailure?: string };
+  /** lastFailure: why the pipe is down (the relay client's last failure); the counters: relay-client.ts */
+  pipe: {
+    url: string;
+    up: boolean;
+    peer?: string;
+    lastFailure?: string;
+    reconnects?: number;
+    resets?: number;
+    failures?: number;
+  };
+  /** the daemon's version ("0.1.0+aeb65e9") */
+  version?: string;
   binding: BindingPolicy;
   udp: UdpOptions;
   containers: number;
