@@ -140,7 +140,7 @@ describe("the control API and the CLI on the real daemon", () => {
     const ls = cli(["ls"]);
     expect(ls.out).toMatch(
       new RegExp(
-        `${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc\\s+listening\\s+0/1\\s+18 B\\s+18 B`,
+        `${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc \\(persisted\\)\\s+listening\\s+0/1\\s+18 B\\s+18 B`,
       ),
     );
   });

@@ -151,7 +151,7 @@ describe("ad-hoc ports across a daemon restart", () => {
       expect(cli(["publish", spec(2)]).code).toBe(0);
       expect(cli(["unpublish", spec(2)]).code).toBe(0);
     }
-    await until(() => fds() === before, `fds back to ${before}`);
+    await until(() => fds() <= before, `fds back to ${before} (or fewer)`);
     expect(readdirSync(state).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });
 });
