@@ -1,4 +1,7 @@
 import { setDefaultTimeout } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // bunfig.toml test timeouts are not applied by Bun 1.4: set them here.
 // e2e tests move 100 MiB through two hops and start containers.
@@ -13,3 +16,11 @@ process.on("unhandledRejection", (reason) => {
   process.exitCode = 1;
   throw e;
 });
+
+// Daemons the tests start keep their ad-hoc ports (issue 20, item 3) in a directory of this run,
+// not in the machine's /var/lib/edgeport; each daemon's file is named by its control API.
+if (!process.env.EDGEPORT_STATE_DIR) {
+  const stateDir = mkdtempSync(join(tmpdir(), "edgeport-test-state-"));
+  process.env.EDGEPORT_STATE_DIR = stateDir;
+  process.on("exit", () => rmSync(stateDir, { recursive: true, force: true }));
+}

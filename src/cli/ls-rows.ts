@@ -14,6 +14,8 @@ export interface LsRow {
   proto: "tcp" | "udp";
   hostPort: number;
   source: PortState["source"]["kind"];
+  /** an ad-hoc port the daemon keeps in its state file: restored when it restarts */
+  persisted: boolean;
   /** the container's name, or "" when the port is not a container's */
   container: string;
   status: PortState["status"];
@@ -94,6 +96,7 @@ export function lsRows(ports: PortState[]): LsRow[] {
         proto: p.proto,
         hostPort: g.hostPort,
         source: p.source.kind,
+        persisted: p.source.persisted === true,
         container:
           p.source.kind === "container"
             ? (p.source.containerName ?? "")
@@ -112,6 +115,9 @@ export function lsRows(ports: PortState[]): LsRow[] {
     })
     .sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.ports.localeCompare(b.ports));
 }
+
+/** The SOURCE column: `ad-hoc (persisted)` for a port the daemon restores when it restarts. */
+export const sourceText = (r: LsRow): string => (r.persisted ? `${r.source} (persisted)` : r.source);
 
 /** `--filter container=NAME` (name, or the start of the container's id; repeated: any of them). */
 export function lsFilter(filters: string[]): (r: LsRow) => boolean {

@@ -5,7 +5,7 @@ import { EdgeportError, isEdgeportError } from "../shared/errors.ts";
 import { apiArgs, apiClient } from "./client.ts";
 import { applyLogArgs, EXIT, exitWith, logArgs, printJson, repeated } from "./common.ts";
 import { contextOf } from "./context.ts";
-import { lsFilter, lsRows } from "./ls-rows.ts";
+import { lsFilter, lsRows, sourceText } from "./ls-rows.ts";
 import { PortsReply, StateReply, UnpublishReply } from "./replies.ts";
 
 const bytes = (n = 0) =>
@@ -64,7 +64,7 @@ export const ls = defineCommand({
       lines.push([
         p.id,
         `${p.ports}${p.proxyProtocol ? " +PROXY" : ""}`,
-        p.source,
+        sourceText(p),
         p.status === "published" ? "listening" : `${p.status}: ${p.error ?? ""}`,
         p.status === "published" ? `${p.connections}/${p.connectionsTotal}` : "-",
         bytes(p.bytesIn),

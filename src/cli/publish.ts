@@ -119,7 +119,7 @@ export default defineCommand({
   meta: {
     name: "publish",
     description:
-      "Publish ports by hand: through the running daemon (kept until edgeport unpublish), or standalone with --relay in the foreground until Ctrl-C",
+      "Publish ports by hand: through the running daemon (kept until edgeport unpublish, also across the daemon's restarts: see run --state-dir), or standalone with --relay in the foreground until Ctrl-C (not kept: gone when it stops)",
   },
   args,
   async run({ args: a, data }) {

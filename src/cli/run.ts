@@ -2,13 +2,15 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname } from "node:path";
 import { defineCommand } from "citty";
+import type { ConsolaInstance } from "consola";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
-import { type ApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
+import { type ApiUrl, formatApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
 import { createDaemon } from "../publisher/daemon.ts";
 import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
+import { openPortStore, type PortStore } from "../publisher/port-store.ts";
 import { createVmSource } from "../publisher/vm-source.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { LISTENERS_DEST } from "../relay/mux/constants.ts";
@@ -36,6 +38,7 @@ import {
 } from "./common.ts";
 import { contextOf, type ProcessContext } from "./context.ts";
 import { discoverEngine } from "./engine-discovery.ts";
+import { BUILD_VERSION } from "./version.ts";
 
 /** The engine to follow: --engine, the config's, DOCKER_HOST, the docker CLI's context, the default. */
 function engineHere(ctx: ProcessContext, flag?: string, config?: string, configPath?: string) {
@@ -102,6 +105,12 @@ const args = {
     description: "File holding the bearer token a tcp:// API requires",
     valueHint: "PATH",
   },
+  "state-dir": {
+    type: "string",
+    description:
+      "Where the ad-hoc ports published through the API are kept, to be restored at the next start: an owner-only directory (default: EDGEPORT_STATE_DIR, else /var/lib/edgeport for root, $XDG_STATE_HOME/edgeport or ~/.local/state/edgeport, ~/Library/Application Support/edgeport, %LOCALAPPDATA%\\edgeport), or none",
+    valueHint: "DIR",
+  },
   config: {
     type: "string",
     description:
@@ -146,6 +155,19 @@ function controlApiSettings(
   return { apiUrl, apiToken };
 }
 
+/**
+ * The state file of ad-hoc ports (after the live-daemon check: never touch a running daemon's
+ * file). Refuses (throws) a directory or file another user could control; without --state-dir a
+ * default directory that cannot be made (no home) only means nothing is kept.
+ */
+function portStore(given: string | undefined, apiUrl: ApiUrl | null, ctx: ProcessContext, log: ConsolaInstance) {
+  const defaultApi = formatApiUrl(parseApiUrl(defaultApiUrl(ctx.env, ctx.uid, ctx.platform)));
+  const o = { ...ctx, home: homedir(), defaultApi, dir: given ?? ctx.env.EDGEPORT_STATE_DIR };
+  let store: PortStore | undefined;
+  if (apiUrl && o.dir !== "none") store = openPortStore({ ...o, api: formatApiUrl(apiUrl), log });
+  return store;
+}
+
 export default defineCommand({
   meta: {
     name: "run",
@@ -169,6 +191,7 @@ export default defineCommand({
     const engine = found.url === "none" ? null : createEngine(found.url, undefined, found.source);
     const { apiUrl, apiToken } = controlApiSettings(a, ctx);
     if (apiUrl) await refuseLiveDaemon(apiUrl); // before anything is started: a live daemon keeps its socket
+    const store = portStore(a["state-dir"], apiUrl, ctx, rlog);
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, rlog);
@@ -218,10 +241,12 @@ export default defineCommand({
       rules,
       vm,
       log: rlog,
+      store,
+      version: BUILD_VERSION,
     });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken, pid: ctx.pid }) : null;
     rlog.info(
-      `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
+      `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}${store ? `, state ${store.path}` : ""}`,
     );
     const running = daemon.run(ctx.signal);
     await untilAborted(ctx.signal);

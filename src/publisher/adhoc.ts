@@ -14,6 +14,8 @@ export interface AdhocEntry {
   id: string;
   spec: string;
   source: PortSource;
+  /** each connection starts with the PROXY v2 header */
+  proxyProtocol: boolean;
   wants: WantedPort[];
 }
 
@@ -102,5 +104,5 @@ export function adhocEntry(
       ...(proxyProtocol ? { proxyProtocol } : {}),
     } satisfies WantedPort;
   });
-  return { entry: { id, spec, source, wants }, notes };
+  return { entry: { id, spec, source, proxyProtocol, wants }, notes };
 }

@@ -53,6 +53,10 @@ export const PortRow = z
       containerId: z.string().optional(),
       containerName: z.string().optional(),
       process: z.string().optional().meta({ description: "vm: the process that listens in the VM, when known" }),
+      persisted: z
+        .boolean()
+        .optional()
+        .meta({ description: "an ad-hoc port kept in the daemon's state file across restarts" }),
     }),
     host: z.string().meta({ description: "the host address and port, [v6] bracketed" }),
     target: z.string().meta({ description: "where connections go in the VM" }),
@@ -121,7 +125,11 @@ export const State = z
       up: z.boolean(),
       peer: z.string().optional(),
       lastFailure: z.string().optional(),
+      reconnects: count.optional().meta({ description: "pipes dialled again after one was lost" }),
+      resets: count.optional().meta({ description: "ready pipes that ended without the daemon closing them" }),
+      failures: count.optional().meta({ description: "dial attempts that failed" }),
     }),
+    version: z.string().optional().meta({ description: "the daemon's version" }),
     binding: z.enum(BINDING_POLICIES),
     udp: z.object({ idleMs: count, maxFlows: count }),
     containers: count,

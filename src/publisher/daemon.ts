@@ -3,51 +3,30 @@
  * containers publish, plus the ad-hoc entries (the API, dockerd's proxy). Wanted ports are computed
  * from the watcher's view, plan() says what must change, and the port table executes it.
  * A container's port that cannot be bound is reported (log once, state) and retried at the next
- * resync; an ad-hoc spec that cannot be bound is rolled back and the caller told.
+ * resync; an ad-hoc spec that cannot be bound is rolled back and the caller told. Ad-hoc specs
+ * are kept in the state file (port-store.ts) and restored at start (adhoc-restore.ts).
  */
 import type { ConsolaInstance } from "consola";
-import type { Engine } from "../events/engine.ts";
 import type { ContainerInspect } from "../events/schemas.ts";
-import { type BindingPolicy, type WantedPort, wantedPorts } from "../events/wanted.ts";
+import { type WantedPort, wantedPorts } from "../events/wanted.ts";
 import { createWatcher, type Watcher } from "../events/watcher.ts";
-import type { Firewall } from "../firewall/index.ts";
-import type { RelayClient } from "../relay/host/relay-client.ts";
-import type { PortRules } from "../shared/config.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { type AdhocEntry, adhocEntry, adhocIdOf, allTcp, type PortSource, portIdOf, targetNames } from "./adhoc.ts";
+import { createRestorer, type Restorer } from "./adhoc-restore.ts";
+import type { DaemonOptions } from "./daemon-options.ts";
+import { daemonState, wantedLists } from "./daemon-state.ts";
 import { type FdGuard, processFdGuard } from "./fd-guard.ts";
 import { plan } from "./plan.ts";
-import { type DaemonState, type PortState, portRow } from "./port-rows.ts";
-import { createPortTable, type OpenListener, type PortTable, relayListeners } from "./port-table.ts";
+import type { DaemonState, PortState } from "./port-rows.ts";
+import { createPortTable, type PortTable, relayListeners } from "./port-table.ts";
 import { createProxyLeases, type ProxyRequest, proxySpec } from "./proxy-leases.ts";
 import { resolveTarget } from "./target.ts";
-import type { UdpOptions } from "./udp-listener.ts";
-import { type VmSource, vmIdOf, vmProcessOf, vmSourceOf } from "./vm-source.ts";
+import { vmIdOf, vmProcessOf, vmSourceOf } from "./vm-source.ts";
 
 export type { AdhocEntry, PortSource } from "./adhoc.ts";
+export type { DaemonOptions } from "./daemon-options.ts";
 export type { DaemonState, FdState, PortState } from "./port-rows.ts";
 export type { ProxyRequest } from "./proxy-leases.ts";
-
-export interface DaemonOptions {
-  /** null: no engine to follow (ports come only from the API and docker-proxy) */
-  engine: Engine | null;
-  relay: RelayClient;
-  binding: BindingPolicy;
-  resyncMs: number;
-  pipeWaitMs: number;
-  udp: UdpOptions;
-  /** told about every change of the bound listeners (applies in the background) */
-  firewall?: Firewall;
-  /** ignore rules and reserved ports from the config */
-  rules?: PortRules;
-  log: ConsolaInstance;
-  /** opens a host listener (default: the real TCP and UDP listeners on the relay) */
-  openListener?: OpenListener;
-  /** pauses accepting near the file descriptor limit, and says the limit in the state (default: the process's) */
-  fdGuard?: FdGuard;
-  /** the VM's own listeners, as the forwarder reports them */
-  vm?: VmSource;
-}
 
 export interface Daemon {
   state(): DaemonState;
@@ -81,12 +60,14 @@ class Reconciler implements Daemon {
   private readonly log: ConsolaInstance;
   private readonly table: PortTable;
   private readonly adhoc = new Map<string, AdhocEntry>();
+  private readonly restored = new Set<string>(); // kept when a bind fails, retried as a container's port is
   private readonly leases = createProxyLeases();
   private lastContainers: ReadonlyMap<string, ContainerInspect> = new Map();
   private conflicts: { want: WantedPort; winner: WantedPort }[] = [];
   private readonly warned = new Set<string>();
   private watcher: Watcher | undefined;
   private readonly guard: FdGuard;
+  private readonly restoring: Restorer; // the state file's specs, restored at start
 
   constructor(private readonly o: DaemonOptions) {
     this.log = o.log;
@@ -97,7 +78,14 @@ class Reconciler implements Daemon {
       log: o.log,
       describe: (w) => this.describe(w),
       // an ad-hoc spec is rolled back, and its caller told, when a bind fails
-      retried: (w) => adhocIdOf(w) === null,
+      retried: (w) => adhocIdOf(w) === null || this.restored.has(adhocIdOf(w)!),
+    });
+    this.restoring = createRestorer({
+      ...o,
+      entryOf: (spec, source, proxy) => this.entryOf(spec, source, proxy),
+      has: (id) => this.adhoc.has(id),
+      add: (entries) => this.addRestored(entries),
+      problemsOf: (e) => this.problemsOf(e),
     });
   }
 
@@ -109,8 +97,11 @@ class Reconciler implements Daemon {
 
   private sourceOf(w: WantedPort): PortState["source"] {
     const id = adhocIdOf(w);
-    if (id !== null) return { kind: this.adhoc.get(id)?.source ?? "ad-hoc" };
-    return vmSourceOf(w) ?? { kind: "container", containerId: w.containerId, containerName: w.containerName };
+    if (id === null)
+      return vmSourceOf(w) ?? { kind: "container", containerId: w.containerId, containerName: w.containerName };
+    const e = this.adhoc.get(id);
+    if (e?.source !== "ad-hoc" || !this.o.store) return { kind: e?.source ?? "ad-hoc" };
+    return { kind: "ad-hoc", persisted: this.o.store.has({ spec: e.spec, proxyProtocol: e.proxyProtocol }) };
   }
 
   private describe(w: WantedPort): string {
@@ -119,35 +110,12 @@ class Reconciler implements Daemon {
     return src.kind === "container" ? `container ${w.containerName}` : `${src.kind} ${portIdOf(w)}`;
   }
 
-  private allowedByRules(rules: PortRules, p: WantedPort, c: ContainerInspect): boolean {
-    const why = rules.reserved(p.hostPort) ?? rules.ignored(p.hostPort, p.containerName, c.Config?.Labels ?? {});
-    if (!why) return true;
-    this.once(`rules ${p.key} ${p.containerId}`, () =>
-      this.log.info(`${p.key} of container ${p.containerName} not published: ${why}`),
-    );
-    return false;
-  }
-
-  /** Every wanted port, containers in start order, then the ad-hoc entries. */
-  private wanted(containers: ReadonlyMap<string, ContainerInspect>): WantedPort[][] {
-    const { rules } = this.o;
-    const ordered = [...containers.values()].sort(
-      (a, b) => (a.State.StartedAt ?? "").localeCompare(b.State.StartedAt ?? "") || a.Id.localeCompare(b.Id),
-    );
-    const lists: WantedPort[][] = [];
-    for (const c of ordered) {
-      const w = wantedPorts(c, this.o.binding);
-      for (const msg of w.warnings) this.once(msg, () => this.log.warn(msg));
-      lists.push(rules ? w.ports.filter((p) => this.allowedByRules(rules, p, c)) : w.ports);
-    }
-    for (const e of this.adhoc.values()) lists.push(e.wants);
-    if (this.o.vm) lists.push(this.o.vm.wants(lists.flat()));
-    return lists;
-  }
-
   private reconcile(containers: ReadonlyMap<string, ContainerInspect>, full: boolean): void {
     this.lastContainers = containers;
-    const lists = this.wanted(containers);
+    const lists = wantedLists(containers, this.adhoc.values(), {
+      ...this.o,
+      note: (key, level, msg) => this.once(key, () => this.log[level](msg)),
+    });
     // failed binds wait for a resync; everything else is retried now
     const hold = full ? new Set<string>() : this.table.failedKeys();
     const p = plan(lists, this.table.published(), hold);
@@ -159,6 +127,25 @@ class Reconciler implements Daemon {
         this.log.error(
           `${this.describe(c.loser)}: ${c.key} is already published for ${this.describe(c.winner)}; not published`,
         ),
+      );
+    }
+  }
+
+  private async addRestored(entries: AdhocEntry[]): Promise<void> {
+    for (const e of entries) this.adhoc.set(e.id, e);
+    for (const e of entries) this.restored.add(e.id);
+    this.reconcile(this.lastContainers, false);
+    await this.table.settled(entries.flatMap((e) => e.wants.map((w) => w.key)));
+  }
+
+  /** Keeps an ad-hoc entry in the state file; a failed write is logged, the entry stays published. */
+  private persist(e: AdhocEntry): void {
+    if (e.source !== "ad-hoc" || !this.o.store) return;
+    try {
+      this.o.store.add({ spec: e.spec, proxyProtocol: e.proxyProtocol });
+    } catch (err) {
+      this.log.error(
+        `ad-hoc ${e.id}: not kept across restarts: cannot write ${this.o.store.path}: ${(err as Error).message}`,
       );
     }
   }
@@ -192,7 +179,10 @@ class Reconciler implements Daemon {
   ): Promise<{ id: string; created: boolean; ports: PortState[] }> {
     const entry = await this.entryOf(spec, source, !!opts.proxyProtocol);
     const rows = () => this.state().ports.filter((p) => p.id === entry.id);
-    if (this.adhoc.has(entry.id)) return { id: entry.id, created: false, ports: rows() };
+    if (this.adhoc.has(entry.id)) {
+      this.persist(this.adhoc.get(entry.id)!);
+      return { id: entry.id, created: false, ports: rows() };
+    }
     // a host port someone else already publishes is a conflict, never taken over (a VM listener yields it)
     const published = this.table.published();
     for (const w of entry.wants) {
@@ -216,10 +206,12 @@ class Reconciler implements Daemon {
       throw new EdgeportError(first.code, message);
     }
     this.log.info(`${source} ${entry.id}: published ${spec}`);
+    this.persist(entry);
     return { id: entry.id, created: true, ports: rows() };
   }
 
   async unpublish(idOrSpec: string): Promise<boolean> {
+    if (this.restoring.unpublish(idOrSpec)) return true;
     let id = idOrSpec;
     if (!this.adhoc.has(id) && idOrSpec.includes(":")) {
       // the same SPEC published with or without the PROXY header
@@ -230,8 +222,10 @@ class Reconciler implements Daemon {
     const e = this.adhoc.get(id);
     if (!e) return false;
     this.adhoc.delete(id);
+    this.restored.delete(id);
     this.reconcile(this.lastContainers, false);
     this.log.info(`${e.source} ${id}: unpublished ${e.spec}`);
+    if (e.source === "ad-hoc") this.restoring.forget({ spec: e.spec, proxyProtocol: e.proxyProtocol });
     return true;
   }
 
@@ -247,36 +241,22 @@ class Reconciler implements Daemon {
   }
 
   state(): DaemonState {
-    const { o } = this;
-    const meta = (w: WantedPort) => ({ id: vmIdOf(w) ?? portIdOf(w), source: this.sourceOf(w) });
-    const ports: PortState[] = [
-      ...this.table.bound().map(({ want, listener }) => portRow(want, "published", { ...meta(want), listener })),
-      ...this.table.failures().map(({ want, error }) => portRow(want, "failed", { ...meta(want), error })),
-      ...this.conflicts.map(({ want, winner }) =>
-        portRow(want, "conflict", { ...meta(want), error: `already published for ${this.describe(winner)}` }),
-      ),
-    ];
-    const fds = this.guard.state();
-    return {
-      engine: o.engine ? { url: o.engine.url, connected: this.watcher?.connected ?? false } : null,
-      pipe: {
-        url: o.relay.description,
-        up: o.relay.current !== null,
-        ...(o.relay.current ? { peer: o.relay.current.describePeer() } : {}),
-        ...(o.relay.lastFailure ? { lastFailure: o.relay.lastFailure } : {}),
-      },
-      binding: o.binding,
-      udp: o.udp,
-      containers: this.watcher?.containers.size ?? 0,
-      ports: ports.sort((a, b) => a.key.localeCompare(b.key)),
-      ...(fds ? { fds } : {}),
-      ...(o.vm ? { vmListeners: o.vm.state() } : {}),
-    };
+    return daemonState({
+      ...this.o,
+      table: this.table,
+      watcher: this.watcher,
+      conflicts: this.conflicts,
+      fds: this.guard.state(),
+      meta: (w) => ({ id: vmIdOf(w) ?? portIdOf(w), source: this.sourceOf(w) }),
+      describe: (w) => this.describe(w),
+    });
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const { o } = this;
     o.vm?.onChange(() => this.reconcile(this.lastContainers, false));
+    await this.restoring.restore();
+    const retry = setInterval(() => void this.restoring.retry(), o.resyncMs);
     if (o.engine) {
       this.watcher = createWatcher({
         engine: o.engine,
@@ -293,6 +273,7 @@ class Reconciler implements Daemon {
       );
       clearInterval(resync);
     }
+    clearInterval(retry);
     await this.table.closeAll(1000);
   }
 }

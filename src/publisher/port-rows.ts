@@ -25,6 +25,8 @@ export interface PortState {
     containerName?: string;
     /** vm: the process that listens in the VM, when the forwarder could tell */
     process?: string;
+    /** an ad-hoc port kept in the daemon's state file across restarts (absent: no state file) */
+    persisted?: boolean;
   };
   /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
   id: string;
@@ -51,8 +53,18 @@ export interface FdState {
 
 export interface DaemonState {
   engine: { url: string; connected: boolean } | null;
-  /** lastFailure: why the pipe is down (the relay client's last failure) */
-  pipe: { url: string; up: boolean; peer?: string; lastFailure?: string };
+  /** lastFailure: why the pipe is down (the relay client's last failure); the counters: relay-client.ts */
+  pipe: {
+    url: string;
+    up: boolean;
+    peer?: string;
+    lastFailure?: string;
+    reconnects?: number;
+    resets?: number;
+    failures?: number;
+  };
+  /** the daemon's version ("0.1.0+aeb65e9") */
+  version?: string;
   binding: BindingPolicy;
   udp: UdpOptions;
   containers: number;

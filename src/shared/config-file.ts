@@ -77,7 +77,7 @@ function resolvePaths<T extends Record<string, unknown>>(data: T, dir: string): 
   const out: Record<string, unknown> = { ...data };
   for (const k of PATH_KEYS) {
     const v = out[k];
-    if (typeof v === "string" && !isAbsolute(v)) out[k] = resolve(dir, v);
+    if (typeof v === "string" && !isAbsolute(v) && v !== "none") out[k] = resolve(dir, v); // state-dir = "none": off
   }
   for (const k of URL_KEYS) {
     const v = out[k];

@@ -54,6 +54,12 @@ export const ConfigSchema = z
     resync: Duration.describe("Full resync period (as --resync)").optional(),
     "pipe-wait": Duration.describe("How long a new connection waits for a down pipe (as --pipe-wait)").optional(),
     api: z.string().describe('Control API URL, or "none" (as --api)').optional(),
+    "state-dir": z
+      .string()
+      .describe(
+        'Where the daemon keeps the ad-hoc ports it restores at start, or "none" (as --state-dir); relative to this file',
+      )
+      .optional(),
     "api-token-file": z
       .string()
       .describe("Bearer token file for a tcp:// API (as --api-token-file); relative to this file")
@@ -119,7 +125,7 @@ export const ForwarderConfigSchema = z
 export type ForwarderConfig = z.infer<typeof ForwarderConfigSchema>;
 
 /** Keys whose value is a file path (relative: to the config file's directory). */
-export const PATH_KEYS = ["token-file", "api-token-file"] as const;
+export const PATH_KEYS = ["token-file", "api-token-file", "state-dir"] as const;
 /** Keys whose value is a URL; a relative unix:// path is relative to the config file's directory. */
 export const URL_KEYS = ["relay", "engine", "api", "listen", "control-listen"] as const;
 

@@ -156,7 +156,7 @@ describe("the control API and the CLI on the real daemon", () => {
     const ls = cli(["ls"]);
     expect(ls.out).toMatch(
       new RegExp(
-        `${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc\\s+listening\\s+0/1\\s+18 B\\s+18 B`,
+        `${id}\\s+127\\.0\\.0\\.1:${base}->${srvIp.replace(/\./g, "\\.")}:7001/tcp\\s+ad-hoc \\(persisted\\)\\s+listening\\s+0/1\\s+18 B\\s+18 B`,
       ),
     );
   });
@@ -350,9 +350,11 @@ describe("the control API and the CLI on the real daemon", () => {
     const metric = async () => {
       const text = await (await fetch("http://localhost/metrics", { unix: api } as RequestInit)).text();
       for (const l of text.trim().split("\n"))
-        expect(l).toMatch(/^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? \d+)$/);
+        expect(l).toMatch(
+          /^(# (HELP|TYPE) (edgeport|process)_\w+ .+|(edgeport|process)_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? [\d.e+]+)$/,
+        );
       const m = new RegExp(
-        `edgeport_bytes_total\\{port="tcp:127\\.0\\.0\\.1:${p}",source="ad-hoc",direction="in"\\} (\\d+)`,
+        `edgeport_bytes_total\\{proto="tcp",address="127\\.0\\.0\\.1",port="${p}",source="ad-hoc",container="",direction="in"\\} (\\d+)`,
       ).exec(text);
       return Number(m?.[1]);
     };

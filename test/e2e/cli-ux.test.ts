@@ -107,7 +107,7 @@ describe("ls (issue 20, item 7)", () => {
     expect(mine).toHaveLength(2);
     expect(mine[0]).toMatch(
       new RegExp(
-        `^\\w+\\s+127\\.0\\.0\\.1:${base + 20}-${base + 21}->127\\.0\\.0\\.1:7020-7021/tcp\\s+ad-hoc\\s+listening`,
+        `^\\w+\\s+127\\.0\\.0\\.1:${base + 20}-${base + 21}->127\\.0\\.0\\.1:7020-7021/tcp\\s+ad-hoc \\(persisted\\)\\s+listening`,
       ),
     );
     expect(mine[1]).toMatch(

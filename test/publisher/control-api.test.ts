@@ -102,9 +102,11 @@ test("/metrics is Prometheus text: HELP and TYPE for every metric, escaped label
   const lines = text.trim().split("\n");
   for (const l of lines)
     expect(l).toMatch(
-      /^(# (HELP|TYPE) edgeport_\w+ .+|edgeport_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? -?\d+(\.\d+)?)$/,
+      /^(# (HELP|TYPE) (edgeport|process)_\w+ .+|(edgeport|process)_\w+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? -?\d+(\.\d+)?(e[+-]?\d+)?)$/,
     );
-  expect(text).toContain('edgeport_bytes_total{port="tcp:127.0.0.1:8080",source="container",direction="out"} 2000');
+  expect(text).toContain(
+    'edgeport_bytes_total{proto="tcp",address="127.0.0.1",port="8080",source="container",container="web",direction="out"} 2000',
+  );
   expect(text).toContain('edgeport_ports{state="failed"} 1');
 });
 

@@ -12,7 +12,11 @@ import { EdgeportError } from "../../src/shared/errors.ts";
 import { until } from "../helpers/until.ts";
 import { fakeListeners } from "./fake-listeners.ts";
 
-const relay = { description: "unix:///fake/pipe.sock", current: null } as unknown as RelayClient;
+const relay = {
+  description: "unix:///fake/pipe.sock",
+  current: null,
+  counters: () => ({ reconnects: 0, resets: 0, failures: 0 }),
+} as unknown as RelayClient;
 
 function logged() {
   const lines: { level: number; msg: string }[] = [];

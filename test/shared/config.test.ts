@@ -95,6 +95,11 @@ describe("config file as a new user writes it (issue 20, item 10)", () => {
     });
   });
 
+  test("state-dir (issue 20, item 3): relative to the config file's directory; none stays none", () => {
+    expect(parseConfig('state-dir = "state"\n', join(dir, "etc", "a.toml"))["state-dir"]).toBe(`${dir}/etc/state`);
+    expect(parseConfig('state-dir = "none"\n', join(dir, "etc", "a.toml"))["state-dir"]).toBe("none");
+  });
+
   test("TOML and JSON syntax errors give line and column; YAML is told to use .toml or .json", () => {
     expect(() => parseConfig('binding = "open"\nrelay = \n', "c.toml")).toThrow(
       /^--config c\.toml:2:9: not valid TOML: invalid value$/,

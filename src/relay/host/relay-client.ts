@@ -33,7 +33,18 @@ export interface RelayClient {
   readonly description: string;
   /** why the pipe is down (the last failure), null while it is up */
   readonly lastFailure: string | null;
+  /** what happened to the pipe so far (the /metrics counters) */
+  counters(): PipeCounters;
   close(): void;
+}
+
+export interface PipeCounters {
+  /** the pipe came up again after it was lost or a dial failed (every ready session after the first) */
+  reconnects: number;
+  /** ready sessions that ended without this side closing them: the peer went away, a keepalive timed out, an error */
+  resets: number;
+  /** dials or handshakes that failed before a session was ready */
+  failures: number;
 }
 
 /** Different secrets, seen by us or inferred from the peer's close. */
@@ -58,11 +69,17 @@ const closeMessage = (wasReady: boolean, session: Session, why: CloseReason): st
       ? handshakeClose(session)
       : formatCloseReason(why);
 
-/** Counts failed attempts in a row and logs a change of state once, not every retry. */
+/**
+ * Counts failed attempts in a row and logs a change of state once, not every retry; keeps the
+ * pipe's counters (every failure, lost session and recovery since the start).
+ */
 class FailureLog {
   count = 0;
   /** the last failure's message ("" before any) */
   last = "";
+  private total = 0;
+  private ups = 0;
+  private resets = 0;
 
   constructor(
     private readonly log: ConsolaInstance,
@@ -71,6 +88,7 @@ class FailureLog {
 
   failed(message: string): void {
     this.count++;
+    this.total++;
     // a bare close after our proof of the secret is the same state as the refusal we saw
     // ourselves (which of the two we see is a race)
     const same = message === this.last || (AUTH_REFUSED.test(message) && AUTH_REFUSED.test(this.last));
@@ -82,9 +100,20 @@ class FailureLog {
 
   /** The pipe is up: what its log line adds about the attempts before; the count starts again. */
   recovered(): string {
+    this.ups++;
     const note = this.count ? ` after ${this.count} failed attempt(s)` : "";
     this.count = 0;
     return note;
+  }
+
+  /** A ready session ended without this side closing it (its failure is told too). */
+  lost(): void {
+    this.resets++;
+  }
+
+  counters(): PipeCounters {
+    const failures = Math.max(0, this.total - this.resets);
+    return { reconnects: Math.max(0, this.ups - 1), resets: this.resets, failures };
   }
 }
 
@@ -150,11 +179,10 @@ function waitForSession(
 }
 
 export function createRelayClient(o: RelayClientOptions): RelayClient {
-  const log = o.log;
   const description = formatTransportUrl(o.url);
   const maxMs = o.backoffMaxMs ?? 1000;
   const backoff = new Backoff(o.backoffMinMs ?? 100, maxMs);
-  const failures = new FailureLog(log, maxMs);
+  const failures = new FailureLog(o.log, maxMs);
   let ready: Session | null = null;
   let dialling = false;
   let closed = false;
@@ -165,7 +193,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
   function onReady(session: Session): void {
     ready = session;
     backoff.reset();
-    log.info(`pipe up: ${description} (${session.describePeer()})${failures.recovered()}`);
+    o.log.info(`pipe up: ${description} (${session.describePeer()})${failures.recovered()}`);
     for (const wake of waiters) wake(session);
     waiters.clear();
   }
@@ -173,6 +201,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
   function onClosed(session: Session, why: CloseReason): void {
     const wasReady = ready === session;
     if (wasReady) ready = null;
+    if (wasReady && !closed) failures.lost();
     if (!closed) onFailure(closeMessage(wasReady, session, why));
   }
 
@@ -222,6 +251,7 @@ export function createRelayClient(o: RelayClientOptions): RelayClient {
     get lastFailure() {
       return ready || !failures.last ? null : failures.last;
     },
+    counters: () => failures.counters(),
     session(timeoutMs) {
       if (ready) return Promise.resolve(ready);
       if (closed) return Promise.reject(new EdgeportError("E_PIPE_DOWN", "the relay is stopping"));
