@@ -253,7 +253,13 @@ class Reconciler implements Daemon {
     ];
     const fds = this.guard.state();
     return {
-      engine: o.engine ? { url: o.engine.url, connected: this.watcher?.connected ?? false } : null,
+      engine: o.engine
+        ? {
+            url: o.engine.url,
+            ...(o.engine.via ? { via: o.engine.via } : {}),
+            connected: this.watcher?.connected ?? false,
+          }
+        : null,
       pipe: {
         url: o.relay.description,
         up: o.relay.current !== null,
