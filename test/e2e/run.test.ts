@@ -168,6 +168,32 @@ function vmOnlyCases(): void {
     expect((await state()).engine?.connected).toBe(true);
     const status = Bun.spawnSync([EDGEPORT, "status", "--api", `unix://${control}`]).stdout.toString();
     expect(status).toContain(`engine:  following vm://${vmEngine} through the pipe unix://${fwdSock}`);
+    // not spawnSync: the engine's proxy runs in this process, and must go on answering meanwhile
+    const doctor = Bun.spawn(
+      [
+        EDGEPORT,
+        "doctor",
+        "--engine",
+        `vm://${vmEngine}`,
+        "--relay",
+        `unix://${fwdSock}`,
+        "--api",
+        `unix://${control}`,
+        "--firewall",
+        "none",
+        "--json",
+      ],
+      { stderr: "ignore" },
+    );
+    const checks = (JSON.parse(await new Response(doctor.stdout).text()) as { checks: { id: string }[] }).checks;
+    expect(checks.find((c) => c.id === "engine")).toMatchObject({
+      verdict: "pass",
+      detail: expect.stringContaining(`vm://${vmEngine} (from --engine) through the pipe unix://${fwdSock} answers`),
+    });
+    expect(checks.find((c) => c.id === "daemon.engine")).toMatchObject({
+      verdict: "pass",
+      detail: `following vm://${vmEngine} through the pipe unix://${fwdSock}`,
+    });
     await tb.dockerOk(["rm", "-f", "kept", "meanwhile"]);
   });
 
