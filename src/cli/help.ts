@@ -22,7 +22,7 @@ const EXAMPLES: Record<string, string[]> = {
   forwarder: [
     "edgeport forwarder --listen unix:///run/fwd.sock --allow 172.17.0.0/16",
     "edgeport forwarder --listen tcp://0.0.0.0:7000 --engine unix:///docker.sock",
-    "edgeport forwarder --listen vsock://any:7777 --engine unix:///var/run/docker.sock",
+    "edgeport forwarder --listen vsock://any:7777 --engine unix:///docker.sock",
     "edgeport forwarder --config /etc/edgeport/forwarder.toml",
   ],
   publish: [

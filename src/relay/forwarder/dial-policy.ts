@@ -195,13 +195,13 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
 
   function describe(): string {
     const parts = [...cidrs.map((c) => c.text), ...[...unixPaths].map((p) => `unix://${p}`)];
-    if (opts.engineSocket && !unixPaths.has(opts.engineSocket)) parts.push(`unix://${opts.engineSocket} (the engine)`);
     if (opts.engineSubnets)
       parts.push(
         engine.list.length
           ? `engine networks ${engine.list.map((c) => c.text).join(", ")}`
           : "engine networks (none yet)",
       );
+    if (opts.engineSocket && !unixPaths.has(opts.engineSocket)) parts.push(`unix://${opts.engineSocket} (the engine)`);
     return parts.length ? parts.join(", ") : "nothing";
   }
 
