@@ -59,6 +59,18 @@ function engineHere(ctx: ProcessContext, flag?: string, config?: string, configP
   });
 }
 
+/** --relay, checked first (a bad engine URL is named here too); a vm:/// engine needs it all the more. */
+function requireRelay(relay: string | undefined, found: EngineChoice): string {
+  const inVm = found.url === "none" ? undefined : parseNamedUrl(found.url, found.source).vm;
+  if (relay && !(inVm && relay === "none")) return relay;
+  throw new EdgeportError(
+    "E_BAD_ARG",
+    inVm
+      ? `the engine ${found.url} (from ${found.source}) is inside the VM and is reached through the pipe, but ${relay ? "--relay is none" : "--relay is missing"}: give the pipe with --relay URL (or "relay" in --config)`
+      : '--relay is missing (on the command line or as "relay" in --config)',
+  );
+}
+
 /**
  * The engine client: a vm:/// engine is asked over channels of the pipe, each Open naming its
  * unix path in the VM; a request waits a little for a down pipe, then fails saying so.
@@ -173,14 +185,7 @@ export default defineCommand({
     const config = file ? loadConfig(file) : {};
     const a = mergeArgs(given, rawArgs, config);
     const found = engineHere(ctx, given.engine, config.engine, file);
-    const inVm = found.url === "none" ? undefined : parseNamedUrl(found.url, found.source).vm;
-    if (!a.relay || (inVm && a.relay === "none"))
-      throw new EdgeportError(
-        "E_BAD_ARG",
-        inVm
-          ? `the engine ${found.url} (from ${found.source}) is inside the VM and is reached through the pipe, but ${a.relay ? "--relay is none" : "--relay is missing"}: give the pipe with --relay URL (or "relay" in --config)`
-          : '--relay is missing (on the command line or as "relay" in --config)',
-      );
+    const relayText = requireRelay(a.relay, found);
     applyLogArgs(a);
     raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const rlog = log.withTag("run");
@@ -189,7 +194,7 @@ export default defineCommand({
     }
     const { apiUrl, apiToken } = controlApiSettings(a, ctx);
     if (apiUrl) await refuseLiveDaemon(apiUrl); // before anything is started: a live daemon keeps its socket
-    const url = parseTransportUrl(a.relay, "connect");
+    const url = parseTransportUrl(relayText, "connect");
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, rlog);
     const resyncMs = parseDuration(a.resync, "--resync");
