@@ -9,7 +9,7 @@ import { z } from "zod";
 import { EdgeportError } from "../shared/errors.ts";
 
 export interface EngineChoice {
-  /** unix:///..., tcp://..., npipe:////./pipe/..., or "none" */
+  /** unix:///..., tcp://..., npipe:////./pipe/..., vm:///... (inside the VM, through the pipe), or "none" */
   url: string;
   /** where the URL came from, for every message about the engine: "DOCKER_HOST", "docker context colima (...)" */
   source: string;

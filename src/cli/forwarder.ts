@@ -1,6 +1,6 @@
 import { networkInterfaces } from "node:os";
 import { defineCommand } from "citty";
-import { createEngine } from "../events/engine.ts";
+import { createEngine, parseEngineUrl } from "../events/engine.ts";
 import { createDialPolicy } from "../relay/forwarder/dial-policy.ts";
 import { startForwarder } from "../relay/forwarder/forwarder.ts";
 import { createListenerAllowance } from "../relay/forwarder/listeners/allowance.ts";
@@ -31,7 +31,8 @@ const args = {
   },
   engine: {
     type: "string",
-    description: "Also allow the subnets of this engine's networks (unix:///var/run/docker.sock)",
+    description:
+      "Also allow the subnets of this engine's networks, and its socket for the host's edgeport run --engine vm:///PATH (unix:///var/run/docker.sock)",
     valueHint: "URL",
   },
   "vpnkit-compat": {
@@ -155,11 +156,14 @@ export default defineCommand({
     const activity = startSpin(settings, flog);
     const engine = a.engine ? createEngine(a.engine) : null;
     const reporting = listenerReporting(a["report-listeners"], ctx.platform, flog);
+    // the engine's own socket may be opened by the host (edgeport run --engine vm:///path)
+    const engineSocket = a.engine?.startsWith("unix://") ? parseEngineUrl(a.engine).unix : undefined;
     const local = interfaceAddresses();
     local.get();
     const policy = allowFlag(() =>
       createDialPolicy({
         allow: repeated(rawArgs, "allow").length ? repeated(rawArgs, "allow") : (config.allow ?? []),
+        ...(engineSocket ? { engineSocket } : {}),
         engineSubnets: engine
           ? () =>
               engine.subnets().finally(() => {

@@ -15,12 +15,14 @@ const EXAMPLES: Record<string, string[]> = {
   ],
   run: [
     "edgeport run --relay unix:///vm/fwd.sock --engine unix:///vm/docker.sock",
+    "edgeport run --relay vsock://3:7777 --engine vm:///var/run/docker.sock",
     "edgeport run --config ~/.config/edgeport/edgeport.toml",
     "edgeport run --relay tcp://192.168.64.2:7000 --engine none",
   ],
   forwarder: [
     "edgeport forwarder --listen unix:///run/fwd.sock --allow 172.17.0.0/16",
     "edgeport forwarder --listen tcp://0.0.0.0:7000 --engine unix:///docker.sock",
+    "edgeport forwarder --listen vsock://any:7777 --engine unix:///docker.sock",
     "edgeport forwarder --config /etc/edgeport/forwarder.toml",
   ],
   publish: [

@@ -130,7 +130,7 @@ export const status = defineCommand({
         [
           `daemon:  up (${client.url})`,
           `pipe:    ${st.pipe.up ? `up, ${st.pipe.peer ?? ""}` : "DOWN"} (${st.pipe.url})${st.pipe.lastFailure ? `: ${st.pipe.lastFailure}` : ""}`,
-          `engine:  ${st.engine ? `${st.engine.connected ? "following" : "NOT CONNECTED"} ${st.engine.url}` : "none (API and docker-proxy only)"}`,
+          `engine:  ${st.engine ? `${st.engine.connected ? "following" : "NOT CONNECTED"} ${st.engine.url}${st.engine.via ? ` ${st.engine.via}` : ""}` : "none (API and docker-proxy only)"}`,
           `binding: ${st.binding}`,
           `ports:   ${count("published")} published, ${count("failed")} failed, ${count("conflict")} in conflict (${st.containers} containers)`,
           ...(st.fds

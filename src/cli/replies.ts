@@ -29,7 +29,7 @@ export const PublishReply = z.looseObject({ id: z.string(), created: z.boolean()
 export const UnpublishReply = z.looseObject({ id: z.string(), removed: z.boolean() });
 
 export const StateReply = z.looseObject({
-  engine: z.looseObject({ url: z.string(), connected: z.boolean() }).nullable(),
+  engine: z.looseObject({ url: z.string(), via: z.string().optional(), connected: z.boolean() }).nullable(),
   pipe: z.looseObject({
     url: z.string(),
     up: z.boolean(),

@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { dirname } from "node:path";
 import { defineCommand } from "citty";
 import type { ConsolaInstance } from "consola";
-import { createEngine } from "../events/engine.ts";
+import { createEngine, type Engine, type EngineRequest, parseNamedUrl } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { type ApiUrl, formatApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
@@ -12,7 +12,8 @@ import { createDaemon } from "../publisher/daemon.ts";
 import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
 import { openPortStore, type PortStore } from "../publisher/port-store.ts";
 import { createVmSource } from "../publisher/vm-source.ts";
-import { createRelayClient } from "../relay/host/relay-client.ts";
+import { channelStreams } from "../relay/host/channel-stream.ts";
+import { createRelayClient, type RelayClient } from "../relay/host/relay-client.ts";
 import { LISTENERS_DEST } from "../relay/mux/constants.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { mergeArgs, portRules } from "../shared/config.ts";
@@ -23,6 +24,7 @@ import { parseDuration } from "../shared/duration.ts";
 import { EdgeportError } from "../shared/errors.ts";
 import { raiseFdLimit } from "../shared/fd-limit.ts";
 import { log } from "../shared/log.ts";
+import { streamRequest } from "../shared/pipe-http-client.ts";
 import { readSecretFile } from "../shared/secret-file.ts";
 import {
   applyLogArgs,
@@ -37,8 +39,11 @@ import {
   VERSION,
 } from "./common.ts";
 import { contextOf, type ProcessContext } from "./context.ts";
-import { discoverEngine } from "./engine-discovery.ts";
+import { discoverEngine, type EngineChoice } from "./engine-discovery.ts";
 import { BUILD_VERSION } from "./version.ts";
+
+/** How long an engine request waits for a down pipe: less than the request's own 5 s, so the pipe is named as the cause. */
+const ENGINE_PIPE_WAIT_MS = 3000;
 
 /** The engine to follow: --engine, the config's, DOCKER_HOST, the docker CLI's context, the default. */
 function engineHere(ctx: ProcessContext, flag?: string, config?: string, configPath?: string) {
@@ -60,6 +65,31 @@ function engineHere(ctx: ProcessContext, flag?: string, config?: string, configP
   });
 }
 
+/** --relay, checked first (a bad engine URL is named here too); a vm:/// engine needs it all the more. */
+function requireRelay(relay: string | undefined, found: EngineChoice): string {
+  const inVm = found.url === "none" ? undefined : parseNamedUrl(found.url, found.source).vm;
+  if (relay && !(inVm && relay === "none")) return relay;
+  throw new EdgeportError(
+    "E_BAD_ARG",
+    inVm
+      ? `the engine ${found.url} (from ${found.source}) is inside the VM and is reached through the pipe, but ${relay ? "--relay is none" : "--relay is missing"}: give the pipe with --relay URL (or "relay" in --config)`
+      : '--relay is missing (on the command line or as "relay" in --config)',
+  );
+}
+
+/**
+ * The engine client: a vm:/// engine is asked over channels of the pipe, each Open naming its
+ * unix path in the VM; a request waits a little for a down pipe, then fails saying so.
+ */
+function followEngine(found: EngineChoice, relay: RelayClient, pipeWaitMs: number): Engine | null {
+  if (found.url === "none") return null;
+  const path = parseNamedUrl(found.url, found.source).vm;
+  if (!path) return createEngine(found.url, undefined, found.source);
+  const streams = channelStreams(relay, { proto: "unix", path }, Math.min(pipeWaitMs, ENGINE_PIPE_WAIT_MS));
+  const send: EngineRequest = (url, init) => streamRequest(streams, url, init);
+  return createEngine(found.url, undefined, found.source, send, `through the pipe ${relay.description}`);
+}
+
 export { defaultApiUrl, defaultControlPath } from "../shared/control-socket.ts";
 
 const args = {
@@ -72,7 +102,7 @@ const args = {
   engine: {
     type: "string",
     description:
-      "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, or none (only the API and docker-proxy publish; default: DOCKER_HOST, else the docker CLI's context (DOCKER_CONTEXT, currentContext), else unix:///var/run/docker.sock)",
+      "The VM's Docker Engine API: unix:///path, tcp://HOST:PORT, npipe:////./pipe/NAME, vm:///path (a socket inside the VM, reached through the pipe: vm:///var/run/docker.sock), or none (only the API and docker-proxy publish; default: DOCKER_HOST, else the docker CLI's context (DOCKER_CONTEXT, currentContext), else unix:///var/run/docker.sock)",
     valueHint: "URL",
   },
   binding: {
@@ -179,20 +209,18 @@ export default defineCommand({
     const file = configPath(given.config, { env: ctx.env, platform: ctx.platform, home: homedir(), defaults: true });
     const config = file ? loadConfig(file) : {};
     const a = mergeArgs(given, rawArgs, config);
-    if (!a.relay)
-      throw new EdgeportError("E_BAD_ARG", '--relay is missing (on the command line or as "relay" in --config)');
+    const found = engineHere(ctx, given.engine, config.engine, file);
+    const relayText = requireRelay(a.relay, found);
     applyLogArgs(a);
     raiseFdLimit(); // soft RLIMIT_NOFILE up to the hard limit, as Go does: one fd per client connection
     const rlog = log.withTag("run");
     if (!(BINDING_POLICIES as readonly string[]).includes(a.binding)) {
       throw new EdgeportError("E_BAD_ARG", `--binding: "${a.binding}" is not one of ${BINDING_POLICIES.join(", ")}`);
     }
-    const found = engineHere(ctx, given.engine, config.engine, file);
-    const engine = found.url === "none" ? null : createEngine(found.url, undefined, found.source);
     const { apiUrl, apiToken } = controlApiSettings(a, ctx);
     if (apiUrl) await refuseLiveDaemon(apiUrl); // before anything is started: a live daemon keeps its socket
     const store = portStore(a["state-dir"], apiUrl, ctx, rlog);
-    const url = parseTransportUrl(a.relay, "connect");
+    const url = parseTransportUrl(relayText, "connect");
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, rlog);
     const resyncMs = parseDuration(a.resync, "--resync");
@@ -230,6 +258,7 @@ export default defineCommand({
         dest.proto === "unix" && dest.path === LISTENERS_DEST ? vm.accept(s, ch) : proxyChannels(s, ch, dest),
       activity,
     });
+    const engine = followEngine(found, relay, pipeWaitMs);
     daemon = createDaemon({
       engine,
       relay,
@@ -246,7 +275,7 @@ export default defineCommand({
     });
     const control = apiUrl ? serveControlApi(apiUrl, daemon, { token: apiToken, pid: ctx.pid }) : null;
     rlog.info(
-      `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}${store ? `, state ${store.path}` : ""}`,
+      `edgeport ${VERSION}: engine ${found.url} (from ${found.source}${engine?.via ? `, ${engine.via}` : ""}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}${store ? `, state ${store.path}` : ""}`,
     );
     const running = daemon.run(ctx.signal);
     await untilAborted(ctx.signal);

@@ -1,6 +1,8 @@
 /**
  * A small typed Docker Engine API client: unix sockets and tcp:// on Bun's fetch, Windows named
- * pipes on src/shared/pipe-http-client.ts (fetch cannot open a named pipe, oven-sh/bun#15350).
+ * pipes on src/shared/pipe-http-client.ts (fetch cannot open a named pipe, oven-sh/bun#15350),
+ * and vm:///path (a unix socket inside the VM) on the same client over channels of the pipe, which
+ * the caller passes in (events does not import the relay).
  * Every response is validated with zod. The client never goes through an HTTP proxy, whatever
  * HTTP_PROXY/HTTPS_PROXY say (a proxy would see, or break, the engine's API).
  */
@@ -17,6 +19,8 @@ const MIN_API = "1.24";
 
 export interface Engine {
   readonly url: string;
+  /** how the engine is reached when that is not the URL alone: "through the pipe unix:///..." */
+  readonly via?: string;
   /** /_ping then /version; fixes the API version used by every later call */
   negotiate(): Promise<{ apiVersion: string; engineVersion?: string }>;
   ping(): Promise<void>;
@@ -35,24 +39,35 @@ export interface Engine {
   }): Promise<void>;
 }
 
-export function parseEngineUrl(url: string): { base: string; unix?: string } {
-  if (url.startsWith("unix://")) {
-    const path = url.slice("unix://".length);
+const FORMS = "unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine, vm:///path/docker.sock";
+
+/** unix: a socket path here (or a named pipe); vm: a socket path inside the VM, reached through the pipe */
+export function parseEngineUrl(url: string): { base: string; unix?: string; vm?: string } {
+  if (url.startsWith("vm://")) {
+    const path = url.slice("vm://".length);
     if (!path.startsWith("/"))
       throw new EdgeportError(
         "E_BAD_URL",
-        `engine URL "${url}": the path must be absolute; accepted forms: unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`,
+        `engine URL "${url}": the path inside the VM must be absolute, e.g. vm:///var/run/docker.sock`,
       );
+    if (!/[^/]/.test(path))
+      throw new EdgeportError(
+        "E_BAD_URL",
+        `engine URL "${url}" names no socket inside the VM; e.g. vm:///var/run/docker.sock`,
+      );
+    return { base: "http://localhost", vm: path };
+  }
+  if (url.startsWith("unix://")) {
+    const path = url.slice("unix://".length);
+    if (!path.startsWith("/"))
+      throw new EdgeportError("E_BAD_URL", `engine URL "${url}": the path must be absolute; accepted forms: ${FORMS}`);
     return { base: "http://localhost", unix: path };
   }
   const np = /^npipe:\/\/\/\/\.\/pipe\/([^/\\]+)$/.exec(url);
   if (np) return { base: "http://localhost", unix: `\\\\.\\pipe\\${np[1]}` };
   const m = /^tcp:\/\/([^/\s]+:\d{1,5})\/?$/.exec(url);
   if (m) return { base: `http://${m[1]}` };
-  throw new EdgeportError(
-    "E_BAD_URL",
-    `engine URL "${url}" is not one of unix:///path/docker.sock, tcp://HOST:PORT, npipe:////./pipe/docker_engine`,
-  );
+  throw new EdgeportError("E_BAD_URL", `engine URL "${url}" is not one of ${FORMS}`);
 }
 
 /**
@@ -81,7 +96,9 @@ export const pipeHttp =
 
 /** How an engine URL is reached: a named pipe by pipeHttp, unix sockets and tcp by fetch. */
 export function engineRequest(url: string): EngineRequest {
-  const { unix } = parseEngineUrl(url);
+  const { unix, vm } = parseEngineUrl(url);
+  if (vm)
+    throw new EdgeportError("E_BAD_ARG", `engine ${url} is inside the VM: it is reached through the pipe (--relay)`);
   if (unix && url.startsWith("npipe:")) return pipeHttp(unix);
   // unix sockets never meet a proxy; for tcp, bypassProxy() lists the host in NO_PROXY
   return (u, init) => fetch(u, { ...(unix ? { unix } : {}), signal: init.signal } as RequestInit);
@@ -100,13 +117,14 @@ const WHY: Record<string, string> = {
   EACCES: "permission denied (EACCES)",
 };
 const fetchCause = (e: unknown): string => {
+  if (e instanceof EdgeportError) return e.message; // already ours (the pipe to the VM is down...)
   const code = (e as { code?: unknown })?.code;
   if (typeof code === "string") return WHY[code] ?? code;
   return (e as Error)?.name === "TimeoutError" ? "no answer in time" : ((e as Error)?.message ?? String(e));
 };
 
 /** parseEngineUrl, whose error also says where the URL came from. */
-function parseNamedUrl(url: string, origin?: string): ReturnType<typeof parseEngineUrl> {
+export function parseNamedUrl(url: string, origin?: string): ReturnType<typeof parseEngineUrl> {
   try {
     return parseEngineUrl(url);
   } catch (e) {
@@ -116,13 +134,21 @@ function parseNamedUrl(url: string, origin?: string): ReturnType<typeof parseEng
 
 /**
  * `origin` says where the URL came from ("DOCKER_HOST"...); every error about the engine names it.
- * send: how requests travel, chosen once from the URL (a test may pass pipeHttp for a unix socket)
+ * send: how requests travel, chosen once from the URL (a test may pass pipeHttp for a unix socket;
+ * a vm:/// engine needs one: requests over channels of the pipe). via: how it is reached, for status
+ * ("through the pipe unix:///...").
  */
-export function createEngine(url: string, timeoutMs = 5000, origin?: string, sendWith?: EngineRequest): Engine {
-  const { base, unix } = parseNamedUrl(url, origin);
+export function createEngine(
+  url: string,
+  timeoutMs = 5000,
+  origin?: string,
+  sendWith?: EngineRequest,
+  via?: string,
+): Engine {
+  const { base, unix, vm } = parseNamedUrl(url, origin);
   const send = sendWith ?? engineRequest(url);
   const named = origin ? `${url} (from ${origin})` : url;
-  if (!unix) bypassProxy(base.slice("http://".length));
+  if (!unix && !vm) bypassProxy(base.slice("http://".length));
   let prefix = `/v${API_VERSION}`;
 
   async function request(path: string, init: { signal?: AbortSignal; versioned?: boolean } = {}): Promise<Response> {
@@ -151,6 +177,7 @@ export function createEngine(url: string, timeoutMs = 5000, origin?: string, sen
 
   const engine: Engine = {
     url,
+    ...(via ? { via } : {}),
     async negotiate() {
       const ping = await request("/_ping", { versioned: false });
       if (!ping.ok) throw new EdgeportError("E_DIAL", `engine ${named}: /_ping answered ${ping.status}`);

@@ -119,7 +119,13 @@ export const VmListener = z
 
 export const State = z
   .object({
-    engine: z.object({ url: z.string(), connected: z.boolean() }).nullable(),
+    engine: z
+      .object({
+        url: z.string(),
+        via: z.string().optional().meta({ description: "how a vm:/// engine is reached: through the pipe URL" }),
+        connected: z.boolean(),
+      })
+      .nullable(),
     pipe: z.object({
       url: z.string(),
       up: z.boolean(),

@@ -75,7 +75,13 @@ export function daemonState(o: StateParts): DaemonState {
     ),
   ];
   return {
-    engine: o.engine ? { url: o.engine.url, connected: o.watcher?.connected ?? false } : null,
+    engine: o.engine
+      ? {
+          url: o.engine.url,
+          ...(o.engine.via ? { via: o.engine.via } : {}),
+          connected: o.watcher?.connected ?? false,
+        }
+      : null,
     pipe: {
       url: o.relay.description,
       up: o.relay.current !== null,

@@ -52,7 +52,8 @@ export interface FdState {
 }
 
 export interface DaemonState {
-  engine: { url: string; connected: boolean } | null;
+  /** via: how a vm:/// engine is reached ("through the pipe unix:///...") */
+  engine: { url: string; via?: string; connected: boolean } | null;
   /** lastFailure: why the pipe is down (the relay client's last failure); the counters: relay-client.ts */
   pipe: {
     url: string;

@@ -40,6 +40,18 @@ describe("discoverEngine", () => {
       "--engine",
     ],
     [
+      "--engine vm:/// (the engine inside the VM, through the pipe) is taken as given",
+      { flag: "vm:///var/run/docker.sock", env: { DOCKER_HOST: "unix:///x" } },
+      "vm:///var/run/docker.sock",
+      "--engine",
+    ],
+    [
+      "the config file's engine may be vm:/// too",
+      { config: "vm:///var/run/docker.sock", configPath: "/etc/edgeport/edgeport.toml", env: {} },
+      "vm:///var/run/docker.sock",
+      '"engine" in /etc/edgeport/edgeport.toml',
+    ],
+    [
       "the config file's engine",
       { config: "none", configPath: "/etc/edgeport/edgeport.toml", env: { DOCKER_HOST: "unix:///x" } },
       "none",

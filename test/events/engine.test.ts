@@ -3,13 +3,21 @@
  * dockerd 20.10 (captured shapes). Checks version negotiation, validation, and that no request
  * ever goes through HTTP_PROXY/HTTPS_PROXY. Each test runs twice: over fetch on tcp, and over
  * pipe-http (the named-pipe path) on a unix socket served by the same Bun.serve, whose streamed
- * /events answer is chunked as dockerd's is.
+ * /events answer is chunked as dockerd's is; and a third time as vm:///path, over channels of a
+ * real pipe to a forwarder that was given that socket as its --engine (and no --allow).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createConsola } from "consola";
 import { createEngine, type Engine, engineRequest, parseEngineUrl, pipeHttp } from "../../src/events/engine.ts";
+import { createDialPolicy } from "../../src/relay/forwarder/dial-policy.ts";
+import { type Forwarder, startForwarder } from "../../src/relay/forwarder/forwarder.ts";
+import { channelStreams } from "../../src/relay/host/channel-stream.ts";
+import { createRelayClient, type RelayClient } from "../../src/relay/host/relay-client.ts";
+import { parseTransportUrl } from "../../src/relay/transports/url.ts";
+import { streamRequest } from "../../src/shared/pipe-http-client.ts";
 import { until } from "../helpers/until.ts";
 
 let engine: ReturnType<typeof Bun.serve>;
@@ -19,6 +27,8 @@ const sock = join(dir, "docker.sock");
 /** /events streams that are open now */
 let openStreams = 0;
 let proxy: ReturnType<typeof Bun.serve>;
+let fwd: Forwarder;
+let relay: RelayClient;
 let proxied = 0;
 const paths: string[] = [];
 let apiVersion = "1.40";
@@ -90,10 +100,19 @@ beforeAll(() => {
   };
   engine = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch });
   engineUnix = Bun.serve({ unix: sock, fetch });
+  const quiet = createConsola({ level: 0 });
+  fwd = startForwarder({
+    listen: parseTransportUrl(`unix://${join(dir, "fwd.sock")}`, "listen"),
+    policy: createDialPolicy({ allow: [], engineSocket: sock }),
+    log: quiet,
+  });
+  relay = createRelayClient({ url: parseTransportUrl(fwd.address, "connect"), log: quiet });
   process.env.HTTP_PROXY = process.env.HTTPS_PROXY = process.env.http_proxy = `http://127.0.0.1:${proxy.port}`;
 });
 afterAll(() => {
   for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  relay.close();
+  fwd.close();
   engine.stop(true);
   engineUnix.stop(true);
   proxy.stop(true);
@@ -103,6 +122,13 @@ afterAll(() => {
 const ways: [string, () => Engine][] = [
   ["fetch over tcp", () => createEngine(`tcp://127.0.0.1:${engine.port}`)],
   ["pipe-http over a unix socket", () => createEngine(`unix://${sock}`, 5000, undefined, pipeHttp(sock))],
+  [
+    "pipe-http over channels of the pipe (vm:///path)",
+    () => {
+      const streams = channelStreams(relay, { proto: "unix", path: sock }, 2000);
+      return createEngine(`vm://${sock}`, 5000, undefined, (u, init) => streamRequest(streams, u, init));
+    },
+  ],
 ];
 
 describe.each(ways)("%s", (_way, connect) => {
@@ -186,6 +212,26 @@ test.each([
   ["tcp://127.0.0.1:2375", { base: "http://127.0.0.1:2375" }],
 ])("engine URL %p", (url, want) => {
   expect(parseEngineUrl(url)).toEqual(want);
+});
+test.each([
+  ["vm:///var/run/docker.sock", { base: "http://localhost", vm: "/var/run/docker.sock" }],
+  ["vm:///d", { base: "http://localhost", vm: "/d" }],
+])("engine URL in the VM %p", (url, want) => {
+  expect(parseEngineUrl(url)).toEqual(want);
+});
+test.each([
+  [
+    "vm://relative",
+    'engine URL "vm://relative": the path inside the VM must be absolute, e.g. vm:///var/run/docker.sock',
+  ],
+  ["vm://", 'engine URL "vm://": the path inside the VM must be absolute, e.g. vm:///var/run/docker.sock'],
+  ["vm:///", 'engine URL "vm:///" names no socket inside the VM; e.g. vm:///var/run/docker.sock'],
+  ["vm:////", 'engine URL "vm:////" names no socket inside the VM; e.g. vm:///var/run/docker.sock'],
+])("bad engine URL in the VM %p", (url, message) => {
+  expect(() => parseEngineUrl(url)).toThrow(message);
+});
+test("a vm:/// engine without the pipe to reach it is refused, not dialled here", () => {
+  expect(() => createEngine("vm:///var/run/docker.sock")).toThrow(/inside the VM: it is reached through the pipe/);
 });
 test.each(["unix://relative", "http://127.0.0.1:2375", "tcp://nohostport", ""])("bad engine URL %p", (url) => {
   expect(() => parseEngineUrl(url)).toThrow(/unix:\/\/\/path\/docker\.sock, tcp:\/\/HOST:PORT/);

@@ -85,6 +85,6 @@ export function daemonChecks(f: DaemonFacts): CheckResult[] {
         "give doctor the daemon's --engine or --config, so both look at the same engine",
       ),
     );
-  else out.push(pass("daemon.engine", `following ${st.engine.url}`));
+  else out.push(pass("daemon.engine", `following ${st.engine.url}${st.engine.via ? ` ${st.engine.via}` : ""}`));
   return out;
 }

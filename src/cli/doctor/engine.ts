@@ -20,6 +20,8 @@ export interface EngineFacts {
   version?: { apiVersion: string; engineVersion?: string };
   /** why it did not answer */
   error?: string;
+  /** how a vm:/// engine is reached: "through the pipe unix:///..." */
+  via?: string;
   clock?: ClockSample;
 }
 
@@ -48,7 +50,7 @@ function clockCheck(c: ClockSample | undefined): CheckResult {
 }
 
 export function engineChecks(f: EngineFacts): CheckResult[] {
-  const where = `${f.choice.url} (from ${f.choice.source})`;
+  const where = `${f.choice.url} (from ${f.choice.source})${f.via ? ` ${f.via}` : ""}`;
   if (f.choice.url === "none")
     return [
       skip("engine", `none (from ${f.choice.source}): only the API and docker-proxy publish`),

@@ -75,13 +75,14 @@ async function portFacts(i: DoctorInput, d: DaemonFacts, containers: PortFacts["
 export async function runDoctor(i: DoctorInput): Promise<CheckResult[]> {
   const why = i.onlyPort !== undefined;
   const [engine, daemon, pipe] = await Promise.all([
-    probeEngine(i.engine, { timeoutMs: i.timeoutMs }),
+    probeEngine(i.engine, { timeoutMs: i.timeoutMs, ...(i.relay ? { relay: i.relay } : {}) }),
     daemonFacts(i),
     i.relay && !why
       ? probePipe(i.relay.url, { secret: i.relay.secret, timeoutMs: i.timeoutMs, version: i.version })
       : null,
   ]);
   const containers = engine.engine ? await runningContainers(engine.engine).catch(() => null) : null;
+  engine.close(); // a vm:/// engine's own pipe
   const ports = [...portChecks(await portFacts(i, daemon, containers)), ...vmListenerChecks(daemon.state, i.onlyPort)];
   if (why) return [...engineChecks(engine.facts).slice(0, 1), ...daemonChecks(daemon), ...ports];
   const fw = await firewallCheck({ ...i.firewall, platform: i.platform, uid: i.uid, env: i.env });

@@ -29,6 +29,11 @@ export interface DialPolicyOptions {
   /** the engine's network subnets, when the forwarder follows an engine */
   engineSubnets?: () => Promise<string[]>;
   /**
+   * The engine's own socket (--engine unix:///path): allowed without an --allow of its own, so
+   * that the host can follow the engine through the pipe (--engine vm:///path). That path only.
+   */
+  engineSocket?: string;
+  /**
    * The VM's own interface addresses with their prefix ("172.17.0.1/16"), asked at every check
    * (the caller keeps them fresh: interfaces come and go with the engine's networks)
    */
@@ -201,19 +206,26 @@ export function createDialPolicy(opts: DialPolicyOptions): DialPolicy {
           ? `engine networks ${engine.list.map((c) => c.text).join(", ")}`
           : "engine networks (none yet)",
       );
+    if (opts.engineSocket && !unixPaths.has(opts.engineSocket)) parts.push(`unix://${opts.engineSocket} (the engine)`);
     if (opts.reportedListener) parts.push("the reported listeners the host publishes");
     return parts.length ? parts.join(", ") : "nothing";
   }
 
   return {
     get allowsNothing() {
-      return cidrs.length === 0 && unixPaths.size === 0 && !opts.engineSubnets && !opts.reportedListener;
+      return (
+        cidrs.length === 0 &&
+        unixPaths.size === 0 &&
+        !opts.engineSubnets &&
+        !opts.reportedListener &&
+        !opts.engineSocket
+      );
     },
     describe,
     refresh,
     async check(dest) {
       if (dest.proto === "unix") {
-        return unixPaths.has(dest.path)
+        return unixPaths.has(dest.path) || dest.path === opts.engineSocket
           ? { ok: true }
           : {
               ok: false,

@@ -2,8 +2,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { createConsola } from "consola";
 import { clockSkew, engineChecks } from "../../../src/cli/doctor/engine.ts";
 import { probeEngine } from "../../../src/cli/doctor/engine-probe.ts";
+import { createDialPolicy } from "../../../src/relay/forwarder/dial-policy.ts";
+import { startForwarder } from "../../../src/relay/forwarder/forwarder.ts";
+import { parseTransportUrl } from "../../../src/relay/transports/url.ts";
+import { until } from "../../helpers/until.ts";
 
 describe("engine lines", () => {
   const choice = { url: "unix:///e.sock", source: "DOCKER_HOST" };
@@ -87,6 +92,41 @@ describe("probe on a real socket", () => {
     const { facts } = await probeEngine({ url: fakeEngine({}), source: "--engine" });
     expect(facts.clock?.from).toBe("the Date header");
     expect(engineChecks(facts)[1]!.verdict).toBe("pass");
+  });
+  test("vm:///path: asked through a pipe of doctor's own to the forwarder, which it then closes", async () => {
+    const url = fakeEngine({ SystemTime: new Date().toISOString() });
+    const sock = url.slice("unix://".length);
+    const fwd = startForwarder({
+      listen: parseTransportUrl(`unix://${dir}/fwd.sock`, "listen"),
+      policy: createDialPolicy({ allow: [], engineSocket: sock }),
+      log: createConsola({ level: -1 }),
+    });
+    try {
+      const probe = await probeEngine(
+        { url: `vm://${sock}`, source: "--engine" },
+        { relay: { url: parseTransportUrl(fwd.address, "connect") } },
+      );
+      expect(probe.facts.version).toEqual({ apiVersion: "1.41", engineVersion: "27.3.1" });
+      expect(probe.facts.clock?.from).toBe("/info SystemTime");
+      expect(engineChecks(probe.facts)[0]).toMatchObject({
+        verdict: "pass",
+        detail: `vm://${sock} (from --engine) through the pipe ${fwd.address} answers: engine 27.3.1, API 1.41`,
+      });
+      expect(fwd.sessions.size).toBe(1);
+      probe.close();
+      await until(() => fwd.sessions.size === 0, "doctor's pipe closed");
+    } finally {
+      fwd.close();
+    }
+  });
+  test("vm:///path without a relay: the line says what is missing", async () => {
+    const { facts, engine } = await probeEngine({ url: "vm:///var/run/docker.sock", source: "--engine" });
+    expect(engine).toBeNull();
+    expect(engineChecks(facts)[0]).toMatchObject({
+      verdict: "fail",
+      detail:
+        "vm:///var/run/docker.sock (from --engine) does not answer: it is inside the VM and is reached through the pipe: give doctor the daemon's --relay (or --config)",
+    });
   });
   test("nothing there: the error without the URL twice", async () => {
     dir = mkdtempSync("/tmp/edgeport-doctor-engine-");

@@ -39,6 +39,19 @@ test.each([
   expect(v).toEqual(ok ? { ok: true } : { ok: false, reason });
 });
 
+test("the engine's own socket (--engine unix:///path) is allowed with no --allow; that exact path only", async () => {
+  const p = createDialPolicy({ allow: [], engineSocket: "/var/run/docker.sock" });
+  expect(p.allowsNothing).toBe(false);
+  expect(await p.check({ proto: "unix", path: "/var/run/docker.sock" })).toEqual({ ok: true });
+  for (const path of ["/var/run/docker.sock.evil", "/var/run/../run/docker.sock", "/run/docker.sock", "/etc/shadow"])
+    expect(await p.check({ proto: "unix", path })).toEqual({
+      ok: false,
+      reason: `Unix socket destinations are refused unless allowed with --allow unix://${path}`,
+    });
+  expect((await p.check(tcp("172.17.0.2"))).ok).toBe(false); // the socket does not open any network
+  expect(p.describe()).toBe("unix:///var/run/docker.sock (the engine)");
+});
+
 test("engine subnets are allowed, and asked again (rate-limited) on a miss", async () => {
   let calls = 0;
   let subnets = ["172.17.0.0/16"];
