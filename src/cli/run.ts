@@ -2,12 +2,13 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname } from "node:path";
 import { defineCommand } from "citty";
+import type { ConsolaInstance } from "consola";
 import { createEngine } from "../events/engine.ts";
 import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { type ApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
-import { createDaemon } from "../publisher/daemon.ts";
+import { createDaemon, type Daemon } from "../publisher/daemon.ts";
 import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
@@ -217,6 +218,7 @@ export default defineCommand({
       `edgeport ${VERSION}: engine ${found.url} (from ${found.source}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}`,
     );
     const running = daemon.run(ctx.signal);
+    void publishFromConfig(daemon, config.publish ?? [], rlog);
     await untilAborted(ctx.signal);
     rlog.info("stopping: closing listeners");
     await running;
@@ -225,3 +227,11 @@ export default defineCommand({
     relay.close();
   },
 });
+
+/** The config's "publish" specs, one after another; one that fails is logged and the rest still publish. */
+async function publishFromConfig(daemon: Daemon, specs: string[], rlog: ConsolaInstance): Promise<void> {
+  for (const spec of specs)
+    await daemon
+      .publish(spec)
+      .catch((e: Error) => rlog.error(`config "publish" ${JSON.stringify(spec)}: ${e.message}`));
+}

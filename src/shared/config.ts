@@ -60,6 +60,12 @@ export const ConfigSchema = z
       .describe("UDP flows per port (as --udp-max-flows)")
       .optional(),
     ...common,
+    publish: z
+      .array(z.string().min(1).max(400))
+      .describe(
+        'Published at start and kept while edgeport run runs, each as "edgeport publish SPEC": ports ("8080:172.17.0.2:80") or socket forwards ("unix:///HOST_PATH:unix:///VM_PATH")',
+      )
+      .optional(),
     ignore: z
       .strictObject({
         ports: z.array(PortOrRange).describe("Host ports never published for containers").optional(),
@@ -119,7 +125,8 @@ export function mergeArgs<A extends Record<string, unknown>>(
   );
   const out: Record<string, unknown> = { ...args };
   for (const [k, v] of Object.entries(config)) {
-    if (k === "ignore" || k === "reserved" || k === "$schema" || v === undefined || given.has(k)) continue;
+    if (k === "ignore" || k === "reserved" || k === "publish" || k === "$schema" || v === undefined || given.has(k))
+      continue;
     out[k] = typeof v === "number" ? String(v) : v;
   }
   return out as A;

@@ -67,11 +67,26 @@ beforeAll(async () => {
   await until(() => hasLog(fwdLog, /^listening on/) && existsSync(join(vm, "echo.sock")), "the forwarder and echo");
   api = join(tb.dir, "api", "control.sock");
   runLog = join(tb.dir, "run.log");
+  // one forward comes from the config file's "publish" list
+  const config = join(tb.dir, "edgeport.toml");
+  await Bun.write(config, `publish = ["unix://${host("config.sock")}:unix://${join(vm, "echo.sock")}"]\n`);
   daemon = spawnHost(
-    ["run", "--relay", `unix://${fwdSock}`, "--engine", "none", "--firewall", "none", "--api", `unix://${api}`],
+    [
+      "run",
+      "--config",
+      config,
+      "--relay",
+      `unix://${fwdSock}`,
+      "--engine",
+      "none",
+      "--firewall",
+      "none",
+      "--api",
+      `unix://${api}`,
+    ],
     runLog,
   );
-  await until(() => existsSync(api), "the daemon's API");
+  await until(() => existsSync(api) && existsSync(host("config.sock")), "the daemon's API and the config's forward");
 }, 120_000);
 
 afterAll(async () => {
@@ -92,8 +107,8 @@ describe("a socket forward through the daemon", () => {
     expect(r.out).toMatch(
       new RegExp(`^[0-9a-f]{12} published: unix://${host("echo.sock")}->unix://${vm}/echo.sock\n$`),
     );
-    const row = (await ports()).find((p) => p.proto === "unix")!;
-    expect(row).toMatchObject({ key: `unix:${host("echo.sock")}`, status: "published", source: { kind: "ad-hoc" } });
+    const row = (await ports()).find((p) => p.key === `unix:${host("echo.sock")}`)!;
+    expect(row).toMatchObject({ proto: "unix", status: "published", source: { kind: "ad-hoc" } });
     expect(cli(["ls"]).out).toContain(`unix://${host("echo.sock")}->unix://${vm}/echo.sock`);
     const metrics = await (await fetch("http://localhost/metrics", { unix: api } as RequestInit)).text();
     expect(metrics).toContain(`edgeport_connections_total{port="unix:${host("echo.sock")}",source="ad-hoc"}`);
@@ -109,7 +124,7 @@ describe("a socket forward through the daemon", () => {
     expect(await reading).toBeNull(); // the echo's FIN after all of it
     expect(c.received).toBe(total);
     expect(c.sha256()).toBe(streamSha(prngStream(7), total));
-    const row = (await ports()).find((p) => p.proto === "unix")!;
+    const row = (await ports()).find((p) => p.key === `unix:${host("echo.sock")}`)!;
     expect(row.bytesIn).toBeGreaterThanOrEqual(total);
     expect(row.bytesOut).toBeGreaterThanOrEqual(total);
   }, 60_000);
@@ -131,6 +146,15 @@ describe("a socket forward through the daemon", () => {
     await until(() => hasLog(fwdLog, /^refused channel \d+ to .*echo2\.sock/), "the forwarder's refusal");
     await until(() => hasLog(runLog, /forbidden\.sock <- client 1: /), "the host's log line");
   });
+});
+
+test('the config file\'s "publish" list: its socket forward is published at start, owner-only', async () => {
+  expect(statSync(host("config.sock")).mode & 0o777).toBe(0o700);
+  const c = await unixClient(host("config.sock"));
+  await c.write(new TextEncoder().encode("from the config"));
+  c.socket.shutdown();
+  expect(await c.eof).toBeNull();
+  expect(c.text()).toBe("from the config");
 });
 
 describe("bad input is refused, naming the part; nothing published is lost", () => {
