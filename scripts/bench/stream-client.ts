@@ -22,7 +22,7 @@ const pump = (s: { write(d: Uint8Array): number; shutdown(): void }) => {
   }
   s.shutdown();
 };
-await Bun.connect({
+const sock = await Bun.connect({
   ...(to as { unix: string }),
   allowHalfOpen: true,
   socket: {
@@ -45,3 +45,5 @@ await done;
 const secs = (performance.now() - t0) / 1000;
 if (mode === "down" && got !== total) throw new Error(`got ${got} of ${total} bytes`);
 console.log(JSON.stringify({ gbps: (total * 8) / secs / 1e9 }));
+sock.end(); // the peer already ended: close our side too, or the half-open socket keeps the process alive
+process.exit(0);
