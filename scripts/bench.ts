@@ -15,8 +15,11 @@
  * edgeport also RSS with 1,000 and 10,000 idle connections open. Rounds
  * interleave the paths; the median is quoted with min-max. Then scripts/bench-run.ts (start event ->
  * listener, 100-port range). Results: bench-results/results.{md,json} and chart.svg.
+ *   socket forward  the same pipe carrying a socket forward (unix socket on the host -> unix socket
+ *                 in the VM) beside a TCP publish to the same peer code (scripts/bench/socket-forward.ts)
  *   bun scripts/bench.ts [--rounds 3] [--seconds 3] [--idle 1000,10000] [--skip-run-timings]
  *     [--skip-spin] [--baseline PATH]   (PATH: another edgeport binary, run as its own pair beside this build)
+ *     [--sf-bytes N] (bytes per socket-forward stream, 256 MiB) [--only socket-forward] (just those rows)
  * Bounded: every iperf3 run --seconds, every rate run 2 s, latency 2,000 round trips, idle
  * connections as many as --idle says; everything is torn down by PID.
  */
@@ -33,6 +36,7 @@ import {
   waitForListener,
 } from "../test/helpers/e2e.ts";
 import { freePortRange } from "../test/helpers/tcp-client.ts";
+import { type StreamRow, socketForwardBench, socketForwardTable } from "./bench/socket-forward.ts";
 import { startTestbed, type Testbed } from "./testbed.ts";
 
 const arg = (name: string, def: string) =>
@@ -46,6 +50,7 @@ const idleCounts = arg("idle", "1000,10000")
   .split(",")
   .map(Number)
   .filter((n) => n > 0);
+const sfBytes = Number(arg("sf-bytes", String(256 << 20)));
 const OUT = join(ROOT, "bench-results");
 const CLIENT = join(ROOT, "scripts", "bench-client.ts");
 
@@ -275,10 +280,21 @@ function svgChart(summary: Record<string, Record<Metric, { median: number }>>, n
 
 await ensureBinary();
 tb = await startTestbed();
+if (arg("only", "") === "socket-forward") {
+  try {
+    const base = freePortRange(4);
+    const rows = await socketForwardBench(tb, { bin: EDGEPORT, rounds, bytes: sfBytes, tcpBase: 7101, hostBase: base });
+    console.log(socketForwardTable(rows).join("\n"));
+  } finally {
+    await tb.stop();
+  }
+  process.exit(0);
+}
 const started = new Date().toISOString();
 const samples: Record<string, Record<Metric, number[]>> = {};
 const idle: { connections: number; hostKiB: number; forwarderKiB: number; perConnKiB: number }[] = [];
 let runTimings = "";
+let sfRows: StreamRow[] = [];
 let iperfServer = "";
 try {
   // Every path dials the same server from the VM, and the client closes first: without reuse the
@@ -416,6 +432,14 @@ try {
       console.error(`round ${r + 1}/${rounds} ${p.name}: ${METRICS.map((k) => `${k} ${m[k].toFixed(2)}`).join(", ")}`);
     }
   }
+
+  sfRows = await socketForwardBench(tb, {
+    bin: EDGEPORT,
+    rounds,
+    bytes: sfBytes,
+    tcpBase: 7101,
+    hostBase: freePortRange(4),
+  });
 
   // idle connections through edgeport: RSS of a fresh pair of processes, per connection
   for (const n of idleCounts) {
@@ -577,6 +601,7 @@ const lines = [
   ``,
   ...floorLines(),
   ``,
+  ...(sfRows.length ? [...socketForwardTable(sfRows), ``] : []),
   `| idle connections through edgeport | host RSS added | forwarder RSS added | per connection (both) |`,
   `|---|---|---|---|`,
   ...idle.map(
@@ -590,7 +615,7 @@ mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, "results.md"), `${lines.join("\n")}\n`);
 writeFileSync(
   join(OUT, "results.json"),
-  `${JSON.stringify({ started, bun: Bun.version, rounds, seconds, samples, summary, idle, runTimings }, null, 2)}\n`,
+  `${JSON.stringify({ started, bun: Bun.version, rounds, seconds, samples, summary, idle, runTimings, socketForward: sfRows }, null, 2)}\n`,
 );
 writeFileSync(join(OUT, "chart.svg"), svgChart(summary, names));
 console.log(lines.join("\n"));

@@ -9,9 +9,10 @@ import { EdgeportError } from "../shared/errors.ts";
 
 export interface LsRow {
   id: string;
-  /** `127.0.0.1,[::1]:8080->172.17.0.2:80/tcp` */
+  /** `127.0.0.1,[::1]:8080->172.17.0.2:80/tcp`, or `unix:///a.sock->unix:///b.sock` for a socket forward */
   ports: string;
-  proto: "tcp" | "udp";
+  proto: "tcp" | "udp" | "unix";
+  /** 0 for a socket forward (they sort first) */
   hostPort: number;
   source: PortState["source"]["kind"];
   /** an ad-hoc port the daemon keeps in its state file: restored when it restarts */
@@ -85,14 +86,30 @@ function groups(ports: PortState[]): Group[] {
   return out;
 }
 
+/** A socket forward is one path to one path: a row of its own, never grouped. */
+const socketGroup = (p: PortState): Group => ({
+  base: p.id,
+  hosts: [p.host],
+  hostPort: 0,
+  hostEnd: 0,
+  targetIp: p.target,
+  targetPort: 0,
+  targetEnd: 0,
+  members: [p],
+});
+
 export function lsRows(ports: PortState[]): LsRow[] {
   const sum = (g: Group, f: (p: PortState) => number | undefined) => g.members.reduce((n, p) => n + (f(p) ?? 0), 0);
-  return groups(ports)
+  const sockets = ports.filter((p) => p.proto === "unix");
+  return [...sockets.map(socketGroup), ...groups(ports.filter((p) => p.proto !== "unix"))]
     .map((g): LsRow => {
       const p = g.members[0]!;
       return {
         id: p.id,
-        ports: `${g.hosts.join(",")}:${range(g.hostPort, g.hostEnd)}->${g.targetIp}:${range(g.targetPort, g.targetEnd)}/${p.proto}`,
+        ports:
+          p.proto === "unix"
+            ? `${p.host}->${p.target}`
+            : `${g.hosts.join(",")}:${range(g.hostPort, g.hostEnd)}->${g.targetIp}:${range(g.targetPort, g.targetEnd)}/${p.proto}`,
         proto: p.proto,
         hostPort: g.hostPort,
         source: p.source.kind,

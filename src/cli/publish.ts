@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import type { PortState } from "../publisher/daemon.ts";
 import { publishMappings } from "../publisher/publish.ts";
+import { checkSocketDir } from "../publisher/unix-path.ts";
 import { createRelayClient } from "../relay/host/relay-client.ts";
 import { parseTransportUrl } from "../relay/transports/url.ts";
 import { parseDuration } from "../shared/duration.ts";
@@ -31,7 +32,7 @@ const args = {
   spec: {
     type: "positional",
     description:
-      "[HOST_IP:]HOST_PORT[-END]:TARGET:TARGET_PORT[-END][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1",
+      "[HOST_IP:]HOST_PORT[-END]:TARGET:TARGET_PORT[-END][/tcp|/udp]; TARGET is an IP, or (through a daemon) a container name or id; IPv6 in brackets; no HOST_IP = 127.0.0.1 and ::1. Or a socket forward unix:///HOST_PATH:unix:///VM_PATH (host side npipe:////./pipe/NAME on Windows): the host socket is made owner-only in a directory of yours; the forwarder needs --allow unix:///VM_PATH",
     required: true,
     valueHint: "SPEC...",
   },
@@ -63,8 +64,13 @@ const args = {
   ...logArgs,
 } as const;
 
-/** With --proxy-protocol every mapping of the spec must be TCP; they are marked for the header. */
-function proxyCheck<M extends PortMapping>(spec: string, ms: M[], proxy: boolean): M[] {
+/**
+ * With --proxy-protocol every mapping of the spec must be TCP; they are marked for the header. A
+ * socket forward's host directory is checked here too, so bad input fails (exit 2) before anything
+ * is published.
+ */
+function proxyCheck<M extends PortMapping>(spec: string, ms: M[], proxy: boolean, uid: number): M[] {
+  for (const m of ms) if (m.proto === "unix" && m.hostIp.startsWith("/")) checkSocketDir(m.hostIp, uid);
   if (!proxy) return ms;
   if (ms.some((m) => m.proto !== "tcp"))
     throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": --proxy-protocol is for TCP only`);
@@ -73,7 +79,13 @@ function proxyCheck<M extends PortMapping>(spec: string, ms: M[], proxy: boolean
 
 type PublishAnswer = { id: string; created: boolean; ports: PortState[]; code?: string; message?: string };
 const portsText = (ports: PortState[]) =>
-  ports.map((p) => `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`).join(", ");
+  ports
+    .map((p) =>
+      p.proto === "unix"
+        ? `${p.host}->${p.target}`
+        : `${p.host}->${p.target}/${p.proto}${p.proxyProtocol ? " +PROXY" : ""}`,
+    )
+    .join(", ");
 
 /**
  * Every spec goes to the daemon, one request each: a failure is reported and the rest still
@@ -86,7 +98,7 @@ async function publishThroughDaemon(
   ctx: ProcessContext,
 ): Promise<void> {
   const client = apiClient(a, ctx);
-  for (const spec of specs) proxyCheck(spec, parsePortSpec(spec, { targetNames: true }), a["proxy-protocol"]); // bad input fails before anything is sent
+  for (const spec of specs) proxyCheck(spec, parsePortSpec(spec, { targetNames: true }), a["proxy-protocol"], ctx.uid); // bad input fails before anything is sent
   const results: unknown[] = [];
   let published = 0;
   for (const spec of specs) {
@@ -129,7 +141,7 @@ export default defineCommand({
     const plog = log.withTag("publish");
     const specs = (a._ as string[]).filter((s) => s !== "--");
     if (!a.relay) return publishThroughDaemon(a, specs, ctx);
-    const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"]));
+    const mappings: PortMapping[] = specs.flatMap((s) => proxyCheck(s, parsePortSpec(s), a["proxy-protocol"], ctx.uid));
     const url = parseTransportUrl(a.relay, "connect");
     const settings = pipeSettings(a, ctx);
     const activity = startSpin(settings, plog);

@@ -10,7 +10,7 @@ export const PortReply = z.looseObject({
   key: z.string(),
   host: z.string(),
   target: z.string(),
-  proto: z.enum(["tcp", "udp"]),
+  proto: z.enum(["tcp", "udp", "unix"]),
   status: z.enum(["published", "failed", "conflict"]),
   error: z.string().optional(),
   source: z.looseObject({ kind: z.string(), containerName: z.string().optional() }),

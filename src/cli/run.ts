@@ -8,7 +8,7 @@ import { BINDING_POLICIES, type BindingPolicy } from "../events/wanted.ts";
 import { commandRunner, createFirewall, parseFirewallMode, selectBackend } from "../firewall/index.ts";
 import { type ApiUrl, formatApiUrl, parseApiUrl, serveControlApi } from "../publisher/control-api.ts";
 import { controlChannels } from "../publisher/control-channel.ts";
-import { createDaemon } from "../publisher/daemon.ts";
+import { createDaemon, type Daemon } from "../publisher/daemon.ts";
 import { refuseLiveDaemon } from "../publisher/live-daemon.ts";
 import { openPortStore, type PortStore } from "../publisher/port-store.ts";
 import { createVmSource } from "../publisher/vm-source.ts";
@@ -278,6 +278,7 @@ export default defineCommand({
       `edgeport ${VERSION}: engine ${found.url} (from ${found.source}${engine?.via ? `, ${engine.via}` : ""}), relay ${relay.description}, binding ${a.binding}, firewall ${backend.name}${control ? `, api ${control.url}` : ""}${store ? `, state ${store.path}` : ""}`,
     );
     const running = daemon.run(ctx.signal);
+    void publishFromConfig(daemon, config.publish ?? [], rlog);
     await untilAborted(ctx.signal);
     rlog.info("stopping: closing listeners");
     await running;
@@ -286,3 +287,11 @@ export default defineCommand({
     relay.close();
   },
 });
+
+/** The config's "publish" specs, one after another; one that fails is logged and the rest still publish. */
+async function publishFromConfig(daemon: Daemon, specs: string[], rlog: ConsolaInstance): Promise<void> {
+  for (const spec of specs)
+    await daemon
+      .publish(spec)
+      .catch((e: Error) => rlog.error(`config "publish" ${JSON.stringify(spec)}: ${e.message}`));
+}

@@ -9,7 +9,8 @@ import type { ContainerInspect, PortBinding } from "./schemas.ts";
 
 export const BINDING_POLICIES = ["open", "local-default", "local-only"] as const;
 export type BindingPolicy = (typeof BINDING_POLICIES)[number];
-export type Proto = "tcp" | "udp";
+/** unix: a socket forward (ad-hoc only): hostIp and targetIp are paths, the ports 0 */
+export type Proto = "tcp" | "udp" | "unix";
 
 export interface WantedPort {
   /** the one key of a published port: proto and host address */
@@ -34,7 +35,7 @@ export interface Wanted {
 }
 
 export const portKey = (proto: Proto, hostIp: string, hostPort: number): string =>
-  `${proto}:${formatHostPort(hostIp, hostPort)}`;
+  proto === "unix" ? `unix:${hostIp}` : `${proto}:${formatHostPort(hostIp, hostPort)}`;
 
 /** The container label that opts ports into the PROXY protocol v2 header. */
 export const PROXY_PROTOCOL_LABEL = "edgeport.proxy-protocol";

@@ -47,6 +47,7 @@ export const allTcp = (spec: string): boolean =>
 
 /** The host addresses a mapping asked for after the policy: local-only narrows to loopback (with a note). */
 function applyPolicy(m: PortMapping, spec: string, binding: BindingPolicy, notes: string[]): PortMapping {
+  if (m.proto === "unix") return m; // a path, reachable from this host only
   const ip = parseIp(m.hostIp);
   if (binding !== "local-only" || isLoopback(ip)) return m;
   const lo = ip.family === 6 ? "::1" : "127.0.0.1";
@@ -83,11 +84,11 @@ export function adhocEntry(
     return applyPolicy(mapping, spec, o.binding, notes);
   });
   for (const m of mappings) {
-    if (isUnspecified(parseIp(m.targetIp)))
+    if (m.proto !== "unix" && isUnspecified(parseIp(m.targetIp)))
       throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": the target address is unspecified`);
   }
   for (const m of mappings) {
-    const why = o.reserved?.(m.hostPort);
+    const why = m.proto === "unix" ? null : o.reserved?.(m.hostPort);
     if (why) throw new EdgeportError("E_BAD_SPEC", `bad spec "${spec}": ${why}`);
   }
   const id = canonicalId(mappings, proxyProtocol);

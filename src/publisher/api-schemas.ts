@@ -13,11 +13,10 @@ const count = z.number().int().min(0);
 
 export const PublishBody = z
   .strictObject({
-    spec: z
-      .string()
-      .min(1)
-      .max(400)
-      .meta({ description: "[HOST_IP:]HOST_PORT:TARGET:TARGET_PORT[/udp]; TARGET an IP or a container's name or id" }),
+    spec: z.string().min(1).max(400).meta({
+      description:
+        "[HOST_IP:]HOST_PORT:TARGET:TARGET_PORT[/udp]; TARGET an IP or a container's name or id; or a socket forward unix:///HOST_PATH:unix:///VM_PATH",
+    }),
     proxyProtocol: z
       .boolean()
       .optional()
@@ -45,9 +44,13 @@ export const UdpStatsSchema = z
 
 export const PortRow = z
   .object({
-    key: z.string().meta({ description: "the one key of a host port: proto, address, port" }),
+    key: z
+      .string()
+      .meta({ description: "the one key of a host port: proto, address, port (unix:/PATH for a socket forward)" }),
     id: z.string().meta({ description: "the entry's id (ad-hoc, docker-proxy) or c-<container id>" }),
-    proto: z.enum(["tcp", "udp"]),
+    proto: z
+      .enum(["tcp", "udp", "unix"])
+      .meta({ description: "unix: a socket forward; host and target are unix:///PATH" }),
     source: z.object({
       kind: z.enum(["container", "ad-hoc", "docker-proxy", "vm"]),
       containerId: z.string().optional(),

@@ -4,11 +4,13 @@
  */
 import type { BindingPolicy, WantedPort } from "../events/wanted.ts";
 import type { EdgeportError } from "../shared/errors.ts";
+import { socketUrl } from "../shared/socket-spec.ts";
 import type { TcpListener } from "./tcp-listener.ts";
 import type { UdpListener, UdpOptions, UdpStats } from "./udp-listener.ts";
+import type { UnixListener } from "./unix-listener.ts";
 import type { VmListenerState } from "./vm-source.ts";
 
-export type Listener = TcpListener | UdpListener;
+export type Listener = TcpListener | UdpListener | UnixListener;
 
 export interface PortState {
   key: string;
@@ -30,7 +32,8 @@ export interface PortState {
   };
   /** the id to unpublish it with (ad-hoc and docker-proxy), or `c-<container id>` */
   id: string;
-  proto: "tcp" | "udp";
+  /** unix: a socket forward; host and target are then `unix:///PATH` (or `npipe:////./pipe/NAME`) */
+  proto: "tcp" | "udp" | "unix";
   /** each connection starts with a PROXY protocol v2 header */
   proxyProtocol?: boolean;
   /** open connections (TCP) or flows (UDP) */
@@ -75,7 +78,7 @@ export interface DaemonState {
   vmListeners?: VmListenerState[];
 }
 
-/** Open connections and bytes so far of a listener: TCP connections, or UDP flows and their counters. */
+/** Open connections and bytes so far of a listener: TCP (or socket-forward) connections, or UDP flows and their counters. */
 export function traffic(l: Listener): Partial<PortState> {
   if (l.kind === "udp") {
     const u = l.stats();
@@ -98,8 +101,8 @@ export function portRow(
     id: o.id,
     proto: w.proto,
     source: o.source,
-    host: `${bracket(w.hostIp)}:${w.hostPort}`,
-    target: `${bracket(w.targetIp)}:${w.targetPort}`,
+    host: w.proto === "unix" ? socketUrl(w.hostIp) : `${bracket(w.hostIp)}:${w.hostPort}`,
+    target: w.proto === "unix" ? socketUrl(w.targetIp) : `${bracket(w.targetIp)}:${w.targetPort}`,
     container: w.containerName,
     status,
     ...(w.proxyProtocol ? { proxyProtocol: true } : {}),

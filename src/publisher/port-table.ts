@@ -14,8 +14,9 @@ import type { Action } from "./plan.ts";
 import type { Listener } from "./port-rows.ts";
 import { openTcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpOptions } from "./udp-listener.ts";
+import { openUnixListener } from "./unix-listener.ts";
 
-/** Opens a listener on a mapping: throws the bind error (TCP), or rejects `ready` with it (UDP). */
+/** Opens a listener on a mapping: throws the bind error (TCP), or rejects `ready` with it (UDP, unix). */
 export type OpenListener = (m: PortMapping) => Listener;
 
 export interface PortTableOptions {
@@ -44,7 +45,7 @@ export interface PortTable {
   closeAll(graceMs: number): Promise<void>;
 }
 
-/** The real listeners: TCP or UDP on the relay. */
+/** The real listeners: TCP, UDP or a socket forward on the relay. */
 export function relayListeners(o: {
   relay: RelayClient;
   log: ConsolaInstance;
@@ -55,7 +56,11 @@ export function relayListeners(o: {
   const lo = { log: o.log, pipeWaitMs: o.pipeWaitMs, quiet: true };
   const tcp = { ...lo, guard: o.guard };
   return (m) =>
-    m.proto === "udp" ? openUdpListener(m, o.relay, { ...lo, ...o.udp }) : openTcpListener(m, o.relay, tcp);
+    m.proto === "udp"
+      ? openUdpListener(m, o.relay, { ...lo, ...o.udp })
+      : m.proto === "unix"
+        ? openUnixListener(m, o.relay, lo)
+        : openTcpListener(m, o.relay, tcp);
 }
 
 export const mappingOf = (w: WantedPort): PortMapping => ({
@@ -76,13 +81,11 @@ class Ports implements PortTable {
   constructor(private readonly o: PortTableOptions) {}
 
   private syncFirewall(): void {
-    this.o.firewall?.sync(
-      [...this.ports.values()].map(({ want, listener }) => ({
-        proto: want.proto,
-        address: want.hostIp,
-        port: listener.port || want.hostPort,
-      })),
+    // a socket forward is a file, not a port: no firewall rule
+    const ports = [...this.ports.values()].flatMap(({ want, listener }) =>
+      want.proto === "unix" ? [] : [{ proto: want.proto, address: want.hostIp, port: listener.port || want.hostPort }],
     );
+    this.o.firewall?.sync(ports);
   }
 
   private bindFailed(want: WantedPort, e: unknown): void {
@@ -107,7 +110,7 @@ class Ports implements PortTable {
     this.ports.set(want.key, { want, listener });
     this.failed.delete(want.key);
     if (listener.kind === "tcp") return this.logChange("published", want);
-    // binding a UDP socket completes asynchronously: the key is held meanwhile
+    // binding a UDP socket (or making a socket forward's file) completes asynchronously: the key is held meanwhile
     listener.ready.then(
       () => {
         this.logChange("published", want);
@@ -175,7 +178,7 @@ class Ports implements PortTable {
   async settled(keys: readonly string[]): Promise<void> {
     const ready = keys.flatMap((k) => {
       const l = this.ports.get(k)?.listener;
-      return l?.kind === "udp" ? [l.ready.catch(() => {})] : [];
+      return l && l.kind !== "tcp" ? [l.ready.catch(() => {})] : [];
     });
     await Promise.all(ready);
   }

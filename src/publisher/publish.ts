@@ -6,9 +6,10 @@ import type { PortMapping } from "../shared/port-spec.ts";
 import { processFdGuard } from "./fd-guard.ts";
 import { openTcpListener, type TcpListener } from "./tcp-listener.ts";
 import { openUdpListener, type UdpListener, type UdpOptions } from "./udp-listener.ts";
+import { openUnixListener, type UnixListener } from "./unix-listener.ts";
 
 export interface Published {
-  listeners: (TcpListener | UdpListener)[];
+  listeners: (TcpListener | UdpListener | UnixListener)[];
   failures: { mapping: PortMapping; error: EdgeportError }[];
   close(graceMs?: number): Promise<void>;
 }
@@ -25,12 +26,16 @@ export async function publishMappings(
     o.log.error(error.message);
     failures.push({ mapping: m, error });
   };
-  const udp: Promise<void>[] = [];
+  // UDP sockets and socket forwards bind asynchronously
+  const pending: Promise<void>[] = [];
   for (const m of mappings) {
     try {
-      if (m.proto === "udp") {
-        const l = openUdpListener(m, relay, { log: o.log, pipeWaitMs: o.pipeWaitMs, ...o.udp });
-        udp.push(
+      if (m.proto === "udp" || m.proto === "unix") {
+        const l =
+          m.proto === "udp"
+            ? openUdpListener(m, relay, { log: o.log, pipeWaitMs: o.pipeWaitMs, ...o.udp })
+            : openUnixListener(m, relay, { log: o.log, pipeWaitMs: o.pipeWaitMs });
+        pending.push(
           l.ready.then(
             () => void listeners.push(l),
             (e) => fail(m, e),
@@ -43,7 +48,7 @@ export async function publishMappings(
       fail(m, e);
     }
   }
-  await Promise.all(udp);
+  await Promise.all(pending);
   return {
     listeners,
     failures,

@@ -16,6 +16,7 @@ import {
   URL_KEYS,
 } from "./config.ts";
 import { EdgeportError } from "./errors.ts";
+import { parsePortSpec } from "./port-spec.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -72,6 +73,18 @@ function rangeProblems(ports: (number | string)[]): string[] {
   });
 }
 
+/** Every spec of "publish" as `edgeport publish` reads it (a container name is resolved later). */
+function specProblems(specs: string[]): string[] {
+  return specs.flatMap((spec, i) => {
+    try {
+      parsePortSpec(spec, { targetNames: true });
+      return [];
+    } catch (e) {
+      return [`"publish.${i}": ${(e as Error).message}`];
+    }
+  });
+}
+
 /** Relative file paths and unix:// paths become relative to the config file's directory. */
 function resolvePaths<T extends Record<string, unknown>>(data: T, dir: string): T {
   const out: Record<string, unknown> = { ...data };
@@ -96,6 +109,7 @@ export function parseConfig(text: string, where: string, kind: "run" | "forwarde
   if (r.success && kind === "run") {
     const c = r.data as Config;
     problems.push(...rangeProblems([...(c.ignore?.ports ?? []), ...(c.reserved ?? [])]));
+    problems.push(...specProblems(c.publish ?? []));
   }
   if (problems.length === 1) throw new EdgeportError("E_BAD_ARG", `--config ${where}: ${problems[0]}`);
   if (problems.length)

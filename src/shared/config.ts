@@ -81,6 +81,12 @@ export const ConfigSchema = z
       .describe("UDP flows per port (as --udp-max-flows)")
       .optional(),
     ...common,
+    publish: z
+      .array(z.string().min(1).max(400))
+      .describe(
+        'Published at start and kept while edgeport run runs, each as "edgeport publish SPEC": ports ("8080:172.17.0.2:80") or socket forwards ("unix:///HOST_PATH:unix:///VM_PATH")',
+      )
+      .optional(),
     ignore: z
       .strictObject({
         ports: z.array(PortOrRange).describe("Host ports never published for containers").optional(),
@@ -149,6 +155,7 @@ export function mergeArgs<A extends Record<string, unknown>>(
       k === "ignore" ||
       k === "reserved" ||
       k === "vm-listeners" ||
+      k === "publish" ||
       k === "$schema" ||
       v === undefined ||
       given.has(k)

@@ -1,21 +1,27 @@
 /**
  * The `edgeport publish` SPEC: `[HOST_IP:]HOST_PORT[-END]:TARGET_IP:TARGET_PORT[-END][/tcp|/udp]`,
- * IPv6 in brackets (`[::1]:8443:[fd00::2]:443`). No HOST_IP (or `localhost`) means loopback on
+ * IPv6 in brackets (`[::1]:8443:[fd00::2]:443`), or a socket forward
+ * `unix:///HOST_PATH:unix:///VM_PATH` (socket-spec.ts). No HOST_IP (or `localhost`) means loopback on
  * both families: the spec expands to a mapping on 127.0.0.1 and one on ::1 for each port.
  * `0.0.0.0` and `::` are kept as written: never widened, never narrowed. Pure.
  */
 import { z } from "zod";
 import { formatHostPort, isUnspecified, parseIp, resolveHostLike } from "./address.ts";
 import { EdgeportError } from "./errors.ts";
+import { isSocketSpec, parseSocketSpec, socketUrl } from "./socket-spec.ts";
 
-export const Proto = z.enum(["tcp", "udp"]);
+/** unix: a socket forward, whose addresses are paths and whose ports are 0 (socket-spec.ts) */
+export const Proto = z.enum(["tcp", "udp", "unix"]);
 export type Proto = z.infer<typeof Proto>;
+/** what a port spec's `/tcp` or `/udp` may say */
+const PortProto = z.enum(["tcp", "udp"]);
 
 export const PortMapping = z.object({
   hostIp: z.string(),
   hostPort: z.number().int().min(0).max(65535),
   targetIp: z.string(),
-  targetPort: z.number().int().min(1).max(65535),
+  /** 0 for a socket forward */
+  targetPort: z.number().int().min(0).max(65535),
   proto: Proto,
   /** TCP only: each connection starts with a PROXY protocol v2 header carrying the client's address */
   proxyProtocol: z.boolean().optional(),
@@ -57,11 +63,15 @@ export function parsePortSpec(
   };
   if (spec.trim() === "") fail("it is empty");
   if (/\s/.test(spec)) fail("it contains spaces");
+  if (isSocketSpec(spec)) {
+    const f = parseSocketSpec(spec);
+    return [{ hostIp: f.hostPath, hostPort: 0, targetIp: f.vmPath, targetPort: 0, proto: "unix" }];
+  }
   let body = spec;
   let proto: Proto = "tcp";
   const slash = spec.lastIndexOf("/");
   if (slash >= 0) {
-    const p = Proto.safeParse(spec.slice(slash + 1).toLowerCase());
+    const p = PortProto.safeParse(spec.slice(slash + 1).toLowerCase());
     if (!p.success) fail(`protocol "${spec.slice(slash + 1)}" is not tcp or udp`);
     proto = p.data!;
     body = spec.slice(0, slash);
@@ -137,7 +147,9 @@ export function parsePortSpec(
 }
 
 export const formatMapping = (m: PortMapping): string =>
-  `${formatHostPort(m.hostIp, m.hostPort)} -> ${formatHostPort(m.targetIp, m.targetPort)}/${m.proto}${m.proxyProtocol ? " (PROXY v2)" : ""}`;
+  m.proto === "unix"
+    ? `${socketUrl(m.hostIp)} -> ${socketUrl(m.targetIp)}`
+    : `${formatHostPort(m.hostIp, m.hostPort)} -> ${formatHostPort(m.targetIp, m.targetPort)}/${m.proto}${m.proxyProtocol ? " (PROXY v2)" : ""}`;
 
 // re-exported for callers that validate parsed addresses themselves
 export { parseIp };

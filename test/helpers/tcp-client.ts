@@ -19,7 +19,17 @@ export interface Client {
   eof: Promise<string | null>;
 }
 
-export async function connectClient(port: number, host = "127.0.0.1", o: { keepText?: boolean } = {}): Promise<Client> {
+export const connectClient = (port: number, host = "127.0.0.1", o: { keepText?: boolean } = {}): Promise<Client> =>
+  openClient({ hostname: host, port }, o);
+
+/** The same client on a unix socket. */
+export const unixClient = (path: string, o: { keepText?: boolean } = {}): Promise<Client> =>
+  openClient({ unix: path }, o);
+
+async function openClient(
+  to: { hostname: string; port: number } | { unix: string },
+  o: { keepText?: boolean },
+): Promise<Client> {
   const hash = createHash("sha256");
   const chunks: Uint8Array[] = [];
   let drainWaiter: (() => void) | null = null;
@@ -27,8 +37,7 @@ export async function connectClient(port: number, host = "127.0.0.1", o: { keepT
   const c = { received: 0, fin: false } as Client;
   const { promise: eof, resolve: resolveEof } = Promise.withResolvers<string | null>();
   const socket = await Bun.connect({
-    hostname: host,
-    port,
+    ...(to as { unix: string }), // one of the two: Bun's overloads take each apart
     allowHalfOpen: true,
     socket: {
       data(_s, d) {

@@ -63,7 +63,7 @@ async function portFacts(i: DoctorInput, d: DaemonFacts, containers: PortFacts["
   };
   const owners = new Map<string, SocketOwner[]>();
   for (const w of portsToExplain(base)) {
-    if (i.onlyPort !== undefined && w.hostPort !== i.onlyPort) continue;
+    if (w.proto === "unix" || (i.onlyPort !== undefined && w.hostPort !== i.onlyPort)) continue;
     owners.set(w.key, await i.sockets.listeners(w.proto, w.hostPort).catch(() => []));
   }
   const excluded = i.excludedRanges

@@ -61,7 +61,8 @@ function hostReasons(w: WantedPort, f: PortFacts): { why: string[]; fix: string[
       `stop ${p.pid !== undefined ? `pid ${p.pid} (${p.program ?? "?"})` : "the process that holds it"}, or publish the container on another host port`,
     );
   }
-  const range = f.platform === "win32" ? excludedRange(f.excluded?.[w.proto] ?? [], w.hostPort) : undefined;
+  const range =
+    f.platform === "win32" && w.proto !== "unix" ? excludedRange(f.excluded?.[w.proto] ?? [], w.hostPort) : undefined;
   if (range) {
     why.push(
       `in Windows' excluded port range ${range.start}-${range.end}${range.administered ? " (administered)" : ""} (netsh int ipv4 show excludedportrange protocol=${w.proto})`,
