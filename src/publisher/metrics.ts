@@ -19,9 +19,12 @@ const labelText = (l: Labels) => {
 /** HELP text: backslash and newline escaped */
 const helpText = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 
-/** A published port's labels: where it listens, and whose it is (container: "" when not a container's). */
+/**
+ * A published port's labels: where it listens, and whose it is (container: "" when not a container's).
+ * A socket forward's address is its host socket's URL, its port "".
+ */
 export function portLabels(p: PortState): Labels {
-  const i = p.host.lastIndexOf(":");
+  const i = p.proto === "unix" ? -1 : p.host.lastIndexOf(":");
   const address = (i < 0 ? p.host : p.host.slice(0, i)).replace(/^\[(.*)\]$/, "$1");
   return {
     proto: p.proto,

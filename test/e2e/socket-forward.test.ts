@@ -111,7 +111,9 @@ describe("a socket forward through the daemon", () => {
     expect(row).toMatchObject({ proto: "unix", status: "published", source: { kind: "ad-hoc" } });
     expect(cli(["ls"]).out).toContain(`unix://${host("echo.sock")}->unix://${vm}/echo.sock`);
     const metrics = await (await fetch("http://localhost/metrics", { unix: api } as RequestInit)).text();
-    expect(metrics).toContain(`edgeport_connections_total{port="unix:${host("echo.sock")}",source="ad-hoc"}`);
+    expect(metrics).toContain(
+      `edgeport_connections_total{proto="unix",address="unix://${host("echo.sock")}",port="",source="ad-hoc",container=""}`,
+    );
     baseline = fds(daemon.pid);
   });
 

@@ -12,7 +12,7 @@ import { createDaemon, type Daemon, type PortState } from "../../src/publisher/d
 import type { RelayClient } from "../../src/relay/host/relay-client.ts";
 import { fakeListeners } from "./fake-listeners.ts";
 
-const relay = { description: "unix:///fake/pipe.sock", current: null } as unknown as RelayClient;
+const relay = { description: "unix:///fake/pipe.sock", current: null, counters: () => ({}) } as unknown as RelayClient;
 
 function realDaemon(): Daemon {
   return createDaemon({

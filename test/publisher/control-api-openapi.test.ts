@@ -14,7 +14,7 @@ import { createDaemon } from "../../src/publisher/daemon.ts";
 import type { RelayClient } from "../../src/relay/host/relay-client.ts";
 import { fakeListeners } from "./fake-listeners.ts";
 
-const relay = { description: "unix:///fake/pipe.sock", current: null } as unknown as RelayClient;
+const relay = { description: "unix:///fake/pipe.sock", current: null, counters: () => ({}) } as unknown as RelayClient;
 const realDaemon = () =>
   createDaemon({
     engine: null,

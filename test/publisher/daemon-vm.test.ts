@@ -15,7 +15,7 @@ import { EdgeportError } from "../../src/shared/errors.ts";
 import { until } from "../helpers/until.ts";
 import { fakeListeners } from "./fake-listeners.ts";
 
-const relay = { description: "unix:///fake/pipe.sock", current: null } as unknown as RelayClient;
+const relay = { description: "unix:///fake/pipe.sock", current: null, counters: () => ({}) } as unknown as RelayClient;
 const quiet = createConsola({ level: -999 });
 
 /** A VM source whose listeners the test sets. */

@@ -7,6 +7,7 @@
 import { expect, test } from "bun:test";
 import { metricsText } from "../../src/publisher/control-api.ts";
 import type { DaemonState, PortState } from "../../src/publisher/daemon.ts";
+import { portLabels } from "../../src/publisher/metrics.ts";
 import { parseExposition } from "../helpers/prometheus.ts";
 
 const port = (o: Partial<PortState>): PortState => ({
@@ -143,4 +144,24 @@ test.each([
   ["no final newline", "# TYPE a gauge\na 1"],
 ])("the test's parser rejects %s", (_, text) => {
   expect(() => parseExposition(text)).toThrow();
+});
+
+test("a socket forward's labels: address is its host socket's URL, port is empty (not split at a colon of the URL)", () => {
+  const row = {
+    key: "unix:/run/u/docker.sock",
+    id: "abc",
+    proto: "unix",
+    source: { kind: "ad-hoc" },
+    host: "unix:///run/u/docker.sock",
+    target: "unix:///var/run/docker.sock",
+    container: "",
+    status: "published",
+  } as PortState;
+  expect(portLabels(row)).toEqual({
+    proto: "unix",
+    address: "unix:///run/u/docker.sock",
+    port: "",
+    source: "ad-hoc",
+    container: "",
+  });
 });
