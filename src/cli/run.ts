@@ -288,10 +288,11 @@ export default defineCommand({
   },
 });
 
-/** The config's "publish" specs, one after another; one that fails is logged and the rest still publish. */
+/** The config's "publish" specs, one after another (a failure is logged, the rest still publish); never
+ * written to the state file: the config says them at each start, and one removed from it stays gone. */
 async function publishFromConfig(daemon: Daemon, specs: string[], rlog: ConsolaInstance): Promise<void> {
   for (const spec of specs)
     await daemon
-      .publish(spec)
+      .publish(spec, "ad-hoc", { keep: false })
       .catch((e: Error) => rlog.error(`config "publish" ${JSON.stringify(spec)}: ${e.message}`));
 }

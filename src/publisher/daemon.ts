@@ -39,7 +39,8 @@ export interface Daemon {
   publish(
     spec: string,
     source?: PortSource,
-    opts?: { proxyProtocol?: boolean },
+    /** keep: false: not written to the state file (the config's publish list, published at each start) */
+    opts?: { proxyProtocol?: boolean; keep?: boolean },
   ): Promise<{ id: string; created: boolean; ports: PortState[] }>;
   /** Unpublishes an ad-hoc entry by id or spec; false when there was none. */
   unpublish(idOrSpec: string): Promise<boolean>;
@@ -175,12 +176,13 @@ class Reconciler implements Daemon {
   async publish(
     spec: string,
     source: PortSource = "ad-hoc",
-    opts: { proxyProtocol?: boolean } = {},
+    opts: { proxyProtocol?: boolean; keep?: boolean } = {},
   ): Promise<{ id: string; created: boolean; ports: PortState[] }> {
+    const keep = opts.keep !== false;
     const entry = await this.entryOf(spec, source, !!opts.proxyProtocol);
     const rows = () => this.state().ports.filter((p) => p.id === entry.id);
     if (this.adhoc.has(entry.id)) {
-      this.persist(this.adhoc.get(entry.id)!);
+      if (keep) this.persist(this.adhoc.get(entry.id)!);
       return { id: entry.id, created: false, ports: rows() };
     }
     // a host port someone else already publishes is a conflict, never taken over (a VM listener yields it)
@@ -206,7 +208,7 @@ class Reconciler implements Daemon {
       throw new EdgeportError(first.code, message);
     }
     this.log.info(`${source} ${entry.id}: published ${spec}`);
-    this.persist(entry);
+    if (keep) this.persist(entry);
     return { id: entry.id, created: true, ports: rows() };
   }
 

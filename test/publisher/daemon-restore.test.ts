@@ -120,3 +120,14 @@ test("a store that cannot be written: the port stays published, not persisted, a
   expect(r.ports[0]!.source).toEqual({ kind: "ad-hoc", persisted: false });
   expect(lines.some((x) => /not kept across restarts: cannot write \/state\/ports\.json: EROFS/.test(x))).toBe(true);
 });
+
+test("a spec published with keep: false (the config file's publish list) is not written to the store, nor when published again", async () => {
+  const { store, file } = memoryStore();
+  const { d } = daemon(store);
+  await d.publish("127.0.0.1:8082:10.0.0.2:82", "ad-hoc", { keep: false });
+  await d.publish("127.0.0.1:8082:10.0.0.2:82", "ad-hoc", { keep: false });
+  expect(file.data?.ports ?? []).toEqual([]);
+  expect(d.state().ports[0]!.source).toEqual({ kind: "ad-hoc", persisted: false });
+  await d.publish("127.0.0.1:8083:10.0.0.2:83");
+  expect(file.data?.ports).toEqual([{ spec: "127.0.0.1:8083:10.0.0.2:83" }]);
+});
