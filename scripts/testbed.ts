@@ -265,6 +265,19 @@ export async function startTestbed(
     const add = Bun.spawnSync(["ip", "netns", "add", name]);
     if (add.exitCode !== 0) throw new Error(`ip netns add ${name}: ${add.stderr.toString().trim()}`);
     Bun.spawnSync(["ip", "-n", name, "link", "set", "lo", "up"]);
+    // the VM's ephemeral ports (and so dockerd's -P ports) above the host's (32768-60999): a -P port
+    // is then never one a host client socket holds, and the VM's own dials never take a port a test
+    // listens on in the VM
+    const range = Bun.spawnSync([
+      "nsenter",
+      `--net=${netnsPath}`,
+      "--",
+      "sysctl",
+      "-qw",
+      "net.ipv4.ip_local_port_range=61000 65000",
+    ]);
+    if (range.exitCode !== 0)
+      throw new Error(`sysctl ip_local_port_range in ${name}: ${range.stderr.toString().trim()}`);
     for (const r of BLACKHOLES) {
       if (Bun.spawnSync(["ip", "route", "add", "blackhole", r]).exitCode === 0) ownedRoutes.push(r);
     }
